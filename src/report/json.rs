@@ -1,0 +1,265 @@
+//! `--format json`: JSON Lines on stdout, one object per file, streamed, summary last.
+//!
+//! Field names are the product contract (SPEC.md). Names that are not UTF-8 cannot be
+//! JSON strings: `path` then holds the name with invalid bytes replaced by U+FFFD and
+//! `path_base64` holds the exact bytes, so a script can always recover the real name.
+
+use std::io::{self, BufWriter, Write};
+
+use base64::Engine as _;
+use serde::Serialize;
+
+use super::*;
+
+/// Writes JSON Lines to a byte sink.
+pub struct Json<W: Write> {
+    out: BufWriter<W>,
+    policy: String,
+    reason: String,
+}
+
+impl<W: Write> Json<W> {
+    /// A JSON reporter on `w`.
+    pub fn new(w: W) -> Json<W> {
+        Json { out: BufWriter::with_capacity(64 * 1024, w), policy: String::new(), reason: String::new() }
+    }
+}
+
+fn line<W: Write, T: Serialize>(out: &mut BufWriter<W>, v: &T) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, v)?;
+    out.write_all(b"\n")
+}
+
+/// A path as JSON: text, plus the exact bytes when the text is lossy.
+struct JsonPath<'a> {
+    text: std::borrow::Cow<'a, str>,
+    base64: Option<String>,
+}
+
+fn json_path(bytes: &[u8]) -> JsonPath<'_> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => JsonPath { text: s.into(), base64: None },
+        Err(_) => JsonPath {
+            text: String::from_utf8_lossy(bytes),
+            base64: Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
+        },
+    }
+}
+
+#[derive(Serialize)]
+struct FileLine<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    policy: &'a str,
+    path: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path_base64: Option<&'a str>,
+    action: &'static str,
+    reason: &'a str,
+    date: Option<&'a str>,
+    bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcome: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct DirLine<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    policy: &'a str,
+    path: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path_base64: Option<&'a str>,
+    action: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcome: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct SummaryLine<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    dry_run: bool,
+    exit_code: u8,
+    policies: Vec<PolicyJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct PolicyJson<'a> {
+    name: &'a str,
+    root: std::borrow::Cow<'a, str>,
+    cutoff: Option<&'a str>,
+    files: BucketJson,
+    bytes: BucketJson,
+    deleted: u64,
+    failed: u64,
+    dirs_removed: u64,
+    refused: Option<RefusalJson<'a>>,
+    vanished: u64,
+    mounts_skipped: u64,
+    problems: &'a [String],
+    exit_code: u8,
+    duration_seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disk_used_ratio: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct BucketJson {
+    delete: u64,
+    keep: u64,
+    protect: u64,
+    unmatched: u64,
+    error: u64,
+}
+
+impl From<Buckets> for BucketJson {
+    fn from(b: Buckets) -> Self {
+        BucketJson {
+            delete: b.get(Action::Delete),
+            keep: b.get(Action::Keep),
+            protect: b.get(Action::Protect),
+            unmatched: b.get(Action::Unmatched),
+            error: b.get(Action::Error),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct RefusalJson<'a> {
+    guard: &'static str,
+    reason: &'a str,
+    would_delete: u64,
+    limit: Option<u64>,
+}
+
+impl<W: Write> Reporter for Json<W> {
+    fn policy_start(&mut self, p: &PolicyStart) -> io::Result<()> {
+        self.policy = p.name.to_string();
+        Ok(())
+    }
+
+    fn file(&mut self, e: &FileEvent) -> io::Result<()> {
+        let mut reason = std::mem::take(&mut self.reason);
+        reason.clear();
+        e.reasons.render(e.verdict, &mut reason);
+        let p = json_path(e.path);
+        let (outcome, error) = match e.outcome {
+            None => (None, None),
+            Some(o @ FileOutcome::Failed(msg)) => (Some(o.as_str()), Some(msg)),
+            Some(o) => (Some(o.as_str()), None),
+        };
+        let row = FileLine {
+            kind: "file",
+            policy: &self.policy,
+            path: &p.text,
+            path_base64: p.base64.as_deref(),
+            action: e.verdict.action.as_str(),
+            reason: &reason,
+            date: e.verdict.date.as_deref(),
+            bytes: e.bytes,
+            outcome,
+            error,
+        };
+        let r = line(&mut self.out, &row);
+        self.reason = reason;
+        r
+    }
+
+    fn error(&mut self, e: &ErrorEvent) -> io::Result<()> {
+        let p = json_path(e.path);
+        let row = FileLine {
+            kind: "file",
+            policy: &self.policy,
+            path: &p.text,
+            path_base64: p.base64.as_deref(),
+            action: "error",
+            reason: e.message,
+            date: None,
+            bytes: 0,
+            outcome: None,
+            error: None,
+        };
+        line(&mut self.out, &row)
+    }
+
+    fn dir(&mut self, e: &DirEvent) -> io::Result<()> {
+        let p = json_path(e.path);
+        let outcome = match (e.dry_run, e.error) {
+            (true, _) => None,
+            (false, None) => Some("removed"),
+            (false, Some(_)) => Some("failed"),
+        };
+        line(
+            &mut self.out,
+            &DirLine {
+                kind: "dir",
+                policy: &self.policy,
+                path: &p.text,
+                path_base64: p.base64.as_deref(),
+                action: "remove",
+                outcome,
+                error: e.error,
+                reason: None,
+            },
+        )
+    }
+
+    fn mount(&mut self, path: &[u8]) -> io::Result<()> {
+        let p = json_path(path);
+        line(
+            &mut self.out,
+            &DirLine {
+                kind: "mount",
+                policy: &self.policy,
+                path: &p.text,
+                path_base64: p.base64.as_deref(),
+                action: "skip",
+                outcome: None,
+                error: None,
+                reason: Some("another filesystem is mounted here; not entered (one_file_system: true)"),
+            },
+        )
+    }
+
+    fn policy_end(&mut self, _: &PolicySummary) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    fn finish(&mut self, s: &RunSummary) -> io::Result<()> {
+        let policies = s
+            .policies
+            .iter()
+            .map(|p| PolicyJson {
+                name: &p.name,
+                root: p.root.to_string_lossy(),
+                cutoff: p.cutoff.as_ref().map(|c| c.0.as_str()),
+                files: p.files.into(),
+                bytes: p.bytes.into(),
+                deleted: p.deleted,
+                failed: p.failed,
+                dirs_removed: p.dirs_removed,
+                refused: p.refused.as_ref().map(|r| RefusalJson {
+                    guard: r.guard,
+                    reason: &r.reason,
+                    would_delete: r.would_delete,
+                    limit: r.limit,
+                }),
+                vanished: p.vanished,
+                mounts_skipped: p.mounts_skipped,
+                problems: &p.problems,
+                exit_code: p.exit.code(),
+                duration_seconds: p.duration.as_secs_f64(),
+                disk_used_ratio: p.disk.as_ref().map(|d| d.used_ratio),
+            })
+            .collect();
+        line(&mut self.out, &SummaryLine { kind: "summary", dry_run: s.dry_run, exit_code: s.exit.code(), policies })?;
+        self.out.flush()
+    }
+}

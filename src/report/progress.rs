@@ -1,0 +1,129 @@
+//! The progress bar on stderr: files seen, bytes and rate, per policy.
+//!
+//! It is drawn only when asked (`--progress always`) or when stderr is a terminal
+//! (`auto`), never in cron or pipes. Counters are plain integers; the bar is told about
+//! them every few thousand files and redraws on its own timer, so progress costs nothing
+//! per file.
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
+
+use super::*;
+
+/// How often the bar hears about the counters, in files.
+const EVERY: u64 = 2048;
+
+/// The progress reporter.
+pub struct Progress {
+    forced: bool,
+    bar: Option<ProgressBar>,
+    files: u64,
+    bytes: u64,
+}
+
+impl Progress {
+    /// A progress bar; `forced` draws it even when stderr is not a terminal.
+    pub fn new(forced: bool) -> Progress {
+        Progress { forced, bar: None, files: 0, bytes: 0 }
+    }
+
+    fn update(&self) {
+        if let Some(b) = &self.bar {
+            b.set_position(self.files);
+            b.set_message(human_bytes(self.bytes));
+        }
+    }
+}
+
+/// stderr as a terminal-like target, for `--progress always` when stderr is a pipe
+/// (indicatif would otherwise hide itself).
+#[derive(Debug)]
+struct Stderr;
+
+impl TermLike for Stderr {
+    fn width(&self) -> u16 {
+        100
+    }
+    fn move_cursor_up(&self, n: usize) -> io::Result<()> {
+        write!(io::stderr(), "\x1b[{n}A")
+    }
+    fn move_cursor_down(&self, n: usize) -> io::Result<()> {
+        write!(io::stderr(), "\x1b[{n}B")
+    }
+    fn move_cursor_right(&self, n: usize) -> io::Result<()> {
+        write!(io::stderr(), "\x1b[{n}C")
+    }
+    fn move_cursor_left(&self, n: usize) -> io::Result<()> {
+        write!(io::stderr(), "\x1b[{n}D")
+    }
+    fn write_line(&self, s: &str) -> io::Result<()> {
+        writeln!(io::stderr(), "{s}")
+    }
+    fn write_str(&self, s: &str) -> io::Result<()> {
+        write!(io::stderr(), "{s}")
+    }
+    fn clear_line(&self) -> io::Result<()> {
+        write!(io::stderr(), "\r\x1b[2K")
+    }
+    fn flush(&self) -> io::Result<()> {
+        io::stderr().flush()
+    }
+}
+
+impl Reporter for Progress {
+    fn policy_start(&mut self, p: &PolicyStart) -> io::Result<()> {
+        let target =
+            if self.forced { ProgressDrawTarget::term_like(Box::new(Stderr)) } else { ProgressDrawTarget::stderr() };
+        let bar = ProgressBar::with_draw_target(None, target);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {prefix}: {human_pos} files, {msg} ({per_sec}) {elapsed}")
+                .expect("valid template"),
+        );
+        bar.set_prefix(p.name.to_string());
+        bar.enable_steady_tick(Duration::from_millis(200));
+        self.bar = Some(bar);
+        self.files = 0;
+        self.bytes = 0;
+        Ok(())
+    }
+
+    fn file(&mut self, e: &FileEvent) -> io::Result<()> {
+        self.files += 1;
+        self.bytes += e.bytes;
+        if self.files.is_multiple_of(EVERY) {
+            self.update();
+        }
+        Ok(())
+    }
+
+    fn error(&mut self, _: &ErrorEvent) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn dir(&mut self, _: &DirEvent) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn mount(&mut self, _: &[u8]) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn policy_end(&mut self, _: &PolicySummary) -> io::Result<()> {
+        self.update();
+        if let Some(b) = self.bar.take() {
+            if self.forced {
+                // Leave the final count visible: it is what a forced bar is for.
+                b.finish();
+            } else {
+                b.finish_and_clear();
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, _: &RunSummary) -> io::Result<()> {
+        Ok(())
+    }
+}
