@@ -154,6 +154,17 @@ fn execute(args: &RunArgs, apply: bool, _lock: Option<lock::Lock>) -> Exit {
     };
     let policies = selected(&set, &args.policies);
     let mut outputs: Vec<Box<dyn Reporter>> = Vec::new();
+    // The bar goes first, so it is cleared before a policy's text is printed. Streaming
+    // `-v` lines to the same terminal would interleave with it, so `auto` leaves it out then.
+    let streaming_to_terminal = args.output.verbose && io::stdout().is_terminal();
+    let progress = match args.progress {
+        When::Always => Some(true),
+        When::Auto if io::stderr().is_terminal() && !streaming_to_terminal => Some(false),
+        _ => None,
+    };
+    if let Some(forced) = progress {
+        outputs.push(Box::new(report::progress::Progress::new(forced)));
+    }
     match args.output.format {
         Format::Text => outputs.push(Box::new(report::text::Text::new(
             io::stdout().lock(),
@@ -162,14 +173,6 @@ fn execute(args: &RunArgs, apply: bool, _lock: Option<lock::Lock>) -> Exit {
             !apply,
         ))),
         Format::Json => outputs.push(Box::new(report::json::Json::new(io::stdout().lock()))),
-    }
-    let progress = match args.progress {
-        When::Always => Some(true),
-        When::Auto if io::stderr().is_terminal() => Some(false),
-        _ => None,
-    };
-    if let Some(forced) = progress {
-        outputs.push(Box::new(report::progress::Progress::new(forced)));
     }
     let settings = run::Settings { apply, now, signal: signals() };
     let summary = run::run(&policies, &settings, &mut Fanout(outputs), &log);

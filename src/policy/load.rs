@@ -77,25 +77,10 @@ pub fn load(paths: &[PathBuf]) -> Result<PolicySet, Vec<PolicyError>> {
     let mut set = PolicySet { policies: Vec::new(), tests: Vec::new(), files: files.clone() };
     let mut names: HashMap<String, Origin> = HashMap::new();
     for file in &files {
-        let text = match std::fs::read_to_string(file) {
-            Ok(t) => t,
-            Err(e) => {
-                errors.push(PolicyError { file: file.clone(), at: None, message: format!("cannot read: {e}") });
-                continue;
-            }
-        };
-        let mut ctx = FileCtx { file, spans: Spans::index(&text), errors: Vec::new() };
-        for d in std::mem::take(&mut ctx.spans.duplicates) {
-            ctx.errors.push(PolicyError {
-                file: file.clone(),
-                at: Some((d.mark.line, d.mark.column)),
-                message: format!("{}: duplicate key (first at line {})", d.path, d.first.line),
-            });
+        match std::fs::read_to_string(file) {
+            Ok(text) => errors.append(&mut parse_text(file, &text, &mut set, &mut names)),
+            Err(e) => errors.push(PolicyError { file: file.clone(), at: None, message: format!("cannot read: {e}") }),
         }
-        if ctx.errors.is_empty() {
-            parse_file(&mut ctx, &text, &mut set, &mut names);
-        }
-        errors.append(&mut ctx.errors);
     }
     if errors.is_empty() && set.policies.is_empty() {
         errors.push(PolicyError {
@@ -105,6 +90,30 @@ pub fn load(paths: &[PathBuf]) -> Result<PolicySet, Vec<PolicyError>> {
         });
     }
     if errors.is_empty() { Ok(set) } else { Err(errors) }
+}
+
+/// Parses one policy file's text (named `file` in messages) on its own: what `load` does
+/// for each file, without touching the filesystem. The fuzz targets drive this.
+pub fn load_text(file: &Path, text: &str) -> Result<PolicySet, Vec<PolicyError>> {
+    let mut set = PolicySet { policies: Vec::new(), tests: Vec::new(), files: vec![file.to_path_buf()] };
+    let errors = parse_text(file, text, &mut set, &mut HashMap::new());
+    if errors.is_empty() { Ok(set) } else { Err(errors) }
+}
+
+/// Adds the policies and tests of one file's text to `set`; returns its errors.
+fn parse_text(file: &Path, text: &str, set: &mut PolicySet, names: &mut HashMap<String, Origin>) -> Vec<PolicyError> {
+    let mut ctx = FileCtx { file, spans: Spans::index(text), errors: Vec::new() };
+    for d in std::mem::take(&mut ctx.spans.duplicates) {
+        ctx.errors.push(PolicyError {
+            file: file.to_path_buf(),
+            at: Some((d.mark.line, d.mark.column)),
+            message: format!("{}: duplicate key (first at line {})", d.path, d.first.line),
+        });
+    }
+    if ctx.errors.is_empty() {
+        parse_file(&mut ctx, text, set, names);
+    }
+    ctx.errors
 }
 
 /// A file, or a directory's `*.yaml`/`*.yml` files in name order.

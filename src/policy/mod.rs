@@ -20,7 +20,7 @@ use crate::clock::calendar::Calendar;
 use crate::clock::{Keep, Now, Zone};
 use crate::layout::Layouts;
 
-pub use load::load;
+pub use load::{load, load_text};
 
 /// Everything read from the `-c` paths.
 #[derive(Debug)]

@@ -82,6 +82,7 @@ impl Reporter for Progress {
                 .expect("valid template"),
         );
         bar.set_prefix(p.name.to_string());
+        bar.set_message(human_bytes(0));
         bar.enable_steady_tick(Duration::from_millis(200));
         self.bar = Some(bar);
         self.files = 0;

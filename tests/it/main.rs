@@ -1,0 +1,14 @@
+//! Integration tests: real trees in temporary directories, the real binary, and the
+//! filesystem checked afterwards. One test binary (one link) for all of them.
+
+mod support;
+
+mod cli;
+mod exit_codes;
+mod faults;
+mod layouts;
+mod names;
+mod output;
+mod policy_errors;
+mod props;
+mod time;

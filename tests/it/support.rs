@@ -1,0 +1,270 @@
+//! Test support: real trees in temporary directories, and the real binary.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use serde_json::Value;
+use std::process::Command;
+
+/// A scratch directory with a policy root inside it (`<tmp>/data`).
+pub struct Tree {
+    pub dir: tempfile::TempDir,
+    pub root: PathBuf,
+}
+
+impl Tree {
+    pub fn new() -> Tree {
+        let dir = tempfile::Builder::new().prefix("sweep-test-").tempdir_in(base()).expect("tempdir");
+        let root = dir.path().join("data");
+        fs::create_dir(&root).expect("root");
+        Tree { dir, root }
+    }
+
+    /// Path of `rel` under the root.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// Creates a file (and its directories) with a little content.
+    pub fn file(&self, rel: &str) -> &Tree {
+        self.file_bytes(rel, b"x\n")
+    }
+
+    /// Creates a file of `n` bytes.
+    pub fn file_sized(&self, rel: &str, n: usize) -> &Tree {
+        self.file_bytes(rel, &vec![b'x'; n])
+    }
+
+    pub fn file_bytes(&self, rel: &str, content: &[u8]) -> &Tree {
+        let p = self.path(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, content).unwrap();
+        self
+    }
+
+    /// Creates every file in `rels`.
+    pub fn files(&self, rels: &[&str]) -> &Tree {
+        for r in rels {
+            self.file(r);
+        }
+        self
+    }
+
+    pub fn dir_(&self, rel: &str) -> &Tree {
+        fs::create_dir_all(self.path(rel)).unwrap();
+        self
+    }
+
+    /// Sets a file's mtime (seconds since the epoch).
+    pub fn mtime(&self, rel: &str, secs: i64) -> &Tree {
+        set_mtime(&self.path(rel), secs);
+        self
+    }
+
+    /// Writes a policy file; `{root}` and `{dir}` are replaced. Returns its path.
+    pub fn policy(&self, yaml: &str) -> PathBuf {
+        self.policy_named("policy.yaml", yaml)
+    }
+
+    pub fn policy_named(&self, name: &str, yaml: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        let text =
+            yaml.replace("{root}", self.root.to_str().unwrap()).replace("{dir}", self.dir.path().to_str().unwrap());
+        fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// Every non-directory under the root, relative, sorted.
+    pub fn listing(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        walk(&self.root, &self.root, &mut out);
+        out.sort();
+        out
+    }
+
+    pub fn exists(&self, rel: &str) -> bool {
+        fs::symlink_metadata(self.path(rel)).is_ok()
+    }
+
+    /// `sweep SUB -c POLICY --now NOW --lock-file ... ARGS`.
+    pub fn sweep(&self, sub: &str, policy: &Path, now: &str) -> Sweep {
+        let mut s = Sweep::new();
+        s.arg(sub).arg("-c").arg(policy.as_os_str()).arg("--now").arg(now);
+        if sub == "apply" {
+            s.arg("--lock-file").arg(self.dir.path().join("sweep.lock").as_os_str());
+        }
+        s
+    }
+}
+
+/// The directory test trees live in. It is marked "top of a directory hierarchy"
+/// (`chattr +T`) where the filesystem supports it, so each tree gets fresh block groups:
+/// on ext4, creating files right after many deletions is otherwise several times slower.
+fn base() -> &'static Path {
+    static BASE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BASE.get_or_init(|| {
+        let b = std::env::temp_dir().join("sweep-tests");
+        fs::create_dir_all(&b).expect("test base directory");
+        if let Ok(d) = fs::File::open(&b) {
+            use rustix::fs::{IFlags, ioctl_getflags, ioctl_setflags};
+            if let Ok(f) = ioctl_getflags(&d) {
+                let _ = ioctl_setflags(&d, f | IFlags::TOPDIR);
+            }
+        }
+        b
+    })
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    for e in rd {
+        let e = e.unwrap();
+        let p = e.path();
+        let ft = e.file_type().unwrap();
+        if ft.is_dir() {
+            walk(root, &p, out);
+        } else {
+            out.push(String::from_utf8_lossy(p.strip_prefix(root).unwrap().as_os_str().as_bytes()).into_owned());
+        }
+    }
+}
+
+/// Sets mtime (and atime) of `p` without following symlinks.
+pub fn set_mtime(p: &Path, secs: i64) {
+    use rustix::fs::{AtFlags, CWD, Timespec, Timestamps, utimensat};
+    let t = Timespec { tv_sec: secs, tv_nsec: 0 };
+    utimensat(CWD, p, &Timestamps { last_access: t, last_modification: t }, AtFlags::SYMLINK_NOFOLLOW).unwrap();
+}
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_sweep");
+
+/// A command line for the real binary.
+pub struct Sweep {
+    cmd: Command,
+}
+
+impl Sweep {
+    pub fn new() -> Sweep {
+        let mut cmd = Command::new(BIN);
+        cmd.env_remove("NO_COLOR").env("TZ", "UTC");
+        Sweep { cmd }
+    }
+
+    pub fn arg(&mut self, a: impl AsRef<std::ffi::OsStr>) -> &mut Sweep {
+        self.cmd.arg(a);
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(&mut self, a: I) -> &mut Sweep {
+        self.cmd.args(a);
+        self
+    }
+
+    pub fn env(&mut self, k: &str, v: &str) -> &mut Sweep {
+        self.cmd.env(k, v);
+        self
+    }
+
+    pub fn command(&mut self) -> &mut Command {
+        &mut self.cmd
+    }
+
+    pub fn output(&mut self) -> Done {
+        let out = self.cmd.output().expect("run sweep");
+        Done { out }
+    }
+
+    /// Runs and checks the exit code, printing both streams when it differs.
+    #[track_caller]
+    pub fn code(&mut self, want: i32) -> Done {
+        let done = self.output();
+        let got = done.out.status.code().unwrap_or(-1);
+        assert_eq!(got, want, "exit code\n--- stdout\n{}\n--- stderr\n{}", done.stdout(), done.stderr());
+        done
+    }
+}
+
+/// A finished run.
+pub struct Done {
+    pub out: Output,
+}
+
+impl Done {
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.out.stdout).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.out.stderr).into_owned()
+    }
+
+    /// stdout as JSON Lines; every line must parse.
+    #[track_caller]
+    pub fn json(&self) -> Vec<Value> {
+        self.stdout()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    }
+
+    /// The summary line (last line of JSON output).
+    #[track_caller]
+    pub fn summary(&self) -> Value {
+        let lines = self.json();
+        let last = lines.last().expect("some output").clone();
+        assert_eq!(last["type"], "summary", "last line is the summary");
+        last
+    }
+
+    /// `(relative path, action)` of every file line, sorted; paths relative to `root`.
+    #[track_caller]
+    pub fn actions(&self, root: &Path) -> Vec<(String, String)> {
+        let prefix = format!("{}/", root.display());
+        let mut v: Vec<(String, String)> = self
+            .json()
+            .into_iter()
+            .filter(|l| l["type"] == "file")
+            .map(|l| {
+                let p = l["path"].as_str().unwrap();
+                (p.strip_prefix(&prefix).unwrap_or(p).to_string(), l["action"].as_str().unwrap().to_string())
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[track_caller]
+    pub fn stdout_has(&self, needle: &str) -> &Done {
+        assert!(self.stdout().contains(needle), "stdout lacks {needle:?}:\n{}", self.stdout());
+        self
+    }
+
+    #[track_caller]
+    pub fn stderr_has(&self, needle: &str) -> &Done {
+        assert!(self.stderr().contains(needle), "stderr lacks {needle:?}:\n{}", self.stderr());
+        self
+    }
+}
+
+/// Owned `(path, action)` pairs for comparisons.
+pub fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    v.sort();
+    v
+}
+
+/// A one-policy file with the given extra keys (YAML lines, indented under the policy).
+pub fn one_policy(layouts: &[&str], keep: &str, extra: &str) -> String {
+    let layouts: Vec<String> = layouts.iter().map(|l| format!("\"{l}\"")).collect();
+    let extra: String = extra.lines().filter(|l| !l.trim().is_empty()).map(|l| format!("    {}\n", l.trim())).collect();
+    let tz = if extra.contains("timezone:") { "" } else { "    timezone: UTC\n" };
+    format!(
+        "version: 1\npolicies:\n  - name: t\n    root: {{root}}\n{tz}    layouts: [{}]\n    keep: {keep}\n{extra}",
+        layouts.join(", ")
+    )
+}
