@@ -357,7 +357,6 @@ impl Walker {
         let cfd = child.fd.as_ref().expect("the directory just finished is open");
         let reopened = rustix::fs::openat(cfd, c"..", OPEN_DIR, FsMode::empty())
             .and_then(|fd| rustix::fs::fstat(&fd).map(|st| (fd, st)));
-        self.path.truncate(parent.path_len);
         match reopened {
             Ok((fd, st)) if st.st_dev == parent.dev && st.st_ino == parent.ino => {
                 parent.fd = Some(fd);
@@ -365,6 +364,7 @@ impl Walker {
             }
             other => {
                 let err = other.err().unwrap_or(Errno::STALE);
+                self.path.truncate(parent.path_len);
                 v.error(&self.path, DirTrouble::Changed, err);
                 false
             }

@@ -4,6 +4,7 @@
 mod support;
 
 mod cli;
+mod depth;
 mod exit_codes;
 mod faults;
 mod layouts;
@@ -11,4 +12,5 @@ mod names;
 mod output;
 mod policy_errors;
 mod props;
+mod race;
 mod time;
