@@ -245,9 +245,12 @@ pub fn period(spec: &DateSpec, tz: Tz) -> Result<Period, String> {
             ));
         }
     };
-    // A repeated end time counts from its later occurrence, so a repeated hour expires
-    // only when both of its occurrences are over.
-    let end = latest(tz, end_local).unwrap_or_else(|| gap_end(tz, end_local));
+    // The period is over once its last second is. When that second occurs twice (the
+    // repeated hour in autumn) its later occurrence counts, so a repeated hour expires only
+    // when both occurrences are over, while the hour before it still ends at the first
+    // change of the clock.
+    let last = end_local - TimeDelta::seconds(1);
+    let end = latest(tz, last).map_or_else(|| gap_end(tz, last), |t| t + 1);
     Ok(Period { start, end })
 }
 
@@ -395,6 +398,14 @@ mod tests {
         let p = period(&day("2024-11-03T01:00:00", Precision::Hour), ny).unwrap();
         assert_eq!(local(ny, p.start).to_rfc3339(), "2024-11-03T01:00:00-04:00");
         assert_eq!(local(ny, p.end).to_rfc3339(), "2024-11-03T02:00:00-05:00");
+    }
+
+    #[test]
+    fn the_hour_before_a_repeated_hour_ends_at_the_first_change() {
+        let ny = zone("America/New_York").tz();
+        let p = period(&day("2024-11-03T00:00:00", Precision::Hour), ny).unwrap();
+        assert_eq!(p.end - p.start, 3600);
+        assert_eq!(local(ny, p.end).to_rfc3339(), "2024-11-03T01:00:00-04:00");
     }
 
     #[test]
