@@ -7,6 +7,7 @@ mod cli;
 mod depth;
 mod exit_codes;
 mod faults;
+mod guards;
 mod layouts;
 mod names;
 mod output;
