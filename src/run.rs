@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Instant, SystemTime};
 
 use crate::action::Action;
-use crate::classify::{Classifier, DirCtx};
+use crate::classify::{Classifier, DirCtx, Verdict};
 use crate::clock::{self, Now};
 use crate::exit::Exit;
 use crate::guard::{self, Newest};
@@ -23,7 +23,7 @@ use crate::report::{
     DirEvent, Disk, ErrorEvent, FileEvent, FileOutcome, PolicyStart, PolicySummary, Refusal, Reporter, RunSummary,
     Silent, human_bytes,
 };
-use crate::walk::{self, DirTrouble, Entry, Mode, Removal, Remove, os_message};
+use crate::walk::{self, Decision, DirTrouble, Entry, Mode, Removal, os_message};
 use rustix::io::Errno;
 
 /// How a run is done.
@@ -185,7 +185,7 @@ fn run_policy(policy: &Policy, settings: &Settings, reporter: &mut dyn Reporter)
 /// The exit status of one policy: the lowest code among its problems.
 fn exit_of(s: &PolicySummary) -> Exit {
     let mut e = Exit::Clean;
-    if s.files.get(Action::Error) > 0 || s.failed > 0 {
+    if s.files.get(Action::Error) > 0 || s.failed > 0 || s.dirs_failed > 0 {
         e = e.and(Exit::Io);
     }
     if s.refused.is_some() {
@@ -267,7 +267,6 @@ struct PolicyWalk<'r, 'p> {
     signal: &'r AtomicUsize,
     /// The report could not be written: stop.
     output: Option<io::Error>,
-    message: String,
 }
 
 impl<'r, 'p> PolicyWalk<'r, 'p> {
@@ -289,7 +288,6 @@ impl<'r, 'p> PolicyWalk<'r, 'p> {
             newest: None,
             signal: &settings.signal,
             output: None,
-            message: String::new(),
         }
     }
 
@@ -302,8 +300,17 @@ impl<'r, 'p> PolicyWalk<'r, 'p> {
 
 const NOT_ATTEMPTED: &str = "Read-only file system (not attempted after the first failure)";
 
-impl walk::Visitor for PolicyWalk<'_, '_> {
+/// A file queued for deletion, with what its report needs once the outcome is known.
+struct Doomed<'p> {
+    path: Vec<u8>,
+    rel_at: usize,
+    size: u64,
+    verdict: Verdict<'p>,
+}
+
+impl<'p> walk::Visitor for PolicyWalk<'_, 'p> {
     type Dir = DirCtx;
+    type Pending = Doomed<'p>;
 
     fn root(&mut self) -> DirCtx {
         self.classifier.root()
@@ -313,52 +320,29 @@ impl walk::Visitor for PolicyWalk<'_, '_> {
         self.classifier.enter(parent, name)
     }
 
-    fn file(&mut self, dir: &DirCtx, e: &Entry, remove: &mut dyn Remove) {
+    fn file(&mut self, dir: &DirCtx, e: &Entry) -> Decision<Doomed<'p>> {
         let verdict = self.classifier.classify(dir, e);
         let action = verdict.action;
         if let (Some(n), Some(p)) = (&mut self.newest, verdict.partition) {
             n.observe(p, action == Action::Delete);
         }
-        let s = &mut *self.summary;
-        s.files.add(action, 1);
-        s.bytes.add(action, e.size);
-        let mut outcome = None;
-        if action == Action::Delete && !self.refused {
-            if !self.apply {
-                // A plan: tell the walk the file would go, so it can predict emptied
-                // directories.
-                remove.remove();
-            } else if self.read_only {
-                s.failed += 1;
-                outcome = Some(FileOutcome::Failed(NOT_ATTEMPTED));
-            } else {
-                outcome = Some(match remove.remove() {
-                    Removal::Removed | Removal::Planned => {
-                        s.deleted += 1;
-                        s.deleted_bytes += e.size;
-                        FileOutcome::Deleted
-                    }
-                    Removal::Vanished => {
-                        s.vanished += 1;
-                        FileOutcome::Vanished
-                    }
-                    Removal::Failed(err) => {
-                        s.failed += 1;
-                        if err == Errno::ROFS {
-                            self.read_only = true;
-                            s.problems.push(format!(
-                                "{}: read-only filesystem; deletions under this root stopped after the first failure",
-                                self.policy.root.display()
-                            ));
-                        }
-                        self.message = os_message(err);
-                        FileOutcome::Failed(&self.message)
-                    }
-                });
+        self.summary.files.add(action, 1);
+        self.summary.bytes.add(action, e.size);
+        let (decision, outcome) = match action {
+            Action::Delete if self.refused => (Decision::Keep, self.apply.then_some(FileOutcome::Refused)),
+            // A plan: the walk learns the file would go, to predict emptied directories.
+            Action::Delete if !self.apply => (Decision::WouldRemove, None),
+            Action::Delete if self.read_only => {
+                self.summary.failed += 1;
+                (Decision::Keep, Some(FileOutcome::Failed(NOT_ATTEMPTED)))
             }
-        } else if action == Action::Delete && self.apply {
-            outcome = Some(FileOutcome::Refused);
-        }
+            Action::Delete => {
+                // Reported when the outcome is known.
+                let rel_at = e.path.len() - e.rel.len();
+                return Decision::Remove(Doomed { path: e.path.to_vec(), rel_at, size: e.size, verdict });
+            }
+            _ => (Decision::Keep, None),
+        };
         let event = FileEvent {
             path: e.path,
             rel: e.rel,
@@ -366,6 +350,45 @@ impl walk::Visitor for PolicyWalk<'_, '_> {
             verdict: &verdict,
             reasons: self.classifier.reason_text(),
             outcome,
+        };
+        let r = self.reporter.file(&event);
+        self.report(r);
+        decision
+    }
+
+    fn removed(&mut self, d: Doomed<'p>, result: Removal) {
+        let s = &mut *self.summary;
+        let message;
+        let outcome = match result {
+            Removal::Removed | Removal::Planned => {
+                s.deleted += 1;
+                s.deleted_bytes += d.size;
+                FileOutcome::Deleted
+            }
+            Removal::Vanished => {
+                s.vanished += 1;
+                FileOutcome::Vanished
+            }
+            Removal::Failed(err) => {
+                s.failed += 1;
+                if err == Errno::ROFS && !self.read_only {
+                    self.read_only = true;
+                    s.problems.push(format!(
+                        "{}: read-only filesystem; deletions under this root stopped after the first failure",
+                        self.policy.root.display()
+                    ));
+                }
+                message = os_message(err);
+                FileOutcome::Failed(&message)
+            }
+        };
+        let event = FileEvent {
+            path: &d.path,
+            rel: &d.path[d.rel_at..],
+            bytes: d.size,
+            verdict: &d.verdict,
+            reasons: self.classifier.reason_text(),
+            outcome: Some(outcome),
         };
         let r = self.reporter.file(&event);
         self.report(r);
@@ -399,12 +422,14 @@ impl walk::Visitor for PolicyWalk<'_, '_> {
 
     fn dir_removed(&mut self, path: &[u8], result: &Removal) {
         let error = match result {
+            // Already reported once for the policy.
+            Removal::Failed(Errno::ROFS) if self.read_only => return,
             Removal::Failed(e) => Some(os_message(*e)),
             Removal::Vanished => return,
             Removal::Planned | Removal::Removed => None,
         };
         if error.is_some() {
-            self.summary.failed += 1;
+            self.summary.dirs_failed += 1;
         } else {
             self.summary.dirs_removed += 1;
         }

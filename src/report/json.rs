@@ -101,6 +101,7 @@ struct PolicyJson<'a> {
     failed: u64,
     dirs_removed: u64,
     refused: Option<RefusalJson<'a>>,
+    dirs_failed: u64,
     vanished: u64,
     mounts_skipped: u64,
     problems: &'a [String],
@@ -245,6 +246,7 @@ impl<W: Write> Reporter for Json<W> {
                 deleted: p.deleted,
                 failed: p.failed,
                 dirs_removed: p.dirs_removed,
+                dirs_failed: p.dirs_failed,
                 refused: p.refused.as_ref().map(|r| RefusalJson {
                     guard: r.guard,
                     reason: &r.reason,

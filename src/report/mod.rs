@@ -165,6 +165,8 @@ pub struct PolicySummary {
     pub vanished: u64,
     /// Directories removed (or, in plan, that would be).
     pub dirs_removed: u64,
+    /// Emptied directories the OS refused to remove.
+    pub dirs_failed: u64,
     /// Mount points not entered.
     pub mounts_skipped: u64,
     /// A guard's refusal.
@@ -195,6 +197,7 @@ impl PolicySummary {
             failed: 0,
             vanished: 0,
             dirs_removed: 0,
+            dirs_failed: 0,
             mounts_skipped: 0,
             refused: None,
             problems: Vec::new(),

@@ -20,18 +20,24 @@
 //! they are read, and only the names of sub-directories wait (per directory being walked,
 //! so memory follows the depth and the widest directory, never the number of files).
 //!
-//! This module decides nothing: the visitor classifies each entry and may ask for it to
-//! be removed through a [`Remove`] handle. That pair is the seam a different kind of tree
-//! (an object store) would implement.
+//! This module decides nothing: the visitor classifies each entry and answers whether it
+//! goes; the walk removes it (in `apply`, on the [`remover`] thread) and hands the
+//! outcome back. That exchange — entries out, decisions in, outcomes out — is the seam a
+//! different kind of tree (an object store) would implement.
 
-use std::ffi::CStr;
+mod remover;
+
+use std::collections::VecDeque;
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
+use std::sync::Arc;
 
 use rustix::fs::{AtFlags, FileType, Mode as FsMode, OFlags, RawDir, Stat};
 use rustix::io::Errno;
+
+use remover::{Op, Remover};
 
 /// Directory descriptors kept open at most; deeper ancestors are reopened via `..`.
 pub const FD_WINDOW: usize = 64;
@@ -74,7 +80,7 @@ pub struct Entry<'a> {
     pub mtime: i64,
 }
 
-/// The result of asking for a removal.
+/// The result of a removal.
 #[derive(Debug)]
 pub enum Removal {
     /// Plan mode: it would be removed.
@@ -87,10 +93,25 @@ pub enum Removal {
     Failed(Errno),
 }
 
-/// Removes the one entry it was handed for: the seam between deciding and deleting.
-pub trait Remove {
-    /// Removes the entry (or, in plan mode, records that it would).
-    fn remove(&mut self) -> Removal;
+impl Removal {
+    fn of(r: Result<(), Errno>) -> Removal {
+        match r {
+            Ok(()) => Removal::Removed,
+            Err(Errno::NOENT) => Removal::Vanished,
+            Err(e) => Removal::Failed(e),
+        }
+    }
+}
+
+/// What the visitor wants done with a file.
+#[derive(Debug)]
+pub enum Decision<P> {
+    /// It stays.
+    Keep,
+    /// A plan: it would go (the visitor has reported it). Counts for emptied directories.
+    WouldRemove,
+    /// Remove it; the outcome comes back with `P` through [`Visitor::removed`].
+    Remove(P),
 }
 
 /// Why a directory could not be walked.
@@ -106,13 +127,17 @@ pub enum DirTrouble {
 pub trait Visitor {
     /// Per-directory state, computed when entering (e.g. layout match states).
     type Dir;
+    /// What the visitor needs to report a removal once its outcome is known.
+    type Pending;
 
     /// State for the root.
     fn root(&mut self) -> Self::Dir;
     /// State for sub-directory `name` of a directory with state `parent`.
     fn enter(&mut self, parent: &Self::Dir, name: &[u8]) -> Self::Dir;
-    /// A non-directory entry. Call `remove.remove()` to delete it.
-    fn file(&mut self, dir: &Self::Dir, entry: &Entry, remove: &mut dyn Remove);
+    /// A non-directory entry: whether it goes.
+    fn file(&mut self, dir: &Self::Dir, entry: &Entry) -> Decision<Self::Pending>;
+    /// The outcome of a [`Decision::Remove`].
+    fn removed(&mut self, pending: Self::Pending, result: Removal);
     /// An entry could not be examined (`path` is absolute).
     fn error(&mut self, path: &[u8], trouble: DirTrouble, err: Errno);
     /// A listed entry was gone before it could be examined (removed by someone else).
@@ -169,8 +194,9 @@ impl Pending {
 }
 
 struct Level<D> {
-    /// `None` when closed to stay within [`FD_WINDOW`].
-    fd: Option<OwnedFd>,
+    /// `None` when closed to stay within [`FD_WINDOW`]. Shared with the remover thread,
+    /// which may still hold it for queued removals.
+    fd: Option<Arc<OwnedFd>>,
     dev: u64,
     ino: u64,
     /// Length of the path buffer for this directory.
@@ -179,11 +205,17 @@ struct Level<D> {
     name_at: usize,
     pending: Pending,
     state: D,
-    /// Entries listed, and entries removed (or that would be).
+    /// Entries listed, and entries removed (or that would be, or are queued to be).
     entries: u64,
     gone: u64,
     /// Something went wrong here: never remove it.
     troubled: bool,
+}
+
+/// A queued removal, waiting for its outcome.
+enum Waiting<P> {
+    File(P),
+    Dir(Vec<u8>),
 }
 
 /// Walks `root` (resolved once: a root that is a symlink to a directory is fine).
@@ -198,6 +230,8 @@ pub fn walk<V: Visitor>(root: &Path, opts: Options, v: &mut V) -> Result<(), Roo
         root_len: root.as_os_str().len(),
         buf: vec![MaybeUninit::uninit(); 64 * 1024],
         name: Vec::new(),
+        remover: (opts.mode == Mode::Apply).then(Remover::start),
+        waiting: VecDeque::new(),
     };
     while w.path.len() > 1 && w.path.ends_with(b"/") {
         w.path.pop();
@@ -205,7 +239,7 @@ pub fn walk<V: Visitor>(root: &Path, opts: Options, v: &mut V) -> Result<(), Roo
     }
     let state = v.root();
     let mut stack = vec![Level {
-        fd: Some(fd),
+        fd: Some(Arc::new(fd)),
         dev: st.st_dev,
         ino: st.st_ino,
         path_len: w.path.len(),
@@ -218,10 +252,14 @@ pub fn walk<V: Visitor>(root: &Path, opts: Options, v: &mut V) -> Result<(), Roo
     }];
     w.read(&mut stack[0], v);
     w.run(&mut stack, v);
+    if let Some(mut r) = w.remover.take() {
+        let rest = r.finish();
+        w.deliver(rest, v);
+    }
     Ok(())
 }
 
-struct Walker {
+struct Walker<P> {
     opts: Options,
     /// Absolute path of the current directory (or entry), for reports only.
     path: Vec<u8>,
@@ -230,13 +268,17 @@ struct Walker {
     buf: Vec<MaybeUninit<u8>>,
     /// Scratch for the name of the sub-directory being entered.
     name: Vec<u8>,
+    /// The deletion thread (apply only).
+    remover: Option<Remover>,
+    /// Queued removals in queue order; results come back in the same order.
+    waiting: VecDeque<Waiting<P>>,
 }
 
 const OPEN_DIR: OFlags =
     OFlags::RDONLY.union(OFlags::DIRECTORY).union(OFlags::NOFOLLOW).union(OFlags::CLOEXEC).union(OFlags::NOCTTY);
 
-impl Walker {
-    fn run<V: Visitor>(&mut self, stack: &mut Vec<Level<V::Dir>>, v: &mut V) {
+impl<P> Walker<P> {
+    fn run<V: Visitor<Pending = P>>(&mut self, stack: &mut Vec<Level<V::Dir>>, v: &mut V) {
         loop {
             if v.stop() {
                 return;
@@ -267,30 +309,49 @@ impl Walker {
             // A mount point is never removed (it could not be: EBUSY), only emptied.
             let emptied = done.entries > 0 && done.gone == done.entries && !done.troubled && done.dev == parent.dev;
             if emptied && v.remove_emptied() {
-                let result = match self.opts.mode {
-                    Mode::Plan => Removal::Planned,
-                    Mode::Apply => {
-                        let pfd = parent.fd.as_ref().expect("reopened above");
-                        let name = &self.path[done.name_at..done.path_len];
-                        match rustix::fs::unlinkat(pfd, name, AtFlags::REMOVEDIR) {
-                            Ok(()) => Removal::Removed,
-                            Err(Errno::NOENT) => Removal::Vanished,
-                            // Something was written into it meanwhile: it stays, rightly.
-                            Err(Errno::NOTEMPTY) | Err(Errno::EXIST) => {
-                                self.path.truncate(parent.path_len);
-                                continue;
-                            }
-                            Err(e) => Removal::Failed(e),
-                        }
+                parent.gone += 1;
+                let path = &self.path[..done.path_len];
+                let full = match &mut self.remover {
+                    None => {
+                        v.dir_removed(path, &Removal::Planned);
+                        false
+                    }
+                    Some(r) => {
+                        let pfd = parent.fd.clone().expect("reopened above");
+                        let name = cstring(&self.path[done.name_at..done.path_len]);
+                        self.waiting.push_back(Waiting::Dir(path.to_vec()));
+                        r.push(Op::Rmdir(pfd, name))
                     }
                 };
-                if !matches!(result, Removal::Failed(_)) {
-                    parent.gone += 1;
+                if full {
+                    self.flush(v);
                 }
-                self.path.truncate(done.path_len);
-                v.dir_removed(&self.path, &result);
             }
             self.path.truncate(parent.path_len);
+        }
+    }
+
+    /// Sends the queued batch and reports whatever results are back.
+    fn flush<V: Visitor<Pending = P>>(&mut self, v: &mut V) {
+        if let Some(r) = &mut self.remover {
+            r.send();
+            let ready = r.ready();
+            self.deliver(ready, v);
+        }
+    }
+
+    /// Hands results, in queue order, to the visitor.
+    fn deliver<V: Visitor<Pending = P>>(&mut self, results: Vec<Result<(), Errno>>, v: &mut V) {
+        for r in results {
+            match self.waiting.pop_front().expect("one waiting entry per queued removal") {
+                Waiting::File(p) => v.removed(p, Removal::of(r)),
+                Waiting::Dir(path) => match r {
+                    // Something was written into it meanwhile, or an entry could not be
+                    // deleted (reported on its own): it stays, rightly.
+                    Err(Errno::NOTEMPTY | Errno::EXIST) => {}
+                    r => v.dir_removed(&path, &Removal::of(r)),
+                },
+            }
         }
     }
 
@@ -301,7 +362,7 @@ impl Walker {
         let name_at = self.path.len() + 1;
         self.path.push(b'/');
         self.path.extend_from_slice(&self.name);
-        let opened = rustix::fs::openat(pfd, &self.name[..], OPEN_DIR, FsMode::empty())
+        let opened = rustix::fs::openat(&**pfd, &self.name[..], OPEN_DIR, FsMode::empty())
             .and_then(|fd| rustix::fs::fstat(&fd).map(|st| (fd, st)));
         let (fd, st) = match opened {
             Ok(x) => x,
@@ -337,7 +398,7 @@ impl Walker {
         }
         let state = v.enter(&parent.state, &self.name);
         Some(Level {
-            fd: Some(fd),
+            fd: Some(Arc::new(fd)),
             dev: st.st_dev,
             ino: st.st_ino,
             path_len: self.path.len(),
@@ -355,11 +416,11 @@ impl Walker {
     /// is reported as an error and the walk stops.
     fn reopen_parent<V: Visitor>(&mut self, child: &Level<V::Dir>, parent: &mut Level<V::Dir>, v: &mut V) -> bool {
         let cfd = child.fd.as_ref().expect("the directory just finished is open");
-        let reopened = rustix::fs::openat(cfd, c"..", OPEN_DIR, FsMode::empty())
+        let reopened = rustix::fs::openat(&**cfd, c"..", OPEN_DIR, FsMode::empty())
             .and_then(|fd| rustix::fs::fstat(&fd).map(|st| (fd, st)));
         match reopened {
             Ok((fd, st)) if st.st_dev == parent.dev && st.st_ino == parent.ino => {
-                parent.fd = Some(fd);
+                parent.fd = Some(Arc::new(fd));
                 true
             }
             other => {
@@ -372,9 +433,10 @@ impl Walker {
     }
 
     /// Reads one directory: files go to the visitor now, sub-directories wait.
-    fn read<V: Visitor>(&mut self, level: &mut Level<V::Dir>, v: &mut V) {
-        let fd = level.fd.take().expect("a directory being read is open");
-        let mut dir = RawDir::new(&fd, &mut self.buf);
+    fn read<V: Visitor<Pending = P>>(&mut self, level: &mut Level<V::Dir>, v: &mut V) {
+        let fd = level.fd.clone().expect("a directory being read is open");
+        let mut buf = std::mem::take(&mut self.buf);
+        let mut dir = RawDir::new(&*fd, &mut buf);
         let base = level.path_len;
         while let Some(next) = dir.next() {
             if v.stop() {
@@ -398,15 +460,14 @@ impl Walker {
                 continue;
             }
             level.entries += 1;
-            let listed = ent.file_type();
-            if listed == FileType::Directory {
+            if ent.file_type() == FileType::Directory {
                 level.pending.push(name, ent.ino());
                 continue;
             }
             self.path.truncate(base);
             self.path.push(b'/');
             self.path.extend_from_slice(name);
-            let st = match rustix::fs::statat(&fd, cname, AtFlags::SYMLINK_NOFOLLOW) {
+            let st = match rustix::fs::statat(&*fd, cname, AtFlags::SYMLINK_NOFOLLOW) {
                 Ok(st) => st,
                 Err(Errno::NOENT) => {
                     level.gone += 1;
@@ -419,8 +480,7 @@ impl Walker {
                     continue;
                 }
             };
-            let kind = kind_of(&st);
-            let Some(kind) = kind else {
+            let Some(kind) = kind_of(&st) else {
                 // Listed with an unknown type (or changed into a directory): walk it.
                 level.pending.push(name, st.st_ino);
                 continue;
@@ -433,15 +493,34 @@ impl Walker {
                 size: u64::try_from(st.st_size).unwrap_or(0),
                 mtime: st.st_mtime,
             };
-            let mut handle = Unlink { dir: fd.as_fd(), name: cname, mode: self.opts.mode, gone: false };
-            v.file(&level.state, &entry, &mut handle);
-            if handle.gone {
-                level.gone += 1;
+            match v.file(&level.state, &entry) {
+                Decision::Keep => {}
+                Decision::WouldRemove => level.gone += 1,
+                Decision::Remove(p) => {
+                    level.gone += 1;
+                    let full = match &mut self.remover {
+                        None => {
+                            v.removed(p, Removal::Planned);
+                            false
+                        }
+                        Some(r) => {
+                            self.waiting.push_back(Waiting::File(p));
+                            r.push(Op::Unlink(Arc::clone(&fd), cname.to_owned()))
+                        }
+                    };
+                    if full {
+                        self.flush(v);
+                    }
+                }
             }
         }
+        self.buf = buf;
         self.path.truncate(base);
-        level.fd = Some(fd);
     }
+}
+
+fn cstring(name: &[u8]) -> std::ffi::CString {
+    std::ffi::CString::new(name).expect("directory entry names have no NUL byte")
 }
 
 /// The type of a non-directory, or `None` for a directory.
@@ -456,30 +535,6 @@ fn kind_of(st: &Stat) -> Option<Kind> {
         FileType::BlockDevice => Kind::BlockDevice,
         FileType::Unknown => Kind::Other,
     })
-}
-
-/// Removes one entry relative to its directory's descriptor. A symlink is removed
-/// itself (unlinkat never follows); a name swapped for a directory fails with EISDIR.
-struct Unlink<'a> {
-    dir: BorrowedFd<'a>,
-    name: &'a CStr,
-    mode: Mode,
-    gone: bool,
-}
-
-impl Remove for Unlink<'_> {
-    fn remove(&mut self) -> Removal {
-        let r = match self.mode {
-            Mode::Plan => Removal::Planned,
-            Mode::Apply => match rustix::fs::unlinkat(self.dir, self.name, AtFlags::empty()) {
-                Ok(()) => Removal::Removed,
-                Err(Errno::NOENT) => Removal::Vanished,
-                Err(e) => Removal::Failed(e),
-            },
-        };
-        self.gone = !matches!(r, Removal::Failed(_));
-        r
-    }
 }
 
 /// The OS's message for an error, without Rust's " (os error N)" suffix.
