@@ -401,6 +401,28 @@ mod tests {
     }
 
     #[test]
+    fn london_hours_on_both_change_days() {
+        let london = zone("Europe/London");
+        // Spring 2024-03-31: 01:00 GMT jumps to 02:00 BST. keep 3h at 03:10 BST keeps the
+        // 03:00 and 02:00 BST hours and the 00:00 GMT hour: three real hours.
+        assert_eq!(cut("3h", "2024-03-31T03:10:00+01:00", &london), "2024-03-31T00:00:00+00:00");
+        // Autumn 2024-10-27: 01:00-02:00 happens in BST and again in GMT.
+        let p = period(&day("2024-10-27T01:00:00", Precision::Hour), london.tz()).unwrap();
+        assert_eq!(p.end - p.start, 2 * 3600);
+        assert_eq!(local(london.tz(), p.end).to_rfc3339(), "2024-10-27T02:00:00+00:00");
+        assert_eq!(cut("1d", "2024-10-27T23:30:00+00:00", &london), "2024-10-27T00:00:00+01:00");
+    }
+
+    #[test]
+    fn kolkata_days_and_hours() {
+        let ist = zone("Asia/Kolkata");
+        let p = period(&day("2024-07-12T00:00:00", Precision::Day), ist.tz()).unwrap();
+        assert_eq!(local(ist.tz(), p.start).to_rfc3339(), "2024-07-12T00:00:00+05:30");
+        assert_eq!(p.end - p.start, 86400);
+        assert_eq!(cut("2h", "2024-07-12T20:00:00Z", &ist), "2024-07-13T00:00:00+05:30");
+    }
+
+    #[test]
     fn the_hour_before_a_repeated_hour_ends_at_the_first_change() {
         let ny = zone("America/New_York").tz();
         let p = period(&day("2024-11-03T00:00:00", Precision::Hour), ny).unwrap();

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod business;
 mod cli;
 mod depth;
 mod exit_codes;
