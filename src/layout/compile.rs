@@ -15,6 +15,9 @@ use super::fields::{Field, FieldSet};
 pub enum Component {
     /// `**`: zero or more directories (or, last, everything inside).
     Globstar,
+    /// `*` alone: any one name. Common as a last component (`dt=%Y-%m-%d/hour=%H/*`), so
+    /// it skips the regex.
+    Any,
     /// Plain text, compared byte for byte.
     Literal(Box<[u8]>),
     /// Glob text and fields.
@@ -31,8 +34,10 @@ pub struct Pattern {
 
 /// Compiles `text` (one `/`-free component) and adds its fields to `fields`.
 pub fn component(text: &str, fields: &mut FieldSet) -> Result<Component, String> {
-    if text == "**" {
-        return Ok(Component::Globstar);
+    match text {
+        "**" => return Ok(Component::Globstar),
+        "*" => return Ok(Component::Any),
+        _ => {}
     }
     if text.is_empty() {
         return Err("empty path component (two slashes in a row?)".into());

@@ -195,7 +195,7 @@ impl Layouts {
     fn component_matches(&self, s: &State, name: &[u8], scratch: &mut Scratch) -> Option<Captured> {
         let (l, i) = (usize::from(s.layout), usize::from(s.component));
         match &self.templates[l].components[i] {
-            Component::Globstar => Some(s.captured),
+            Component::Globstar | Component::Any => Some(s.captured),
             Component::Literal(text) => (**text == *name).then_some(s.captured),
             Component::Pattern(p) => {
                 if p.groups.is_empty() {
