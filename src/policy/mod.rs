@@ -95,7 +95,8 @@ pub struct Exclude {
 impl Exclude {
     /// The first pattern matching `rel` (a path relative to the root), if any.
     pub fn matching(&self, rel: &Path) -> Option<&str> {
-        if self.patterns.is_empty() {
+        // `matches` allocates; most files match no exclude, and `is_match` does not.
+        if self.patterns.is_empty() || !self.set.is_match(rel) {
             return None;
         }
         self.set.matches(rel).first().map(|&i| self.patterns[i].as_str())
