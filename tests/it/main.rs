@@ -6,6 +6,7 @@ mod support;
 mod business;
 mod cli;
 mod depth;
+mod examples;
 mod exit_codes;
 mod faults;
 mod guards;
