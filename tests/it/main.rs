@@ -11,6 +11,7 @@ mod exit_codes;
 mod faults;
 mod guards;
 mod layouts;
+mod metrics;
 mod names;
 mod output;
 mod policy_errors;
