@@ -175,17 +175,17 @@ fn execute(args: &RunArgs, apply: bool, _lock: Option<lock::Lock>) -> Exit {
         Format::Json => outputs.push(Box::new(report::json::Json::new(io::stdout().lock()))),
     }
     let settings = run::Settings { apply, now, signal: signals() };
-    let summary = run::run(&policies, &settings, &mut Fanout(outputs), &log);
-    let mut exit = summary.exit;
-    if let Some(path) = &args.metrics_file {
-        let previous = report::metrics::previous_success(path);
-        let text = report::metrics::render(&summary, previous);
-        if let Err(e) = report::metrics::write_atomically(path, &text) {
-            log.error(None, &format!("cannot write metrics to {}: {e}", path.display()));
-            exit = exit.and(Exit::Io);
+    let write_metrics = |summary: &mut report::RunSummary| {
+        if let Some(path) = &args.metrics_file {
+            let previous = report::metrics::previous_success(path);
+            let text = report::metrics::render(summary, previous);
+            if let Err(e) = report::metrics::write_atomically(path, &text) {
+                log.error(None, &format!("cannot write metrics to {}: {e}", path.display()));
+                summary.exit = summary.exit.and(Exit::Io);
+            }
         }
-    }
-    exit
+    };
+    run::run(&policies, &settings, &mut Fanout(outputs), &log, write_metrics).exit
 }
 
 fn check(args: &CheckArgs) -> Exit {

@@ -37,7 +37,17 @@ pub struct Settings {
 }
 
 /// Runs `policies` in order, reporting to `reporter`.
-pub fn run(policies: &[&Policy], settings: &Settings, reporter: &mut dyn Reporter, log: &Log) -> RunSummary {
+///
+/// `seal` runs after the last policy and before the summary is reported, so whatever it
+/// does to the summary (writing the metrics file, and turning the exit code into 5 when
+/// that fails) is what the summary line and JSON say.
+pub fn run(
+    policies: &[&Policy],
+    settings: &Settings,
+    reporter: &mut dyn Reporter,
+    log: &Log,
+    seal: impl FnOnce(&mut RunSummary),
+) -> RunSummary {
     let started = SystemTime::now();
     let mut summary = RunSummary { dry_run: !settings.apply, exit: Exit::Clean, policies: Vec::new(), started };
     let mut output_failed = false;
@@ -80,6 +90,7 @@ pub fn run(policies: &[&Policy], settings: &Settings, reporter: &mut dyn Reporte
             break;
         }
     }
+    seal(&mut summary);
     if !output_failed
         && let Err(e) = reporter.finish(&summary)
         && e.kind() != io::ErrorKind::BrokenPipe

@@ -802,10 +802,12 @@ fn a_metrics_file_that_cannot_be_written_exits_5_naming_it_and_the_work_is_done(
     let plan = t.sweep("plan", &p, NOW).args(["--format", "json"]).arg("--metrics-file").arg(&m).code(5);
     plan.stderr_has(&format!("cannot write metrics to {}", m.display())).stderr_has("No such file or directory");
     assert_eq!(plan.summary()["policies"][0]["files"]["delete"], 1);
+    assert_eq!(plan.summary()["exit_code"], 5, "the summary states the code the run exits with");
     assert_eq!(t.listing().len(), 2);
     let apply = t.sweep("apply", &p, NOW).args(["--format", "json"]).arg("--metrics-file").arg(&m).code(5);
     apply.stderr_has(&format!("cannot write metrics to {}", m.display()));
     assert_eq!(apply.summary()["policies"][0]["deleted"], 1);
+    assert_eq!(apply.summary()["exit_code"], 5);
     assert_eq!(t.listing(), vec!["2024-07-12/a"], "the deletions happened");
     assert!(!t.dir.path().join("no-such-dir").exists());
 
@@ -830,6 +832,8 @@ fn a_metrics_file_that_cannot_be_written_exits_5_naming_it_and_the_work_is_done(
     fs::create_dir(&m).unwrap();
     let done = t.sweep("apply", &p, NOW).arg("--metrics-file").arg(&m).code(5);
     done.stderr_has(&format!("cannot write metrics to {}", m.display()));
+    let last = done.stdout().lines().last().unwrap_or_default().to_string();
+    assert!(last.starts_with("exit 5:"), "the text report's last line states the real code: {last:?}");
     assert_eq!(names_in(&dir), vec!["sweep.prom", "taken.prom"], "no temporary file left");
     assert!(names_in(&m).is_empty());
     assert_eq!(t.listing(), vec!["2024-07-12/a"]);
