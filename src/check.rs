@@ -68,6 +68,8 @@ pub fn print(out: &mut dyn Write, set: &PolicySet, selected: usize, r: &Report) 
             r.passed
         )
     } else {
-        writeln!(out, "FAILED: {} problems; {} of {tests} test expectations pass", r.problems.len(), r.passed)
+        let n = r.problems.len();
+        let noun = if n == 1 { "problem" } else { "problems" };
+        writeln!(out, "FAILED: {n} {noun}; {} of {tests} test expectations pass", r.passed)
     }
 }
