@@ -5,29 +5,12 @@
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::support::*;
 
 const NOW: &str = "2024-07-12T12:00:00Z";
-
-/// Runs the binary without CAP_DAC_OVERRIDE / CAP_DAC_READ_SEARCH, so that permission
-/// bits bind even for root.
-fn without_dac(s: &mut Sweep) -> &mut Sweep {
-    use rustix::thread::{CapabilitySet, remove_capability_from_bounding_set};
-    // SAFETY: only async-signal-safe syscalls (prctl) run between fork and exec.
-    unsafe {
-        s.command().pre_exec(|| {
-            for cap in [CapabilitySet::DAC_OVERRIDE, CapabilitySet::DAC_READ_SEARCH] {
-                remove_capability_from_bounding_set(cap)?;
-            }
-            Ok(())
-        });
-    }
-    s
-}
 
 #[test]
 fn unreadable_directory_is_an_error_with_the_os_message() {

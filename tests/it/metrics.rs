@@ -368,22 +368,6 @@ fn promtool_check(bin: &Path, text: &str) -> std::process::Output {
     child.wait_with_output().unwrap()
 }
 
-/// Runs the binary without CAP_DAC_OVERRIDE / CAP_DAC_READ_SEARCH, so that permission
-/// bits bind even for root.
-fn without_dac(s: &mut Sweep) -> &mut Sweep {
-    use rustix::thread::{CapabilitySet, remove_capability_from_bounding_set};
-    // SAFETY: only async-signal-safe syscalls (prctl) run between fork and exec.
-    unsafe {
-        s.command().pre_exec(|| {
-            for cap in [CapabilitySet::DAC_OVERRIDE, CapabilitySet::DAC_READ_SEARCH] {
-                remove_capability_from_bounding_set(cap)?;
-            }
-            Ok(())
-        });
-    }
-    s
-}
-
 /// Runs the binary with umask 022, the usual one for a cron job or a systemd service.
 fn umask_022(s: &mut Sweep) -> &mut Sweep {
     // SAFETY: only an async-signal-safe syscall (umask) runs between fork and exec.

@@ -189,6 +189,23 @@ impl Sweep {
     }
 }
 
+/// Runs the binary without CAP_DAC_OVERRIDE / CAP_DAC_READ_SEARCH, so that permission
+/// bits bind even for root.
+pub fn without_dac(s: &mut Sweep) -> &mut Sweep {
+    use rustix::thread::{CapabilitySet, remove_capability_from_bounding_set};
+    use std::os::unix::process::CommandExt;
+    // SAFETY: only async-signal-safe syscalls (prctl) run between fork and exec.
+    unsafe {
+        s.command().pre_exec(|| {
+            for cap in [CapabilitySet::DAC_OVERRIDE, CapabilitySet::DAC_READ_SEARCH] {
+                remove_capability_from_bounding_set(cap)?;
+            }
+            Ok(())
+        });
+    }
+    s
+}
+
 /// A finished run.
 pub struct Done {
     pub out: Output,
