@@ -63,13 +63,18 @@ pub fn print(out: &mut dyn Write, set: &PolicySet, selected: usize, r: &Report) 
     if r.problems.is_empty() {
         writeln!(
             out,
-            "ok: {selected} policies in {} files; {} of {tests} test expectations pass",
-            set.files.len(),
+            "ok: {} in {}; {} of {tests} test expectations pass",
+            count(selected, "policy", "policies"),
+            count(set.files.len(), "file", "files"),
             r.passed
         )
     } else {
-        let n = r.problems.len();
-        let noun = if n == 1 { "problem" } else { "problems" };
-        writeln!(out, "FAILED: {n} {noun}; {} of {tests} test expectations pass", r.passed)
+        let problems = count(r.problems.len(), "problem", "problems");
+        writeln!(out, "FAILED: {problems}; {} of {tests} test expectations pass", r.passed)
     }
+}
+
+/// "1 policy", "2 policies".
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }

@@ -103,7 +103,7 @@ fn defaults_merge_and_are_located() {
     let p = t.policy("version: 1\ndefaults:\n  timezone: Nowhere/Land\npolicies:\n  - name: t\n    root: {root}\n    layouts: ['%Y/**']\n    keep: 1d\n");
     Sweep::new().arg("check").arg("-c").arg(&p).code(3).stderr_has(":3:13: defaults.timezone");
     let ok = t.policy("version: 1\ndefaults:\n  keep: 2d\n  timezone: Asia/Kolkata\npolicies:\n  - name: t\n    root: {root}\n    layouts: ['%Y/**']\n");
-    Sweep::new().arg("check").arg("-c").arg(&ok).code(0).stdout_has("ok: 1 policies");
+    Sweep::new().arg("check").arg("-c").arg(&ok).code(0).stdout_has("ok: 1 policy in 1 file;");
 }
 
 #[test]
