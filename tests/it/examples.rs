@@ -7,7 +7,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -32,14 +31,6 @@ fn read_example(rel: &str) -> String {
     fs::read_to_string(example(rel)).unwrap_or_else(|e| panic!("examples/{rel}: {e}"))
 }
 
-/// `name` on `PATH`.
-fn tool(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
-}
-
 /// `name` on `PATH`, or `None` after saying loudly that `test` checks nothing here.
 fn require(name: &str, test: &str) -> Option<PathBuf> {
     let found = tool(name);
@@ -47,12 +38,6 @@ fn require(name: &str, test: &str) -> Option<PathBuf> {
         loud(&format!("SKIPPED {test}: `{name}` is not installed, so this example is NOT checked here"));
     }
     found
-}
-
-/// A note on the process's stderr, not through the test harness, so that it shows even
-/// when the test passes.
-fn loud(note: &str) {
-    let _ = writeln!(std::io::stderr(), "\n*** {note} ***\n");
 }
 
 fn run(cmd: &mut Command) -> Output {

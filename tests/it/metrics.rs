@@ -343,14 +343,11 @@ fn promtool_accepts(bin: &Path, text: &str, what: &str) {
 
 /// promtool on `PATH`; when it is missing, says so loudly: the parser checks still run.
 fn promtool() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let found = std::env::split_paths(&path)
-        .map(|d| d.join("promtool"))
-        .find(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0));
+    let found = tool("promtool");
     if found.is_none() {
-        eprintln!(
-            "\n*** `promtool` is not installed: the metrics files are NOT checked by promtool here, only by \
-             this suite's own parser (CI installs promtool) ***\n"
+        loud(
+            "`promtool` is not installed: the metrics files are NOT checked by promtool here, only by \
+             this suite's own parser (CI installs promtool)",
         );
     }
     found
@@ -378,24 +375,6 @@ fn umask_022(s: &mut Sweep) -> &mut Sweep {
         });
     }
     s
-}
-
-/// `chattr +i` on a file, undone on drop (also when the test fails) so the tree can go.
-struct Immutable(PathBuf);
-
-impl Immutable {
-    #[track_caller]
-    fn set(path: PathBuf) -> Immutable {
-        let ok = Command::new("chattr").arg("+i").arg(&path).status().expect("chattr (e2fsprogs) is needed");
-        assert!(ok.success(), "chattr +i must work as root on this machine kind");
-        Immutable(path)
-    }
-}
-
-impl Drop for Immutable {
-    fn drop(&mut self) {
-        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
-    }
 }
 
 /// A policy file with one policy per `(name, root below the tree's root)`, keep 1d, in UTC.

@@ -206,6 +206,40 @@ pub fn without_dac(s: &mut Sweep) -> &mut Sweep {
     s
 }
 
+/// `name` on `PATH`.
+pub fn tool(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+}
+
+/// A note on the process's stderr, not through the test harness, so that it shows even
+/// when the test passes.
+pub fn loud(note: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "\n*** {note} ***\n");
+}
+
+/// `chattr +i` on a file, undone on drop (also when the test fails) so the tree can go.
+pub struct Immutable(PathBuf);
+
+impl Immutable {
+    #[track_caller]
+    pub fn set(path: PathBuf) -> Immutable {
+        let ok = Command::new("chattr").arg("+i").arg(&path).status().expect("chattr (e2fsprogs) is needed");
+        assert!(ok.success(), "chattr +i must work as root on this machine kind");
+        Immutable(path)
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+    }
+}
+
 /// A finished run.
 pub struct Done {
     pub out: Output,
