@@ -54,7 +54,7 @@ pub fn render(run: &RunSummary, previous_success: Option<f64>) -> String {
     );
     family(
         "sweep_dirs_removed",
-        "Directories emptied and removed by the last run.",
+        "Directories emptied and removed by the last run (in plan: those apply would remove).",
         per(&|p| Some(p.dirs_removed as f64)),
     );
     family(
