@@ -14,7 +14,7 @@ use sweep::layout::{Layouts, Template};
 const SAMPLES: usize = 7;
 
 fn layouts(srcs: &[&str]) -> Layouts {
-    Layouts::new(srcs.iter().map(|s| Template::compile(s).expect("valid layout")).collect())
+    Layouts::new(srcs.iter().map(|s| Template::compile(s).expect("valid layout")).collect()).expect("few layouts")
 }
 
 /// Median ns per iteration of `f` run `n` times per sample.

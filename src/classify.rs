@@ -1,25 +1,28 @@
-//! Deciding one file's bucket: layout match → period → cutoff → guards.
+//! Deciding one file's bucket: layout match → period → plausibility → cutoff → guards.
 //!
 //! The decision for a directory whose date is already known (a settled trailing `**`)
 //! is made once when the walk enters it; a file then costs an exclude check, at most.
-//! Reasons are kept as small values and only rendered to text when an output asks,
-//! so a plan of a million files does not format a million strings it never prints.
+//! Reasons are small values, rendered to text only when an output asks (`report`), so a
+//! plan of a million files does not format a million strings it never prints.
+//!
+//! The same classifier serves `plan`, `apply`, `explain` and `check`'s tests, so they
+//! cannot disagree on what they all see.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::ffi::OsStr;
-use std::fmt::Write as _;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::rc::Rc;
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveTime};
 use chrono_tz::Tz;
 
 use crate::action::Action;
-use crate::clock::{self, Cutoff, KeepUnit, Period};
+use crate::clock::{self, Cutoff, DateSpec, KeepUnit, Period};
 use crate::layout::{Cursor, Match, Scratch};
 use crate::policy::{DateFrom, Policy};
-use crate::walk::Entry;
+use crate::tree::local::open::{Holder, OpenFiles};
+use crate::tree::{Entry, Kind};
 
 /// Why a file got its bucket.
 #[derive(Debug, Clone)]
@@ -32,16 +35,22 @@ pub enum Reason<'p> {
     MtimeExpired(i64),
     /// `date_from: mtime`, modified at or after the cutoff.
     MtimeCurrent(i64),
-    /// Matches this `exclude` glob.
+    /// Matches this `exclude` glob (itself, or a directory above it).
     Excluded(&'p str),
     /// Among the newest `keep_last` partitions.
     KeepLast,
-    /// Modified this many seconds before now, less than `min_age`.
+    /// Modified this many seconds before now, less than `min_age` (negative: after now).
     MinAge(i64),
+    /// A process holds it open.
+    Open(Holder),
     /// No layout matches.
     NoLayout,
     /// A layout matched the shape but the date is impossible or does not exist.
     BadDate(Rc<str>),
+    /// The date is before `min_date`.
+    Implausible,
+    /// The period starts later than now plus `max_future`.
+    Future,
 }
 
 /// One file's decision.
@@ -53,80 +62,58 @@ pub struct Verdict<'p> {
     pub reason: Reason<'p>,
     /// The partition's date as the layout writes it (or the mtime's local date).
     pub date: Option<Rc<str>>,
-    /// The partition's period, for grouping and `keep_last`.
+    /// The partition's period, for grouping, `keep_last` and the guards.
     pub partition: Option<Period>,
+    /// How many leading components of the path below the root name the partition's
+    /// place (the directory whose name completed the date, or the file's directory), so
+    /// that outputs do not merge partitions of one date in different directories.
+    pub place: u16,
 }
 
-/// What rendering a reason needs beyond the reason itself.
+/// What a whole-tree guard decided for a partition, before the walk that acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Override {
+    /// Among the newest `keep_last`: protected.
+    KeepLast,
+}
+
+/// What rendering a reason needs besides the verdict.
 #[derive(Debug, Clone)]
-pub struct ReasonText {
-    cutoff: String,
-    keep_last: u32,
-    min_age: String,
-    tz: Tz,
-}
-
-impl ReasonText {
-    /// Writes the reason for `v` into `out`.
-    pub fn render(&self, v: &Verdict, out: &mut String) {
-        let date = v.date.as_deref().unwrap_or("?");
-        let cutoff = &self.cutoff;
-        let _ = match &v.reason {
-            Reason::Expired => write!(out, "{date} ends before cutoff {cutoff}"),
-            Reason::Current => write!(out, "{date} ends after cutoff {cutoff}"),
-            Reason::MtimeExpired(t) => write!(out, "modified {} before cutoff {cutoff}", self.instant(*t)),
-            Reason::MtimeCurrent(t) => write!(out, "modified {} after cutoff {cutoff}", self.instant(*t)),
-            Reason::Excluded(p) => write!(out, "excluded by `{p}`"),
-            Reason::KeepLast => write!(out, "{date} is among the newest {} partitions (keep_last)", self.keep_last),
-            Reason::MinAge(age) => {
-                write!(
-                    out,
-                    "modified {} ago, less than min_age {} (still being written?)",
-                    human_secs(*age),
-                    self.min_age
-                )
-            }
-            Reason::NoLayout => write!(out, "no layout matches"),
-            Reason::BadDate(why) => write!(out, "{why}"),
-        };
-    }
-
-    /// The reason for `v` as a new string.
-    pub fn to_string(&self, v: &Verdict) -> String {
-        let mut s = String::new();
-        self.render(v, &mut s);
-        s
-    }
-
-    fn instant(&self, t: i64) -> String {
-        clock::local(self.tz, t).to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
-    }
-}
-
-/// `90s`, `5m`, `3h12m`, `2d4h`: compact durations for messages.
-pub fn human_secs(s: i64) -> String {
-    let s = s.max(0);
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m", s / 60),
-        3600..86400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
-        _ => format!("{}d{}h", s / 86400, s % 86400 / 3600),
-    }
+pub struct Facts {
+    /// The cutoff, RFC 3339.
+    pub cutoff: String,
+    /// The zone dates are shown in.
+    pub tz: Tz,
+    /// `keep_last`.
+    pub keep_last: u32,
+    /// `min_age` in seconds.
+    pub min_age: i64,
+    /// The instant the run evaluates at.
+    pub now: i64,
+    /// `min_date`.
+    pub min_date: NaiveDate,
+    /// `max_future` in seconds.
+    pub max_future: i64,
 }
 
 /// A layout match turned into a period and an expiry decision.
 #[derive(Debug, Clone)]
 enum Resolved {
-    Dated { period: Period, date: Rc<str>, expired: bool },
+    Dated { period: Period, date: Rc<str>, expired: bool, implausible: bool },
     Bad(Rc<str>),
 }
 
-/// Per-directory state: where the layouts stand, and the decision when it is already
-/// known for everything below.
+/// Per-directory state: where the layouts stand, the decision when it is already known
+/// for everything below, and an `exclude` that matched this directory or one above.
 #[derive(Debug, Clone)]
-pub struct DirCtx {
+pub struct DirCtx<'p> {
     cursor: Cursor,
     settled: Option<Resolved>,
+    excluded: Option<&'p str>,
+    /// Components from the root to this directory.
+    depth: u16,
+    /// The depth at which the date became settled, when it is.
+    settled_at: Option<u16>,
 }
 
 /// Classifies the files of one policy against one cutoff.
@@ -135,66 +122,95 @@ pub struct Classifier<'p> {
     tz: Tz,
     cutoff: i64,
     now: i64,
+    /// Periods starting after this are dated in the future.
+    future: i64,
+    /// Local `min_date` at 00:00 as an instant.
+    min_date: i64,
     scratch: Scratch,
-    /// Protected newest partitions, once known (`keep_last`).
-    newest: Option<BTreeSet<Period>>,
+    overrides: BTreeMap<Period, Override>,
+    open: Option<&'p OpenFiles>,
     /// The last per-file match and its resolution: neighbouring files usually share it.
     last: Option<(Match, Resolved)>,
     /// The last mtime day and its label.
     last_day: Option<(NaiveDate, Rc<str>)>,
-    text: ReasonText,
+    facts: Facts,
 }
 
 impl<'p> Classifier<'p> {
-    /// A classifier for `policy` at `now` (seconds since the epoch) with `cutoff`.
-    pub fn new(policy: &'p Policy, cutoff: &Cutoff, now: i64) -> Classifier<'p> {
+    /// A classifier for `policy` at `now` (seconds since the epoch) with `cutoff`;
+    /// `open` when `skip_open` is to be honoured.
+    pub fn new(policy: &'p Policy, cutoff: &Cutoff, now: i64, open: Option<&'p OpenFiles>) -> Classifier<'p> {
         let tz = policy.zone.tz();
+        let max_future = i64::try_from(policy.max_future.as_secs()).unwrap_or(i64::MAX);
+        let min_date = clock::start_of(tz, policy.min_date.and_time(NaiveTime::MIN));
         Classifier {
             policy,
             tz,
             cutoff: cutoff.timestamp(),
             now,
+            future: now.saturating_add(max_future),
+            min_date,
             scratch: policy.layouts.scratch(),
-            newest: None,
+            overrides: BTreeMap::new(),
+            open: open.filter(|_| policy.skip_open),
             last: None,
             last_day: None,
-            text: ReasonText {
+            facts: Facts {
                 cutoff: cutoff.rfc3339(),
-                keep_last: policy.keep_last,
-                min_age: human_secs(policy.min_age.as_secs() as i64),
                 tz,
+                keep_last: policy.keep_last,
+                min_age: i64::try_from(policy.min_age.as_secs()).unwrap_or(i64::MAX),
+                now,
+                min_date: policy.min_date,
+                max_future,
             },
         }
     }
 
-    /// Sets the partitions `keep_last` protects.
-    pub fn protect_newest(&mut self, newest: BTreeSet<Period>) {
-        self.newest = Some(newest);
+    /// Sets what whole-tree guards decided for partitions.
+    pub fn set_overrides(&mut self, overrides: BTreeMap<Period, Override>) {
+        self.overrides = overrides;
     }
 
-    /// How reasons are rendered.
-    pub fn reason_text(&self) -> &ReasonText {
-        &self.text
+    /// What rendering this classifier's reasons needs.
+    pub fn facts(&self) -> &Facts {
+        &self.facts
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &'p Policy {
+        self.policy
     }
 
     /// State for the root.
-    pub fn root(&mut self) -> DirCtx {
+    pub fn root(&mut self) -> DirCtx<'p> {
         let cursor = self.policy.layouts.start();
-        self.dir(cursor)
+        self.dir(cursor, None, 0, None)
     }
 
-    /// State for sub-directory `name` of `parent`.
-    pub fn enter(&mut self, parent: &DirCtx, name: &[u8]) -> DirCtx {
+    /// State for sub-directory `name` (at `rel` below the root) of `parent`.
+    pub fn enter(&mut self, parent: &DirCtx<'p>, name: &[u8], rel: &[u8]) -> DirCtx<'p> {
         let cursor = self.policy.layouts.descend(&parent.cursor, name, &mut self.scratch);
-        self.dir(cursor)
+        let excluded = parent.excluded.or_else(|| self.policy.exclude.matching(Path::new(OsStr::from_bytes(rel))));
+        self.dir(cursor, excluded, parent.depth.saturating_add(1), parent.settled_at)
     }
 
-    fn dir(&mut self, cursor: Cursor) -> DirCtx {
+    fn dir(&mut self, cursor: Cursor, excluded: Option<&'p str>, depth: u16, settled_at: Option<u16>) -> DirCtx<'p> {
         let settled = match self.policy.date_from {
             DateFrom::Path => self.policy.layouts.settled(&cursor).map(|m| self.resolve(m)),
             DateFrom::Mtime => None,
         };
-        DirCtx { cursor, settled }
+        let settled_at = settled_at.or(settled.as_ref().map(|_| depth));
+        DirCtx { cursor, settled, excluded, depth, settled_at }
+    }
+
+    /// Whether this policy claims the file `name` in directory `dir` at a shared root:
+    /// a layout or an `exclude` matches it.
+    pub fn claims(&mut self, dir: &DirCtx, name: &[u8], rel: &[u8]) -> bool {
+        dir.excluded.is_some()
+            || self.policy.layouts.settled(&dir.cursor).is_some()
+            || self.policy.layouts.match_file(&dir.cursor, name, &mut self.scratch).is_some()
+            || self.policy.exclude.matching(Path::new(OsStr::from_bytes(rel))).is_some()
     }
 
     fn resolve(&mut self, m: Match) -> Resolved {
@@ -204,16 +220,25 @@ impl<'p> Classifier<'p> {
             return r.clone();
         }
         let template = &self.policy.layouts.templates()[m.layout];
-        let precision = template.precision().expect("date_from: path layouts have fields");
-        let r = match m.captured.resolve(precision).and_then(|spec| clock::period(&spec, self.tz).map(|p| (spec, p))) {
+        let resolved = template
+            .precision()
+            .ok_or_else(|| "layout has no date fields".to_string())
+            .and_then(|precision| m.captured.resolve(precision))
+            .and_then(|spec| clock::period(&spec, self.tz).map(|p| (spec, p)));
+        let r = match resolved {
             Ok((spec, period)) => {
                 let date: Rc<str> = match spec {
-                    crate::layout::fields::DateSpec::Epoch(s) => {
+                    DateSpec::Epoch(s) => {
                         clock::local(self.tz, s).to_rfc3339_opts(chrono::SecondsFormat::Secs, false).into()
                     }
                     _ => spec.label().into(),
                 };
-                Resolved::Dated { period, date, expired: period.end <= self.cutoff }
+                Resolved::Dated {
+                    period,
+                    date,
+                    expired: period.end <= self.cutoff,
+                    implausible: period.start < self.min_date,
+                }
             }
             Err(why) => Resolved::Bad(format!("{why} (layout `{}`)", template.source()).into()),
         };
@@ -222,7 +247,7 @@ impl<'p> Classifier<'p> {
     }
 
     /// The bucket of one file.
-    pub fn classify(&mut self, dir: &DirCtx, e: &Entry) -> Verdict<'p> {
+    pub fn classify(&mut self, dir: &DirCtx<'p>, e: &Entry) -> Verdict<'p> {
         let resolved = match self.policy.date_from {
             DateFrom::Path => match &dir.settled {
                 Some(r) => Some(r.clone()),
@@ -234,34 +259,61 @@ impl<'p> Classifier<'p> {
                 matched.then(|| self.by_mtime(e.mtime))
             }
         };
-        let (period, date, expired, bad) = match resolved {
-            Some(Resolved::Dated { period, date, expired }) => (Some(period), Some(date), expired, None),
-            Some(Resolved::Bad(why)) => (None, None, false, Some(why)),
-            None => (None, None, false, None),
+        let (period, date, expired, implausible, bad) = match resolved {
+            Some(Resolved::Dated { period, date, expired, implausible }) => {
+                (Some(period), Some(date), expired, implausible, None)
+            }
+            Some(Resolved::Bad(why)) => (None, None, false, false, Some(why)),
+            None => (None, None, false, false, None),
         };
-        let verdict = |action, reason| Verdict { action, reason, date: date.clone(), partition: period };
-        if !self.policy.exclude.is_empty()
-            && let Some(p) = self.policy.exclude.matching(Path::new(OsStr::from_bytes(e.rel)))
-        {
+        let place = if self.policy.date_from == DateFrom::Mtime { 0 } else { dir.settled_at.unwrap_or(dir.depth) };
+        let verdict = |action, reason| Verdict { action, reason, date: date.clone(), partition: period, place };
+        let excluded = dir.excluded.or_else(|| {
+            if self.policy.exclude.is_empty() {
+                None
+            } else {
+                self.policy.exclude.matching(Path::new(OsStr::from_bytes(e.rel)))
+            }
+        });
+        if let Some(p) = excluded {
             return verdict(Action::Protect, Reason::Excluded(p));
         }
         let Some(period) = period else {
             return verdict(Action::Unmatched, bad.map_or(Reason::NoLayout, Reason::BadDate));
         };
+        if implausible {
+            return Verdict { action: Action::Unmatched, reason: Reason::Implausible, date, partition: None, place };
+        }
+        if period.start > self.future {
+            return Verdict { action: Action::Unmatched, reason: Reason::Future, date, partition: None, place };
+        }
         let mtime_mode = self.policy.date_from == DateFrom::Mtime;
         if !expired {
             let reason = if mtime_mode { Reason::MtimeCurrent(e.mtime) } else { Reason::Current };
             return verdict(Action::Keep, reason);
         }
-        if self.newest.as_ref().is_some_and(|n| n.contains(&period)) {
-            return verdict(Action::Protect, Reason::KeepLast);
+        if let Some(o) = self.overrides.get(&period) {
+            return match o {
+                Override::KeepLast => verdict(Action::Protect, Reason::KeepLast),
+            };
         }
-        let age = self.now - e.mtime;
-        if !self.policy.min_age.is_zero() && age < self.policy.min_age.as_secs() as i64 {
+        let age = self.now.saturating_sub(e.mtime);
+        if self.facts.min_age > 0 && age < self.facts.min_age {
             return verdict(Action::Protect, Reason::MinAge(age));
+        }
+        if e.kind == Kind::File
+            && let Some(h) = self.open.and_then(|o| o.holder(e.dev, e.ino))
+        {
+            return verdict(Action::Protect, Reason::Open(h.clone()));
         }
         let reason = if mtime_mode { Reason::MtimeExpired(e.mtime) } else { Reason::Expired };
         verdict(Action::Delete, reason)
+    }
+
+    /// Whether a decision to delete depends on the file's own state, so the removal
+    /// must check it is still the same file (see `tree::Check`).
+    pub fn depends_on_mtime(&self) -> bool {
+        self.facts.min_age > 0 || self.policy.date_from == DateFrom::Mtime
     }
 
     /// `date_from: mtime`: the file's own instant decides; it is grouped by the local day
@@ -278,6 +330,6 @@ impl<'p> Classifier<'p> {
                 label
             }
         };
-        Resolved::Dated { period, date, expired: mtime < self.cutoff }
+        Resolved::Dated { period, date, expired: mtime < self.cutoff, implausible: false }
     }
 }

@@ -1,8 +1,8 @@
 //! The command line, as clap derive structs and nothing else.
 //!
 //! Every name here is part of the product contract (SPEC.md): scripts and cron entries
-//! depend on them. The rest of the program never sees these types; `lib.rs` turns them
-//! into validated settings.
+//! depend on them. The rest of the program never sees these types; `config` turns them
+//! into a validated configuration.
 
 use std::path::PathBuf;
 
@@ -35,8 +35,12 @@ pub enum Command {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) on stdout.
-    Man,
+    /// Print a man page (roff) on stdout: sweep(1), or sweep.yaml(5) with --section 5.
+    Man {
+        /// 1: the command; 5: the policy file.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5))]
+        section: u8,
+    },
 }
 
 /// Where policies come from and which of them to use.
@@ -99,6 +103,11 @@ pub struct RunArgs {
     /// textfile collector).
     #[arg(long, value_name = "PATH")]
     pub metrics_file: Option<PathBuf>,
+
+    /// Replace every selected policy's max_delete for this run: a count (5000), a share
+    /// (40%; 100% lifts it) or a span back from the cutoff (2d, 12h, 3bd).
+    #[arg(long, value_name = "VALUE")]
+    pub max_delete: Option<String>,
 }
 
 /// `apply`.
@@ -111,8 +120,8 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Hold an exclusive flock(2) on this file for the whole run
-    /// [default: /run/lock/sweep.lock, or $TMPDIR/sweep.lock when /run/lock is not writable].
+    /// Hold an exclusive flock(2) on this file for the whole run [default:
+    /// /run/sweep/sweep.lock as root, else $XDG_RUNTIME_DIR/sweep.lock].
     #[arg(long, value_name = "PATH")]
     pub lock_file: Option<PathBuf>,
 }
@@ -154,21 +163,81 @@ pub struct DemoArgs {
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
+    /// For people.
     Text,
+    /// JSON Lines, for machines.
     Json,
 }
 
 /// auto | always | never.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum When {
+    /// Decide from the terminal.
     Auto,
+    /// Always.
     Always,
+    /// Never.
     Never,
 }
 
 /// Diagnostics format on stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
+    /// `sweep: error: ...` lines.
     Text,
+    /// One JSON object per line.
     Json,
+}
+
+/// The man page sweep(1): clap's rendering of every command and option, with `extra`
+/// (roff: exit status, files, see also) inserted before the version section.
+pub fn man_page(extra: &str) -> Vec<u8> {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let man = clap_mangen::Man::new(cmd.clone());
+    let mut out = Vec::new();
+    let _ = man.render_title(&mut out);
+    let _ = man.render_name_section(&mut out);
+    let _ = man.render_synopsis_section(&mut out);
+    let _ = man.render_description_section(&mut out);
+    let _ = man.render_options_section(&mut out);
+    let _ = man.render_subcommands_section(&mut out);
+    // Each sub-command's own options, which clap_mangen would put in pages of their own.
+    for sub in cmd.get_subcommands() {
+        let args: Vec<_> = sub.get_arguments().filter(|a| !a.is_hide_set()).collect();
+        if args.is_empty() {
+            continue;
+        }
+        out.extend_from_slice(format!(".SH \"{} OPTIONS\"\n", sub.get_name().to_uppercase()).as_bytes());
+        for a in args {
+            let flag = match (a.get_short(), a.get_long()) {
+                (Some(s), Some(l)) => format!("\\fB\\-{s}\\fR, \\fB\\-\\-{l}\\fR"),
+                (None, Some(l)) => format!("\\fB\\-\\-{l}\\fR"),
+                _ => format!("\\fI{}\\fR", a.get_id().as_str().to_uppercase()),
+            };
+            let value = a.get_value_names().map(|v| format!(" \\fI{}\\fR", v.join(" "))).unwrap_or_default();
+            let takes = a.get_num_args().is_some_and(|n| n.takes_values()) && a.get_long().is_some();
+            let value = if takes { value } else { String::new() };
+            let help = a.get_long_help().or(a.get_help()).map(|h| h.to_string()).unwrap_or_default();
+            out.extend_from_slice(format!(".TP\n{flag}{value}\n{}\n", roff_escape(&help)).as_bytes());
+        }
+    }
+    out.extend_from_slice(extra.as_bytes());
+    let _ = man.render_version_section(&mut out);
+    out
+}
+
+fn roff_escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('-', "\\-")
+        .lines()
+        .map(|l| l.strip_prefix('.').map_or(l.to_string(), |r| format!("\\&.{r}")))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Writes a completion script for `shell` (bash, zsh, fish, elvish, powershell).
+pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    use clap::CommandFactory;
+    clap_complete::generate(shell, &mut Cli::command(), "sweep", out);
 }

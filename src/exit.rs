@@ -33,6 +33,19 @@ pub enum Exit {
 }
 
 impl Exit {
+    /// Every code of the contract but interruptions, in order.
+    pub const TABLE: [Exit; 9] = [
+        Exit::Clean,
+        Exit::Internal,
+        Exit::Usage,
+        Exit::InvalidPolicy,
+        Exit::Locked,
+        Exit::Io,
+        Exit::Refused,
+        Exit::Unmatched,
+        Exit::DiskFull,
+    ];
+
     /// The process exit code.
     pub fn code(self) -> u8 {
         match self {
@@ -58,7 +71,9 @@ impl Exit {
             Exit::InvalidPolicy => "a policy file is invalid; nothing was touched",
             Exit::Locked => "another run holds the lock; nothing was touched",
             Exit::Io => "I/O errors: some paths could not be read or deleted, or a root is missing",
-            Exit::Refused => "a safety guard refused a policy's deletions",
+            Exit::Refused => {
+                "a safety guard (max_delete, on_unmatched: refuse, a dangerous root, the clock) refused a policy's deletions"
+            }
             Exit::Unmatched => "unmatched files under a root with on_unmatched: fail",
             Exit::DiskFull => "a filesystem is fuller than disk_fail_above after the run",
             Exit::Interrupted(_) => "interrupted by a signal; the summary covers the work done so far",

@@ -1,11 +1,22 @@
 //! The run lock: `apply` holds an exclusive `flock(2)` on a file for its whole run, the
 //! same lock `flock(1)` takes, so a cron entry needs no wrapper and two runs never
 //! overlap. Non-blocking: a held lock means exit 4 at once, never a wait.
+//!
+//! sweep runs as root, so the lock file is treated as hostile ground. It is opened the
+//! way `flock(1)` opens it — read-only, created if missing, never truncated, never
+//! written — and also without following a symlink and without blocking on a FIFO; then
+//! it must be a regular file owned by the running user with one link, in a directory
+//! others cannot write into (unless it is sticky, as `/tmp` is). Anything else is
+//! refused with the reason, before anything is touched. The default lives in a
+//! directory only root can create in: `/run/sweep/` (mode 0700, created by sweep, or by
+//! the systemd unit's `RuntimeDirectory=sweep`).
 
-use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::File;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+
+use rustix::fs::{FileType, Mode, OFlags};
+use rustix::io::Errno;
 
 /// A held lock; released when dropped (or when the process dies).
 #[derive(Debug)]
@@ -18,36 +29,76 @@ pub struct Lock {
 pub enum LockError {
     /// Another process holds it.
     Busy,
+    /// The file is not one sweep will lock: why.
+    Unsafe(String),
     /// The file could not be opened.
-    Io(io::Error),
+    Io(std::io::Error),
 }
 
-/// `/run/lock/sweep.lock` where `/run/lock` is writable (root, systemd hosts), else
-/// `$TMPDIR/sweep.lock` (or `/tmp/sweep.lock`).
+/// `/run/sweep/sweep.lock` for root (the directory created 0700 if missing), else
+/// `$XDG_RUNTIME_DIR/sweep.lock`, else `sweep.lock` in a private `sweep-UID` directory
+/// under `$TMPDIR`.
 pub fn default_path() -> PathBuf {
-    let run_lock = Path::new("/run/lock");
-    if rustix::fs::access(run_lock, rustix::fs::Access::WRITE_OK).is_ok() {
-        return run_lock.join("sweep.lock");
+    let uid = rustix::process::geteuid();
+    if uid.is_root() {
+        let dir = Path::new("/run/sweep");
+        let _ = rustix::fs::mkdir(dir, Mode::from_raw_mode(0o700));
+        return dir.join("sweep.lock");
     }
-    std::env::temp_dir().join("sweep.lock")
+    if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("sweep.lock");
+    }
+    let dir = std::env::temp_dir().join(format!("sweep-{}", uid.as_raw()));
+    let _ = rustix::fs::mkdir(&dir, Mode::from_raw_mode(0o700));
+    dir.join("sweep.lock")
 }
 
-/// Takes the lock on `path` without waiting, and writes this process's id into it
-/// (for people looking at who holds it).
+/// Takes the lock on `path` without waiting.
 pub fn acquire(path: &Path) -> Result<Lock, LockError> {
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o644)
-        .open(path)
-        .map_err(LockError::Io)?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(TryLockError::WouldBlock) => return Err(LockError::Busy),
-        Err(TryLockError::Error(e)) => return Err(LockError::Io(e)),
+    check_directory(path)?;
+    let flags =
+        OFlags::RDONLY | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+    let fd: OwnedFd = match rustix::fs::open(path, flags, Mode::from_raw_mode(0o600)) {
+        Ok(fd) => fd,
+        Err(Errno::LOOP) => return Err(LockError::Unsafe("it is a symbolic link".into())),
+        Err(e) => return Err(LockError::Io(e.into())),
+    };
+    let st = rustix::fs::fstat(&fd).map_err(|e| LockError::Io(e.into()))?;
+    let me = rustix::process::geteuid().as_raw();
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        return Err(LockError::Unsafe("it is not a regular file".into()));
     }
-    let _ = file.set_len(0).and_then(|_| writeln!(file, "{}", std::process::id()));
-    Ok(Lock { _file: file })
+    if st.st_uid != me {
+        return Err(LockError::Unsafe(format!("it is owned by uid {}, not by this user (uid {me})", st.st_uid)));
+    }
+    if st.st_nlink != 1 {
+        return Err(LockError::Unsafe(format!("it has {} hard links; a lock file has one", st.st_nlink)));
+    }
+    let file = File::from(fd);
+    match file.try_lock() {
+        Ok(()) => Ok(Lock { _file: file }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(LockError::Busy),
+        Err(std::fs::TryLockError::Error(e)) => Err(LockError::Io(e)),
+    }
+}
+
+/// A lock file in a directory others may write (and which is not sticky) could be
+/// replaced between runs, so two runs would lock different files.
+fn check_directory(path: &Path) -> Result<(), LockError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let st = rustix::fs::stat(dir).map_err(|e| LockError::Io(e.into()))?;
+    let mode = st.st_mode;
+    let others_write = mode & 0o022 != 0;
+    let sticky = mode & 0o1000 != 0;
+    if others_write && !sticky {
+        return Err(LockError::Unsafe(format!(
+            "its directory {} can be written by other users (mode {:o}) and is not sticky; use a directory only this user can write",
+            dir.display(),
+            mode & 0o7777
+        )));
+    }
+    Ok(())
 }

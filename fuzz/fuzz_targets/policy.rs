@@ -1,10 +1,10 @@
-//! Policy files: arbitrary text through `sweep::policy::load_text` (yaml-rust2 positions
-//! and duplicate keys, serde_yaml structure, then validation: layouts, time zones, globs,
-//! durations, shares, holidays, `tests:`), then, for text that loads, what `sweep check`
-//! does with it (cutoffs, business-day calendars, layout matching of every `tests:` path).
+//! Policy files: arbitrary bytes through `sweep::policy::load_text` (the YAML reader with
+//! its limits, every key's validation, defaults, `tests:`), then, for text that loads,
+//! what `sweep check` does with it: each test path decided by its owner over all loaded
+//! policies (cutoffs, business-day calendars, layout matching, ownership notes).
 //!
-//! Errors are expected; a panic anywhere is a bug. `sweep check` stats the test paths and
-//! canonicalizes the roots, read-only, as the real command does; nothing is written.
+//! Problems are expected; a panic anywhere is a bug. Deciding a test path stats it,
+//! read-only, as the real command does; nothing is written.
 
 #![no_main]
 
@@ -13,21 +13,23 @@ use std::path::Path;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    // `sweep::policy::load` reads files with `read_to_string`: text that is not UTF-8
-    // never reaches the parser.
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    match sweep::policy::load_text(Path::new("fuzz.yaml"), text) {
-        Err(errors) => {
-            assert!(!errors.is_empty(), "load_text failed without an error");
-            for e in &errors {
-                let _ = e.to_string();
+    let (set, problems) = sweep::policy::load_text(Path::new("fuzz.yaml"), data);
+    for p in &problems {
+        let _ = p.to_string();
+    }
+    let _ = set.notes();
+    if !problems.is_empty() {
+        return;
+    }
+    let selected = vec![true; set.policies.len()];
+    for t in &set.tests {
+        for e in &t.expect {
+            if let Some(d) = sweep::act::explain::decide(&set, &selected, &e.path, &t.now) {
+                let _ = d.action();
+                if let Some(v) = &d.verdict {
+                    let _ = sweep::report::reason::text(v, &d.facts);
+                }
             }
-        }
-        Ok(set) => {
-            let selected: Vec<&sweep::policy::Policy> = set.policies.iter().collect();
-            let report = sweep::check::check(&set, &selected);
-            let mut out = Vec::new();
-            let _ = sweep::check::print(&mut out, &set, selected.len(), &report);
         }
     }
 });

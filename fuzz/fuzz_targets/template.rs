@@ -44,7 +44,7 @@ fuzz_target!(|data: &[u8]| {
     if templates.is_empty() {
         return;
     }
-    let layouts = Layouts::new(templates);
+    let Ok(layouts) = Layouts::new(templates) else { return };
 
     let parts: Vec<&[u8]> = path.split(|&b| b == b'/').collect();
     let (file, dirs) = parts.split_last().expect("split yields at least one part");

@@ -7,6 +7,7 @@
 //! (the skipped hour in spring) is unmatched, with that reason.
 
 pub mod calendar;
+mod spec;
 
 use std::fmt;
 use std::num::NonZeroU32;
@@ -14,8 +15,8 @@ use std::num::NonZeroU32;
 use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeDelta, TimeZone, Timelike};
 use chrono_tz::Tz;
 
-use crate::layout::fields::{DateSpec, Precision};
 use calendar::{Calendar, Closure};
+pub use spec::{DateSpec, Precision};
 
 /// A policy's time zone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,6 +217,24 @@ pub fn cutoff(keep: Keep, now: DateTime<Tz>, calendar: &Calendar) -> Cutoff {
     }
 }
 
+/// The instant `span` units before `cutoff` (N days back at local midnight, N real
+/// hours, or 00:00 of the N-th business day before the cutoff's day): what `max_delete`
+/// as a span allows nothing to be dated before.
+pub fn span_start(cutoff: &Cutoff, span: Keep, calendar: &Calendar) -> i64 {
+    let tz = cutoff.at.timezone();
+    let n = span.count.get();
+    let day = cutoff.at.date_naive();
+    let midnight = |d: NaiveDate| start_instant(tz, d.and_time(NaiveTime::MIN));
+    match span.unit {
+        KeepUnit::Days => midnight(day.checked_sub_days(chrono::Days::new(u64::from(n))).unwrap_or(NaiveDate::MIN)),
+        KeepUnit::Hours => cutoff.timestamp().saturating_sub(3600 * i64::from(n)),
+        KeepUnit::BusinessDays => {
+            let before = day.pred_opt().unwrap_or(NaiveDate::MIN);
+            midnight(calendar.nth_business_day_on_or_before(before, n).0)
+        }
+    }
+}
+
 /// A partition's period as instants (seconds since the epoch), half-open `[start, end)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Period {
@@ -272,6 +291,10 @@ fn latest(tz: Tz, t: NaiveDateTime) -> Option<i64> {
 
 /// For a wall time that exists, its first instant; for one inside a gap, the instant the
 /// clock jumped (the gap's end).
+pub fn start_of(tz: Tz, t: NaiveDateTime) -> i64 {
+    start_instant(tz, t)
+}
+
 fn start_instant(tz: Tz, t: NaiveDateTime) -> i64 {
     earliest(tz, t).unwrap_or_else(|| gap_end(tz, t))
 }
@@ -459,6 +482,22 @@ mod tests {
         assert!(p.end > c.timestamp());
         let c = cutoff(Keep::parse("1d").unwrap(), at("2024-08-01T09:00:00Z", &utc), &weekdays());
         assert!(p.end <= c.timestamp());
+    }
+
+    #[test]
+    fn spans_count_back_from_the_cutoff() {
+        let utc = zone("UTC");
+        let c = cutoff(Keep::parse("1d").unwrap(), at("2024-07-12T02:00:00Z", &utc), &weekdays());
+        let span = |s| local(utc.tz(), span_start(&c, Keep::parse(s).unwrap(), &weekdays())).to_rfc3339();
+        assert_eq!(span("1d"), "2024-07-11T00:00:00+00:00");
+        assert_eq!(span("2d"), "2024-07-10T00:00:00+00:00");
+        assert_eq!(span("6h"), "2024-07-11T18:00:00+00:00");
+        // Monday's cutoff; one business day back is Friday.
+        let c = cutoff(Keep::parse("1bd").unwrap(), at("2024-07-15T02:00:00Z", &utc), &weekdays());
+        assert_eq!(
+            local(utc.tz(), span_start(&c, Keep::parse("1bd").unwrap(), &weekdays())).to_rfc3339(),
+            "2024-07-12T00:00:00+00:00"
+        );
     }
 
     #[test]

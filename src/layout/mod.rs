@@ -13,7 +13,9 @@ pub mod fields;
 use std::fmt;
 
 pub use compile::Component;
-use fields::{Captured, FieldSet, Precision};
+use fields::{Captured, FieldSet};
+
+use crate::clock::Precision;
 use regex::bytes::CaptureLocations;
 
 /// One compiled layout template.
@@ -136,10 +138,15 @@ pub struct Scratch {
 }
 
 impl Layouts {
-    /// Wraps compiled templates (at most 65,535).
-    pub fn new(templates: Vec<Template>) -> Layouts {
-        assert!(templates.len() <= usize::from(u16::MAX));
-        Layouts { templates }
+    /// Wraps compiled templates: at most 65,535, and none longer than 65,535 components.
+    pub fn new(templates: Vec<Template>) -> Result<Layouts, String> {
+        if templates.len() > usize::from(u16::MAX) {
+            return Err(format!("{} layouts; at most {} are allowed", templates.len(), u16::MAX));
+        }
+        if let Some(t) = templates.iter().find(|t| t.components.len() > usize::from(u16::MAX)) {
+            return Err(format!("`{}` has more than {} components", t.source, u16::MAX));
+        }
+        Ok(Layouts { templates })
     }
 
     /// The templates, in order.
@@ -322,7 +329,7 @@ mod tests {
     use super::*;
 
     fn layouts(srcs: &[&str]) -> Layouts {
-        Layouts::new(srcs.iter().map(|s| Template::compile(s).unwrap()).collect())
+        Layouts::new(srcs.iter().map(|s| Template::compile(s).unwrap()).collect()).unwrap()
     }
 
     /// Matches a whole path the way the walk does: descend, then match the file.

@@ -1,12 +1,17 @@
 //! Validated retention policies: what the rest of sweep works from.
 //!
-//! `load` reads YAML (the only module that does), merges `defaults`, and checks every
-//! value, so that the types below can only hold valid settings: a `Keep` cannot be zero,
-//! a root is absolute, a layout is compiled, a time zone exists. An error names the file,
-//! line and column.
+//! [`load`] reads the files ([`yaml`] is the only YAML reader), merges `defaults`, and
+//! checks every value against the key table in [`keys`], reporting every problem of a
+//! file at once, each with its file, line, column and key. The types below can only hold
+//! valid settings: a `Keep` cannot be zero, a root is absolute, a layout is compiled, a
+//! time zone exists. [`set`] decides which policy owns a path when roots nest or are
+//! shared.
 
+pub mod keys;
 mod load;
-mod spans;
+pub mod set;
+pub mod value;
+pub mod yaml;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -21,17 +26,7 @@ use crate::clock::{Keep, Now, Zone};
 use crate::layout::Layouts;
 
 pub use load::{load, load_text};
-
-/// Everything read from the `-c` paths.
-#[derive(Debug)]
-pub struct PolicySet {
-    /// Policies in the order read (files in name order, then order within a file).
-    pub policies: Vec<Policy>,
-    /// Examples from `tests:` keys, verified by `sweep check`.
-    pub tests: Vec<PolicyTest>,
-    /// The files read.
-    pub files: Vec<PathBuf>,
-}
+pub use set::PolicySet;
 
 /// One retention policy.
 #[derive(Debug)]
@@ -46,16 +41,25 @@ pub struct Policy {
     pub layouts: Layouts,
     /// Retention.
     pub keep: Keep,
-    /// Globs relative to the root whose files are never deleted.
-    pub exclude: Exclude,
+    /// Globs relative to the root whose files (or directories, with everything below)
+    /// are never deleted.
+    pub exclude: Globs,
+    /// File-name globs of completion markers, deleted first in each directory.
+    pub markers: Globs,
     /// The newest N partitions are kept whatever their age (0: off).
     pub keep_last: u32,
     /// Files modified less than this long before now are protected (zero: off).
     pub min_age: Duration,
     /// Circuit breaker for the number of deletions.
     pub max_delete: Option<MaxDelete>,
-    /// Whether unmatched files fail the run.
+    /// Files dated (period start) later than now plus this are unmatched.
+    pub max_future: Duration,
+    /// Dates read from names before this day are unmatched (`date_from: path` only).
+    pub min_date: NaiveDate,
+    /// What unmatched files do to the run.
     pub on_unmatched: OnUnmatched,
+    /// Regular files that a process holds open are protected.
+    pub skip_open: bool,
     /// Remove directories the run emptied.
     pub remove_empty_dirs: bool,
     /// Do not enter other filesystems under the root.
@@ -85,26 +89,31 @@ impl fmt::Display for Origin {
     }
 }
 
-/// `exclude` globs.
+/// A list of globs, matched as a set; the first pattern that matches is named in reasons.
 #[derive(Debug, Clone, Default)]
-pub struct Exclude {
+pub struct Globs {
     set: GlobSet,
     patterns: Vec<String>,
 }
 
-impl Exclude {
-    /// The first pattern matching `rel` (a path relative to the root), if any.
-    pub fn matching(&self, rel: &Path) -> Option<&str> {
-        // `matches` allocates; most files match no exclude, and `is_match` does not.
-        if self.patterns.is_empty() || !self.set.is_match(rel) {
+impl Globs {
+    /// The first pattern matching `path`, if any.
+    pub fn matching(&self, path: &Path) -> Option<&str> {
+        // `matches` allocates; most files match no pattern, and `is_match` does not.
+        if self.patterns.is_empty() || !self.set.is_match(path) {
             return None;
         }
-        self.set.matches(rel).first().map(|&i| self.patterns[i].as_str())
+        self.set.matches(path).first().map(|&i| self.patterns[i].as_str())
     }
 
     /// True when there are no patterns.
     pub fn is_empty(&self) -> bool {
         self.patterns.is_empty()
+    }
+
+    /// The patterns as written.
+    pub fn patterns(&self) -> &[String] {
+        &self.patterns
     }
 }
 
@@ -115,14 +124,17 @@ pub enum MaxDelete {
     Count(u64),
     /// At most this share of the policy's files.
     Share(Share),
+    /// Nothing dated (period start) before the cutoff minus this many units.
+    Span(Keep),
 }
 
 impl MaxDelete {
-    /// The largest number of deletions allowed out of `files`.
-    pub fn limit(self, files: u64) -> u64 {
+    /// The largest number of deletions allowed out of `files`, for the count forms.
+    pub fn limit(self, files: u64) -> Option<u64> {
         match self {
-            MaxDelete::Count(n) => n,
-            MaxDelete::Share(s) => (files as f64 * s.0 / 100.0).floor() as u64,
+            MaxDelete::Count(n) => Some(n),
+            MaxDelete::Share(s) => Some((files as f64 * s.0 / 100.0).floor() as u64),
+            MaxDelete::Span(_) => None,
         }
     }
 }
@@ -132,6 +144,7 @@ impl fmt::Display for MaxDelete {
         match self {
             MaxDelete::Count(n) => write!(f, "{n}"),
             MaxDelete::Share(s) => write!(f, "{s}"),
+            MaxDelete::Span(k) => write!(f, "{k}"),
         }
     }
 }
@@ -149,10 +162,12 @@ impl fmt::Display for Share {
 /// `on_unmatched`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnUnmatched {
-    /// Unmatched files make the run exit 7.
+    /// Unmatched files make the run exit 7; matched files are still deleted.
     Fail,
     /// Unmatched files are reported only.
     Warn,
+    /// Unmatched files refuse the whole policy (nothing deleted, exit 6).
+    Refuse,
 }
 
 /// `date_from`.
@@ -182,31 +197,35 @@ pub struct Expectation {
     pub path: PathBuf,
     /// Expected action.
     pub action: Action,
-    /// Line of the expectation.
-    pub line: usize,
+    /// Where the path is written.
+    pub at: yaml::Mark,
+    /// Its key path (`tests[0].expect["/data/x"]`).
+    pub key: String,
 }
 
-/// An invalid policy file: where, and what is wrong.
+/// A problem in a policy file: where, under which key, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PolicyError {
+pub struct Problem {
     /// The file.
     pub file: PathBuf,
-    /// Line and column, when known.
-    pub at: Option<(usize, usize)>,
+    /// Line and column (of the key, or of the value when the value is wrong), when known.
+    pub at: Option<yaml::Mark>,
+    /// The key's path (`policies[0].keep`), empty for the file as a whole.
+    pub key: String,
     /// What is wrong, and what to write instead.
     pub message: String,
 }
 
-impl fmt::Display for PolicyError {
+impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.at {
-            Some((l, c)) => write!(f, "{}:{l}:{c}: {}", self.file.display(), self.message),
-            None => write!(f, "{}: {}", self.file.display(), self.message),
+        write!(f, "{}", self.file.display())?;
+        if let Some(m) = self.at {
+            write!(f, ":{}:{}", m.line, m.column)?;
+        }
+        if self.key.is_empty() {
+            write!(f, ": {}", self.message)
+        } else {
+            write!(f, ": {}: {}", self.key, self.message)
         }
     }
-}
-
-/// Parses a holiday date.
-pub(crate) fn parse_date(s: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| format!("`{s}` is not a date: write YYYY-MM-DD"))
 }

@@ -4,39 +4,45 @@
 //! JSON strings: `path` then holds the name with invalid bytes replaced by U+FFFD and
 //! `path_base64` holds the exact bytes, so a script can always recover the real name.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 
 use base64::Engine as _;
 use serde::Serialize;
 
-use super::*;
+use super::Printer;
+use super::reason;
+use crate::act::events::{DirEvent, ErrorEvent, FileEvent, FileOutcome, NestedEvent, Sink};
+use crate::act::summary::{Buckets, PolicySummary, RunSummary};
+use crate::action::Action;
 
-/// Writes JSON Lines to a byte sink.
-pub struct Json<W: Write> {
-    out: BufWriter<W>,
-    policy: String,
+/// Writes JSON Lines through the printer.
+pub struct Json<'a> {
+    out: &'a mut Printer,
     reason: String,
 }
 
-impl<W: Write> Json<W> {
-    /// A JSON reporter on `w`.
-    pub fn new(w: W) -> Json<W> {
-        Json { out: BufWriter::with_capacity(64 * 1024, w), policy: String::new(), reason: String::new() }
+impl<'a> Json<'a> {
+    /// A JSON sink on `out`.
+    pub fn new(out: &'a mut Printer) -> Json<'a> {
+        Json { out, reason: String::new() }
     }
 }
 
-fn line<W: Write, T: Serialize>(out: &mut BufWriter<W>, v: &T) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, v)?;
+fn line<T: Serialize>(out: &mut Printer, v: &T) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, v).map_err(io::Error::other)?;
     out.write_all(b"\n")
 }
 
 /// A path as JSON: text, plus the exact bytes when the text is lossy.
-struct JsonPath<'a> {
-    text: std::borrow::Cow<'a, str>,
-    base64: Option<String>,
+pub struct JsonPath<'a> {
+    /// The path as text (lossy when it is not UTF-8).
+    pub text: std::borrow::Cow<'a, str>,
+    /// The exact bytes, when the text is lossy.
+    pub base64: Option<String>,
 }
 
-fn json_path(bytes: &[u8]) -> JsonPath<'_> {
+/// A path for JSON.
+pub fn json_path(bytes: &[u8]) -> JsonPath<'_> {
     match std::str::from_utf8(bytes) {
         Ok(s) => JsonPath { text: s.into(), base64: None },
         Err(_) => JsonPath {
@@ -82,6 +88,17 @@ struct DirLine<'a> {
 }
 
 #[derive(Serialize)]
+struct NestedLine<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    policy: &'a str,
+    path: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path_base64: Option<&'a str>,
+    owner: &'a str,
+}
+
+#[derive(Serialize)]
 struct SummaryLine<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
@@ -104,6 +121,8 @@ struct PolicyJson<'a> {
     dirs_failed: u64,
     vanished: u64,
     mounts_skipped: u64,
+    nested: u64,
+    foreign: u64,
     problems: &'a [String],
     exit_code: u8,
     duration_seconds: f64,
@@ -140,16 +159,11 @@ struct RefusalJson<'a> {
     limit: Option<u64>,
 }
 
-impl<W: Write> Reporter for Json<W> {
-    fn policy_start(&mut self, p: &PolicyStart) -> io::Result<()> {
-        self.policy = p.name.to_string();
-        Ok(())
-    }
-
+impl Sink for Json<'_> {
     fn file(&mut self, e: &FileEvent) -> io::Result<()> {
         let mut reason = std::mem::take(&mut self.reason);
         reason.clear();
-        e.reasons.render(e.verdict, &mut reason);
+        reason::render(e.verdict, e.facts, &mut reason);
         let p = json_path(e.path);
         let (outcome, error) = match e.outcome {
             None => (None, None),
@@ -158,7 +172,7 @@ impl<W: Write> Reporter for Json<W> {
         };
         let row = FileLine {
             kind: "file",
-            policy: &self.policy,
+            policy: e.policy,
             path: &p.text,
             path_base64: p.base64.as_deref(),
             action: e.verdict.action.as_str(),
@@ -168,7 +182,7 @@ impl<W: Write> Reporter for Json<W> {
             outcome,
             error,
         };
-        let r = line(&mut self.out, &row);
+        let r = line(self.out, &row);
         self.reason = reason;
         r
     }
@@ -177,7 +191,7 @@ impl<W: Write> Reporter for Json<W> {
         let p = json_path(e.path);
         let row = FileLine {
             kind: "file",
-            policy: &self.policy,
+            policy: e.policy,
             path: &p.text,
             path_base64: p.base64.as_deref(),
             action: "error",
@@ -187,7 +201,7 @@ impl<W: Write> Reporter for Json<W> {
             outcome: None,
             error: None,
         };
-        line(&mut self.out, &row)
+        line(self.out, &row)
     }
 
     fn dir(&mut self, e: &DirEvent) -> io::Result<()> {
@@ -198,10 +212,10 @@ impl<W: Write> Reporter for Json<W> {
             (false, Some(_)) => Some("failed"),
         };
         line(
-            &mut self.out,
+            self.out,
             &DirLine {
                 kind: "dir",
-                policy: &self.policy,
+                policy: e.policy,
                 path: &p.text,
                 path_base64: p.base64.as_deref(),
                 action: "remove",
@@ -212,19 +226,33 @@ impl<W: Write> Reporter for Json<W> {
         )
     }
 
-    fn mount(&mut self, path: &[u8]) -> io::Result<()> {
+    fn mount(&mut self, policy: &str, path: &[u8]) -> io::Result<()> {
         let p = json_path(path);
         line(
-            &mut self.out,
+            self.out,
             &DirLine {
                 kind: "mount",
-                policy: &self.policy,
+                policy,
                 path: &p.text,
                 path_base64: p.base64.as_deref(),
                 action: "skip",
                 outcome: None,
                 error: None,
                 reason: Some("another filesystem is mounted here; not entered (one_file_system: true)"),
+            },
+        )
+    }
+
+    fn nested(&mut self, e: &NestedEvent) -> io::Result<()> {
+        let p = json_path(e.path);
+        line(
+            self.out,
+            &NestedLine {
+                kind: "nested",
+                policy: e.policy,
+                path: &p.text,
+                path_base64: p.base64.as_deref(),
+                owner: e.owner,
             },
         )
     }
@@ -255,13 +283,15 @@ impl<W: Write> Reporter for Json<W> {
                 }),
                 vanished: p.vanished,
                 mounts_skipped: p.mounts_skipped,
+                nested: p.nested,
+                foreign: p.foreign,
                 problems: &p.problems,
                 exit_code: p.exit.code(),
                 duration_seconds: p.duration.as_secs_f64(),
                 disk_used_ratio: p.disk.as_ref().map(|d| d.used_ratio),
             })
             .collect();
-        line(&mut self.out, &SummaryLine { kind: "summary", dry_run: s.dry_run, exit_code: s.exit.code(), policies })?;
+        line(self.out, &SummaryLine { kind: "summary", dry_run: s.dry_run, exit_code: s.exit.code(), policies })?;
         self.out.flush()
     }
 }

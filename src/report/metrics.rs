@@ -6,13 +6,17 @@
 //! last-success time survives failed runs by being read back from the previous file.
 
 use std::fmt::Write as _;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::Path;
 use std::time::UNIX_EPOCH;
 
-use super::*;
+use rustix::fs::{FileType, Mode, OFlags};
+
+use crate::act::summary::{Buckets, PolicySummary, RunSummary};
+use crate::action::Action;
 
 const LAST_SUCCESS: &str = "sweep_last_success_timestamp_seconds";
+const LAST_START: &str = "sweep_last_run_start_timestamp_seconds";
 
 /// Renders the metrics for `run`. `previous_success` is carried over when this run failed.
 pub fn render(run: &RunSummary, previous_success: Option<f64>) -> String {
@@ -63,6 +67,16 @@ pub fn render(run: &RunSummary, previous_success: Option<f64>) -> String {
         per(&|p| Some(p.mounts_skipped as f64)),
     );
     family(
+        "sweep_nested_roots",
+        "Roots of other policies inside the policy's root, left to them, in the last run.",
+        per(&|p| Some(p.nested as f64)),
+    );
+    family(
+        "sweep_foreign_files",
+        "Files at the policy's root that belong to a policy --policy did not select, left alone.",
+        per(&|p| Some(p.foreign as f64)),
+    );
+    family(
         "sweep_refused",
         "1 when a safety guard refused the policy's deletions in the last run.",
         per(&|p| Some(if p.refused.is_some() { 1.0 } else { 0.0 })),
@@ -90,7 +104,7 @@ pub fn render(run: &RunSummary, previous_success: Option<f64>) -> String {
         "1 when the last run was a plan (nothing deleted).",
         vec![(String::new(), if run.dry_run { 1.0 } else { 0.0 })],
     );
-    family("sweep_last_run_start_timestamp_seconds", "Start time of the last run.", vec![(String::new(), started)]);
+    family(LAST_START, "Start time of the last run.", vec![(String::new(), started)]);
     let success = if run.exit == crate::exit::Exit::Clean { Some(started) } else { previous_success };
     family(
         LAST_SUCCESS,
@@ -104,32 +118,125 @@ fn escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
-/// The last-success time recorded in an earlier metrics file, if any.
-pub fn previous_success(path: &Path) -> Option<f64> {
-    let text = std::fs::read_to_string(path).ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(LAST_SUCCESS)?.strip_prefix(' ')?.trim().parse::<f64>().ok())
-        .filter(|v| *v > 0.0)
+/// What sweep reads back from the metrics file an earlier run wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Previous {
+    /// Start of the last run that exited 0.
+    pub success: Option<f64>,
+    /// Start of the last run.
+    pub start: Option<f64>,
 }
 
-/// Writes `text` to `path` atomically: a hidden temporary file beside it, fsync, rename.
-pub fn write_atomically(path: &Path, text: &str) -> io::Result<()> {
+/// The largest metrics file read back.
+const MAX_READ: u64 = 1024 * 1024;
+
+/// Reads an earlier metrics file, carefully: it sits in a directory other users may
+/// write (node_exporter's textfile directory), so it is opened without following a
+/// symlink and without blocking on a FIFO, must be a regular file, and is read up to
+/// 1 MiB. Anything else is "no previous run".
+pub fn previous(path: &Path) -> Previous {
+    let Some((dir, name)) = split(path) else { return Previous::default() };
+    let Ok(dir) = rustix::fs::open(dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()) else {
+        return Previous::default();
+    };
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+    let Ok(fd) = rustix::fs::openat(&dir, name, flags, Mode::empty()) else { return Previous::default() };
+    match rustix::fs::fstat(&fd) {
+        Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile => {}
+        _ => return Previous::default(),
+    }
+    let mut text = String::new();
+    if std::fs::File::from(fd).take(MAX_READ).read_to_string(&mut text).is_err() {
+        return Previous::default();
+    }
+    parse_previous(&text)
+}
+
+/// The values an earlier exposition holds.
+pub fn parse_previous(text: &str) -> Previous {
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<f64>().ok())
+            .filter(|v| v.is_finite() && *v > 0.0)
+    };
+    Previous { success: value(LAST_SUCCESS), start: value(LAST_START) }
+}
+
+fn split(path: &Path) -> Option<(&Path, &std::ffi::OsStr)> {
+    let name = path.file_name()?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let name = path.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file name"))?;
-    let tmp = dir.join(format!(".{}.tmp.{}", name.to_string_lossy(), std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
+    Some((dir, name))
+}
+
+/// Writes `text` to `path` atomically and safely: a new file with an unpredictable name,
+/// created exclusively (`O_EXCL | O_NOFOLLOW`, so nothing planted in the directory is
+/// ever written through) relative to the directory's descriptor, mode 0644, synced, then
+/// renamed over `path` through the same descriptor, and the directory synced.
+pub fn write_atomically(path: &Path, text: &str) -> io::Result<()> {
+    let (dir, name) = split(path).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file name"))?;
+    let dir = rustix::fs::open(dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+    let mut tmp_name = None;
+    let mut fd = None;
+    for _ in 0..8 {
+        let mut random = [0u8; 8];
+        rustix::rand::getrandom(&mut random, rustix::rand::GetRandomFlags::empty())?;
+        let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        let candidate = format!(".{}.{suffix}.tmp", name.to_string_lossy());
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        match rustix::fs::openat(&dir, candidate.as_str(), flags, Mode::from_raw_mode(0o644)) {
+            Ok(f) => {
+                tmp_name = Some(candidate);
+                fd = Some(f);
+                break;
+            }
+            Err(rustix::io::Errno::EXIST) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let (Some(tmp), Some(fd)) = (tmp_name, fd) else {
+        return Err(io::Error::new(io::ErrorKind::AlreadyExists, "no free temporary name"));
+    };
+    let result = (|| -> io::Result<()> {
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o644))?;
+        let mut f = std::fs::File::from(fd);
         f.write_all(text.as_bytes())?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
+        rustix::fs::renameat(&dir, tmp.as_str(), &dir, name)?;
         // Make the rename itself durable.
-        std::fs::File::open(dir)?.sync_all()
+        rustix::fs::fsync(&dir)?;
+        Ok(())
     })();
     if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+        let _ = rustix::fs::unlinkat(&dir, tmp.as_str(), rustix::fs::AtFlags::empty());
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn previous_values_are_read_back_and_garbage_is_not() {
+        let p = parse_previous(
+            "# HELP x\nsweep_last_success_timestamp_seconds 1720742400\nsweep_last_run_start_timestamp_seconds 1720828800.5\n",
+        );
+        assert_eq!(p, Previous { success: Some(1720742400.0), start: Some(1720828800.5) });
+        assert_eq!(parse_previous("sweep_last_success_timestamp_seconds NaN\n"), Previous::default());
+        assert_eq!(parse_previous("\u{0}\u{ff}garbage"), Previous::default());
+    }
+
+    #[test]
+    fn a_fifo_or_symlink_in_place_of_the_file_is_no_previous_run() {
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("fifo.prom");
+        rustix::fs::mknodat(rustix::fs::CWD, &fifo, FileType::Fifo, Mode::from_raw_mode(0o600), 0).unwrap();
+        assert_eq!(previous(&fifo), Previous::default());
+        let link = d.path().join("link.prom");
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        assert_eq!(previous(&link), Previous::default());
+    }
 }

@@ -8,9 +8,10 @@
 use std::io::{self, Write};
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
+use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle, TermLike};
 
-use super::*;
+use crate::act::events::{FileEvent, PolicyStart, Sink};
+use crate::act::summary::PolicySummary;
 
 /// How often the bar hears about the counters, in files.
 const EVERY: u64 = 2048;
@@ -21,18 +22,24 @@ pub struct Progress {
     bar: Option<ProgressBar>,
     files: u64,
     bytes: u64,
+    ticking: bool,
 }
 
 impl Progress {
     /// A progress bar; `forced` draws it even when stderr is not a terminal.
     pub fn new(forced: bool) -> Progress {
-        Progress { forced, bar: None, files: 0, bytes: 0 }
+        Progress { forced, bar: None, files: 0, bytes: 0, ticking: false }
     }
 
-    fn update(&self) {
+    fn update(&mut self) {
         if let Some(b) = &self.bar {
             b.set_position(self.files);
-            b.set_message(human_bytes(self.bytes));
+            b.set_message(HumanBytes(self.bytes).to_string());
+            // Drawn from the first file on, never as an empty first frame.
+            if !self.ticking && self.files > 0 {
+                b.enable_steady_tick(Duration::from_millis(200));
+                self.ticking = true;
+            }
         }
     }
 }
@@ -72,42 +79,36 @@ impl TermLike for Stderr {
     }
 }
 
-impl Reporter for Progress {
+/// Files per second as a whole number: "12,345/s".
+fn rate(state: &ProgressState, w: &mut dyn std::fmt::Write) {
+    let _ = write!(w, "{}/s", super::reason::thousands(state.per_sec().round() as u64));
+}
+
+impl Sink for Progress {
     fn policy_start(&mut self, p: &PolicyStart) -> io::Result<()> {
         let target =
             if self.forced { ProgressDrawTarget::term_like(Box::new(Stderr)) } else { ProgressDrawTarget::stderr() };
         let bar = ProgressBar::with_draw_target(None, target);
         bar.set_style(
-            ProgressStyle::with_template("{spinner} {prefix}: {human_pos} files, {msg} ({per_sec}) {elapsed}")
-                .expect("valid template"),
+            ProgressStyle::with_template("{spinner} {prefix}: {human_pos} files, {msg} ({rate}) {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner())
+                .with_key("rate", rate),
         );
-        bar.set_prefix(p.name.to_string());
-        bar.set_message(human_bytes(0));
-        bar.enable_steady_tick(Duration::from_millis(200));
+        bar.set_prefix(p.policy.name.clone());
+        bar.set_message(HumanBytes(0).to_string());
         self.bar = Some(bar);
         self.files = 0;
         self.bytes = 0;
+        self.ticking = false;
         Ok(())
     }
 
     fn file(&mut self, e: &FileEvent) -> io::Result<()> {
         self.files += 1;
         self.bytes += e.bytes;
-        if self.files.is_multiple_of(EVERY) {
+        if self.files == 1 || self.files.is_multiple_of(EVERY) {
             self.update();
         }
-        Ok(())
-    }
-
-    fn error(&mut self, _: &ErrorEvent) -> io::Result<()> {
-        Ok(())
-    }
-
-    fn dir(&mut self, _: &DirEvent) -> io::Result<()> {
-        Ok(())
-    }
-
-    fn mount(&mut self, _: &[u8]) -> io::Result<()> {
         Ok(())
     }
 
@@ -121,10 +122,6 @@ impl Reporter for Progress {
                 b.finish_and_clear();
             }
         }
-        Ok(())
-    }
-
-    fn finish(&mut self, _: &RunSummary) -> io::Result<()> {
         Ok(())
     }
 }

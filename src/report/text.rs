@@ -3,13 +3,23 @@
 //! sizes, errors, and a summary; a last line that states the exit code and its meaning.
 //!
 //! Files are aggregated by partition, so memory follows the number of partitions, not
-//! of files. `-v` streams one line per file as well.
+//! of files. `-v` streams one line per file as well. Policies that share a root are
+//! walked together, so their events interleave: each policy keeps its own tally here.
 
 use std::collections::BTreeMap;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
+use std::sync::LazyLock;
 
-use super::*;
+use indicatif::HumanBytes;
+use regex::Regex;
+
+use super::reason::{self, count, thousands};
+use super::{Printer, display_path};
+use crate::act::events::{DirEvent, ErrorEvent, FileEvent, FileOutcome, NestedEvent, PolicyStart, Sink};
+use crate::act::summary::{PolicySummary, RunSummary};
+use crate::action::Action;
 use crate::clock::Period;
+use crate::exit::Exit;
 
 /// ANSI styles, or nothing when colour is off.
 #[derive(Clone, Copy)]
@@ -37,7 +47,7 @@ struct Agg {
     date: String,
 }
 
-/// Unmatched files that share a shape (digits masked) and a reason.
+/// Unmatched files that share a shape and a reason.
 struct Group {
     files: u64,
     bytes: u64,
@@ -51,37 +61,21 @@ const MAX_LISTED: usize = 20;
 /// Partition rows shown per action before the middle is elided (unless `-v`).
 const MAX_ROWS: usize = 24;
 
-/// The text reporter.
-pub struct Text<W: Write> {
-    out: BufWriter<W>,
-    verbose: bool,
-    paint: Paint,
-    dry_run: bool,
-    partitions: BTreeMap<(Action, Period), Agg>,
+/// A partition row: its action, period, and place (the directory that names it).
+type Row = (Action, Period, String);
+
+/// One policy's tally.
+#[derive(Default)]
+struct Tally {
+    partitions: BTreeMap<Row, Agg>,
     groups: BTreeMap<(String, String), Group>,
     other_unmatched: (u64, u64),
     problems: Vec<String>,
     more_problems: u64,
-    reason: String,
+    nested: Vec<String>,
 }
 
-impl<W: Write> Text<W> {
-    /// A text reporter on `w`.
-    pub fn new(w: W, verbose: bool, color: bool, dry_run: bool) -> Text<W> {
-        Text {
-            out: BufWriter::with_capacity(64 * 1024, w),
-            verbose,
-            paint: Paint(color),
-            dry_run,
-            partitions: BTreeMap::new(),
-            groups: BTreeMap::new(),
-            other_unmatched: (0, 0),
-            problems: Vec::new(),
-            more_problems: 0,
-            reason: String::new(),
-        }
-    }
-
+impl Tally {
     fn problem(&mut self, line: String) {
         if self.problems.len() < MAX_LISTED {
             self.problems.push(line);
@@ -89,48 +83,126 @@ impl<W: Write> Text<W> {
             self.more_problems += 1;
         }
     }
+}
 
-    fn rows(&mut self, action: Action) -> io::Result<()> {
-        let rows: Vec<(&Period, &Agg)> = self
-            .partitions
-            .range((action, Period { start: i64::MIN, end: i64::MIN })..)
-            .take_while(|((a, _), _)| *a == action)
-            .map(|((_, p), g)| (p, g))
-            .collect();
+/// The text sink.
+pub struct Text<'a> {
+    out: &'a mut Printer,
+    verbose: bool,
+    paint: Paint,
+    dry_run: bool,
+    policies: BTreeMap<String, Tally>,
+    reason: String,
+}
+
+impl<'a> Text<'a> {
+    /// A text sink on `out`; `dry_run` for plan.
+    pub fn new(out: &'a mut Printer, dry_run: bool) -> Text<'a> {
+        let style = out.style;
+        Text {
+            out,
+            verbose: style.verbose,
+            paint: Paint(style.color),
+            dry_run,
+            policies: BTreeMap::new(),
+            reason: String::new(),
+        }
+    }
+
+    fn tally(&mut self, policy: &str) -> &mut Tally {
+        self.policies.entry(policy.to_string()).or_default()
+    }
+
+    fn rows(&mut self, t: &Tally, action: Action) -> io::Result<()> {
+        let rows: Vec<(&Row, &Agg)> = t.partitions.iter().filter(|((a, _, _), _)| *a == action).collect();
         let n = rows.len();
         let label = self.paint.action(action, &format!("{:<9}", action.as_str()));
-        for (i, (_, agg)) in rows.iter().enumerate() {
+        for (i, ((_, period, place), agg)) in rows.iter().enumerate() {
             if !self.verbose && n > MAX_ROWS && i >= MAX_ROWS / 2 && i < n - MAX_ROWS / 2 {
                 if i == MAX_ROWS / 2 {
-                    writeln!(self.out, "  {label} … {} more partitions …", n - MAX_ROWS)?;
+                    writeln!(self.out, "  {label} … {} more partitions …", thousands((n - MAX_ROWS) as u64))?;
                 }
                 continue;
             }
-            writeln!(self.out, "  {label} {:<22} {:>9} files {:>11}", agg.date, agg.files, human_bytes(agg.bytes))?;
+            // Name the place when another row has the same date in another directory.
+            let shared = rows.iter().filter(|((_, p, _), _)| p == period).count() > 1;
+            let date = if shared && !place.is_empty() { format!("{} in {place}/", agg.date) } else { agg.date.clone() };
+            writeln!(
+                self.out,
+                "  {label} {date:<22} {:>13} {:>11}",
+                count(agg.files, "file", "files"),
+                HumanBytes(agg.bytes).to_string()
+            )?;
         }
         Ok(())
     }
 }
 
-/// `2024-07-12/part-0001.csv` → `####-##-##/part-####.csv`: files of one layout share it.
-fn shape(rel: &[u8]) -> String {
-    display_path(rel).chars().map(|c| if c.is_ascii_digit() { '#' } else { c }).collect()
+/// The first `n` components of `rel`, for people.
+fn place(rel: &[u8], n: u16) -> String {
+    if n == 0 {
+        return String::new();
+    }
+    let end = rel.iter().enumerate().filter(|(_, b)| **b == b'/').nth(usize::from(n) - 1).map_or(rel.len(), |(i, _)| i);
+    display_path(&rel[..end]).into_owned()
 }
 
-impl<W: Write> Reporter for Text<W> {
+static UUID: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r"(?i)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}").ok());
+
+/// The shape of an unmatched path, so that files of one kind form one group: digits
+/// become `#` (`2024-07-12/part-0001.csv` → `####-##-##/part-####.csv`), and random
+/// tokens — UUIDs, long runs of letters and digits, hex ids — become `*`, so that
+/// `staging/3f2a…e1.tmp` and its thousand siblings are one line, `staging/*.tmp`.
+pub fn shape(rel: &[u8]) -> String {
+    let text = display_path(rel);
+    let text = match UUID.as_ref() {
+        Some(re) => re.replace_all(&text, "\u{0}").into_owned(),
+        None => text.into_owned(),
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut token = String::new();
+    let flush = |token: &mut String, out: &mut String| {
+        if token.is_empty() {
+            return;
+        }
+        let digits = token.bytes().filter(u8::is_ascii_digit).count();
+        let letters = token.len() - digits;
+        let hex = token.bytes().all(|b| b.is_ascii_hexdigit());
+        if digits == token.len() {
+            out.extend(std::iter::repeat_n('#', token.len()));
+        } else if digits > 0 && letters > 0 && ((hex && token.len() >= 8) || token.len() >= 16) {
+            out.push('*');
+        } else {
+            out.push_str(token);
+        }
+        token.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() {
+            token.push(c);
+        } else {
+            flush(&mut token, &mut out);
+            out.push(if c == '\u{0}' { '*' } else { c });
+        }
+    }
+    flush(&mut token, &mut out);
+    out
+}
+
+impl Sink for Text<'_> {
     fn policy_start(&mut self, p: &PolicyStart) -> io::Result<()> {
+        let policy = p.policy;
+        self.tally(&policy.name);
         writeln!(
             self.out,
             "{} {}  root {}",
             self.paint.wrap("1", "policy"),
-            self.paint.wrap("1", p.name),
-            p.root.display()
+            self.paint.wrap("1", &policy.name),
+            policy.root.display()
         )?;
-        match p.cutoff {
-            Some(c) => writeln!(self.out, "  {} → cutoff {c}", p.settings)?,
-            None => writeln!(self.out, "  {}", p.settings)?,
-        }
-        if let Some(b) = &p.business {
+        writeln!(self.out, "  {} → cutoff {}", reason::settings(policy, p.max_delete), p.cutoff.rfc3339())?;
+        if let Some(b) = reason::business(p.cutoff) {
             writeln!(self.out, "  {b}")?;
         }
         Ok(())
@@ -138,38 +210,37 @@ impl<W: Write> Reporter for Text<W> {
 
     fn file(&mut self, e: &FileEvent) -> io::Result<()> {
         let v = e.verdict;
+        let mut text = std::mem::take(&mut self.reason);
+        text.clear();
+        reason::render(v, e.facts, &mut text);
+        let t = self.tally(e.policy);
         if v.action == Action::Unmatched {
-            self.reason.clear();
-            e.reasons.render(v, &mut self.reason);
-            let key = (shape(e.rel), self.reason.clone());
-            if let Some(g) = self.groups.get_mut(&key) {
+            let key = (shape(e.rel), text.clone());
+            if let Some(g) = t.groups.get_mut(&key) {
                 g.files += 1;
                 g.bytes += e.bytes;
-            } else if self.groups.len() < MAX_GROUPS {
-                self.groups.insert(key, Group { files: 1, bytes: e.bytes, example: display_path(e.rel).into_owned() });
+            } else if t.groups.len() < MAX_GROUPS {
+                t.groups.insert(key, Group { files: 1, bytes: e.bytes, example: display_path(e.rel).into_owned() });
             } else {
-                self.other_unmatched.0 += 1;
-                self.other_unmatched.1 += e.bytes;
+                t.other_unmatched.0 += 1;
+                t.other_unmatched.1 += e.bytes;
             }
-        } else if let Some(p) = v.partition {
-            let agg = self.partitions.entry((v.action, p)).or_default();
-            if agg.files == 0 {
-                agg.date = v.date.as_deref().unwrap_or("").to_string();
-            }
-            agg.files += 1;
-            agg.bytes += e.bytes;
         } else {
-            let agg = self.partitions.entry((v.action, Period { start: i64::MAX, end: i64::MAX })).or_default();
-            agg.date = "(no date)".into();
+            let (period, place, date) = match v.partition {
+                Some(p) => (p, place(e.rel, v.place), v.date.as_deref().unwrap_or("")),
+                None => (Period { start: i64::MAX, end: i64::MAX }, String::new(), "(no date)"),
+            };
+            let agg = t.partitions.entry((v.action, period, place)).or_default();
+            if agg.files == 0 {
+                agg.date = date.to_string();
+            }
             agg.files += 1;
             agg.bytes += e.bytes;
         }
         if let Some(FileOutcome::Failed(msg)) = e.outcome {
-            self.problem(format!("failed  {}: {msg}", display_path(e.path)));
+            t.problem(format!("failed  {}: {msg}", display_path(e.path)));
         }
-        if self.verbose {
-            self.reason.clear();
-            e.reasons.render(v, &mut self.reason);
+        let r = if self.verbose {
             let outcome = match e.outcome {
                 Some(FileOutcome::Failed(msg)) => format!("  FAILED: {msg}"),
                 Some(o) => format!("  {}", o.as_str()),
@@ -178,13 +249,15 @@ impl<W: Write> Reporter for Text<W> {
             let label = self.paint.action(v.action, &format!("{:<9}", v.action.as_str()));
             writeln!(
                 self.out,
-                "  {label} {:>11}  {}  ({}){outcome}",
-                human_bytes(e.bytes),
-                display_path(e.path),
-                self.reason
-            )?;
-        }
-        Ok(())
+                "  {label} {:>11}  {}  ({text}){outcome}",
+                HumanBytes(e.bytes).to_string(),
+                display_path(e.path)
+            )
+        } else {
+            Ok(())
+        };
+        self.reason = text;
+        r
     }
 
     fn error(&mut self, e: &ErrorEvent) -> io::Result<()> {
@@ -192,13 +265,13 @@ impl<W: Write> Reporter for Text<W> {
         if self.verbose {
             writeln!(self.out, "  {}", self.paint.action(Action::Error, &line))?;
         }
-        self.problem(line);
+        self.tally(e.policy).problem(line);
         Ok(())
     }
 
     fn dir(&mut self, e: &DirEvent) -> io::Result<()> {
         if let Some(err) = e.error {
-            self.problem(format!("rmdir   {}: {err}", display_path(e.path)));
+            self.tally(e.policy).problem(format!("rmdir   {}: {err}", display_path(e.path)));
         } else if self.verbose {
             let verb = if e.dry_run { "rmdir (planned)" } else { "rmdir" };
             writeln!(self.out, "  {verb:<9} {}", display_path(e.path))?;
@@ -206,53 +279,63 @@ impl<W: Write> Reporter for Text<W> {
         Ok(())
     }
 
-    fn mount(&mut self, path: &[u8]) -> io::Result<()> {
-        self.problem(format!("mount   {}: another filesystem; not entered (one_file_system)", display_path(path)));
+    fn mount(&mut self, policy: &str, path: &[u8]) -> io::Result<()> {
+        let line = format!("mount   {}: another filesystem; not entered (one_file_system)", display_path(path));
+        self.tally(policy).problem(line);
+        Ok(())
+    }
+
+    fn nested(&mut self, e: &NestedEvent) -> io::Result<()> {
+        let line = format!("nested {} (policy {})", display_path(e.path), e.owner);
+        writeln!(self.out, "  {line}")?;
+        self.tally(e.policy).nested.push(line);
         Ok(())
     }
 
     fn policy_end(&mut self, s: &PolicySummary) -> io::Result<()> {
         let p = self.paint;
+        let mut t = self.policies.remove(&s.name).unwrap_or_default();
         let unmatched = s.files.get(Action::Unmatched);
         if unmatched > 0 {
-            let how = if s.unmatched_fails { "UNMATCHED" } else { "unmatched (on_unmatched: warn)" };
+            let how = if s.unmatched_fails { "UNMATCHED" } else { "unmatched (not failing the run)" };
             writeln!(
                 self.out,
-                "  {} {unmatched} files ({}) under the root match no layout — a new upstream layout?",
+                "  {} {} ({}) under the root match no layout — a new upstream layout?",
                 p.action(Action::Unmatched, &format!("!! {how}:")),
-                human_bytes(s.bytes.get(Action::Unmatched))
+                count(unmatched, "file", "files"),
+                HumanBytes(s.bytes.get(Action::Unmatched))
             )?;
-            let mut groups: Vec<_> = std::mem::take(&mut self.groups).into_iter().collect();
+            let mut groups: Vec<_> = std::mem::take(&mut t.groups).into_iter().collect();
             groups.sort_by_key(|g| std::cmp::Reverse(g.1.files));
             for ((shape, reason), g) in groups {
                 writeln!(
                     self.out,
-                    "     {:>9} files {:>11}  like {shape}  e.g. {}  ({reason})",
-                    g.files,
-                    human_bytes(g.bytes),
+                    "     {:>13} {:>11}  like {shape}  e.g. {}  ({reason})",
+                    count(g.files, "file", "files"),
+                    HumanBytes(g.bytes).to_string(),
                     g.example
                 )?;
             }
-            if self.other_unmatched.0 > 0 {
+            if t.other_unmatched.0 > 0 {
                 writeln!(
                     self.out,
-                    "     {:>9} files {:>11}  of other shapes",
-                    self.other_unmatched.0,
-                    human_bytes(self.other_unmatched.1)
+                    "     {:>13} {:>11}  of other shapes",
+                    count(t.other_unmatched.0, "file", "files"),
+                    HumanBytes(t.other_unmatched.1).to_string()
                 )?;
             }
         }
         for a in [Action::Delete, Action::Protect, Action::Keep] {
-            self.rows(a)?;
+            self.rows(&t, a)?;
         }
         for line in &s.problems {
             writeln!(self.out, "  {}", p.action(Action::Error, &format!("!! {line}")))?;
         }
-        for line in std::mem::take(&mut self.problems) {
+        for line in std::mem::take(&mut t.problems) {
             writeln!(self.out, "  {}", p.action(Action::Error, &line))?;
         }
-        if self.more_problems > 0 {
-            writeln!(self.out, "  … and {} more (see --format json)", self.more_problems)?;
+        if t.more_problems > 0 {
+            writeln!(self.out, "  … and {} more (see --format json)", thousands(t.more_problems))?;
         }
         if let Some(r) = &s.refused {
             writeln!(self.out, "  {}", p.action(Action::Error, &format!("!! REFUSED by {}: {}", r.guard, r.reason)))?;
@@ -261,50 +344,101 @@ impl<W: Write> Reporter for Text<W> {
         let b = &s.bytes;
         writeln!(
             self.out,
-            "  = delete {} files ({}), keep {} ({}), protect {} ({}), unmatched {}, error {}",
-            f.get(Action::Delete),
-            human_bytes(b.get(Action::Delete)),
-            f.get(Action::Keep),
-            human_bytes(b.get(Action::Keep)),
-            f.get(Action::Protect),
-            human_bytes(b.get(Action::Protect)),
-            f.get(Action::Unmatched),
-            f.get(Action::Error),
+            "  = delete {} ({}), keep {} ({}), protect {} ({}), unmatched {}, error {}",
+            count(f.get(Action::Delete), "file", "files"),
+            HumanBytes(b.get(Action::Delete)),
+            thousands(f.get(Action::Keep)),
+            HumanBytes(b.get(Action::Keep)),
+            thousands(f.get(Action::Protect)),
+            HumanBytes(b.get(Action::Protect)),
+            thousands(f.get(Action::Unmatched)),
+            thousands(f.get(Action::Error)),
         )?;
+        let mut also = Vec::new();
+        if s.nested > 0 {
+            also.push(format!("{} left to their own policies", count(s.nested, "nested root", "nested roots")));
+        }
+        if s.foreign > 0 {
+            also.push(format!("{} of unselected policies left alone", count(s.foreign, "file", "files")));
+        }
+        if !also.is_empty() {
+            writeln!(self.out, "  = {}", also.join(", "))?;
+        }
         if self.dry_run {
-            writeln!(self.out, "  = dry run: nothing deleted; {} directories would be removed", s.dirs_removed)?;
+            let dirs = count(s.dirs_removed, "directory", "directories");
+            writeln!(self.out, "  = dry run: nothing deleted; {dirs} would be removed")?;
         } else {
             writeln!(
                 self.out,
-                "  = deleted {} files ({}), failed {}, vanished {}, directories removed {}",
-                s.deleted,
-                human_bytes(s.deleted_bytes),
-                s.failed,
-                s.vanished,
-                s.dirs_removed
+                "  = deleted {} ({}), failed {}, vanished {}, {} removed",
+                count(s.deleted, "file", "files"),
+                HumanBytes(s.deleted_bytes),
+                thousands(s.failed),
+                thousands(s.vanished),
+                count(s.dirs_removed, "directory", "directories")
             )?;
         }
-        if let Some(d) = &s.disk
-            && let Some(t) = d.threshold
-        {
-            let state = if d.excess_bytes > 0 { "ABOVE" } else { "below" };
-            writeln!(self.out, "  = disk {:.1}% used, {state} disk_fail_above {t}", d.used_ratio * 100.0)?;
+        if let Some(d) = &s.disk {
+            let held = if d.held_open.0 > 0 {
+                format!(
+                    "; {} deleted but still open hold {} (df counts them, du does not)",
+                    count(d.held_open.0, "file", "files"),
+                    HumanBytes(d.held_open.1)
+                )
+            } else {
+                String::new()
+            };
+            match d.threshold {
+                Some(t) => {
+                    let state = if d.excess_bytes > 0 { "ABOVE" } else { "below" };
+                    writeln!(
+                        self.out,
+                        "  = disk {:.1}% used, {state} disk_fail_above {t}{held}",
+                        d.used_ratio * 100.0
+                    )?;
+                }
+                None if !held.is_empty() => writeln!(self.out, "  = disk {:.1}% used{held}", d.used_ratio * 100.0)?,
+                None => {}
+            }
         }
         writeln!(self.out)?;
-        self.partitions.clear();
-        self.other_unmatched = (0, 0);
-        self.more_problems = 0;
         self.out.flush()
     }
 
     fn finish(&mut self, s: &RunSummary) -> io::Result<()> {
-        let line = s.exit.to_string();
-        let line = if s.exit == crate::exit::Exit::Clean {
-            self.paint.wrap("32", &line)
+        let warned: u64 =
+            s.policies.iter().filter(|p| !p.unmatched_fails).map(|p| p.files.get(Action::Unmatched)).sum();
+        let line = if s.exit == Exit::Clean && warned > 0 {
+            let files = count(warned, "unmatched file", "unmatched files");
+            self.paint.wrap("33", &format!("exit 0: done, with warnings: {files} (on_unmatched: warn)"))
+        } else if s.exit == Exit::Clean {
+            self.paint.wrap("32", &s.exit.to_string())
         } else {
-            self.paint.wrap("1;31", &line)
+            self.paint.wrap("1;31", &s.exit.to_string())
         };
         writeln!(self.out, "{line}")?;
         self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_group_dates_and_random_names() {
+        assert_eq!(shape(b"2024-07-12/part-0001.csv"), "####-##-##/part-####.csv");
+        assert_eq!(shape(b"staging/3f2a9c1e-1234-5678-9abc-def012345678.tmp"), "staging/*.tmp");
+        assert_eq!(shape(b"staging/a1b2c3d4e5f6.tmp"), "staging/*.tmp");
+        assert_eq!(shape(b"staging/x7Kq9mPz2LwR8vNt4sYb.json"), "staging/*.json");
+        assert_eq!(shape(b"_delta_log/00000000000000000010.json"), "_delta_log/####################.json");
+        assert_eq!(shape(b"README.md"), "README.md");
+    }
+
+    #[test]
+    fn places_are_leading_components() {
+        assert_eq!(place(b"a/2024-07-11/x/y.csv", 2), "a/2024-07-11");
+        assert_eq!(place(b"a/b.csv", 1), "a");
+        assert_eq!(place(b"b.csv", 0), "");
     }
 }

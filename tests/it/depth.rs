@@ -48,7 +48,7 @@ fn a_3000_level_tree_is_deleted_completely_under_ulimit_n_1024() {
 /// reopened through `..` on the way back up) on, every directory must still go.
 #[test]
 fn trees_around_the_descriptor_window_are_deleted_completely() {
-    let window = sweep::walk::FD_WINDOW;
+    let window = sweep::tree::local::Budget::for_limit(1024).window;
     for levels in window - 3..=window + 1 {
         deleted_completely(levels);
     }

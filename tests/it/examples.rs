@@ -11,8 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use serde::Deserialize;
-use serde_yaml::Value;
+use serde_json::Value;
 
 use crate::support::*;
 
@@ -58,6 +57,12 @@ fn replace_once(text: &str, from: &str, to: &str) -> String {
 }
 
 /// A one-policy file for a scratch tree: daily partitions in UTC, `keep: 1d`.
+/// The UTC date `offset` days from today, as a `%Y-%m-%d` partition name: runs that use
+/// the real clock (as cron does) need partitions dated around it.
+fn utc_day(offset: i64) -> String {
+    (chrono::Utc::now().date_naive() + chrono::Duration::days(offset)).format("%Y-%m-%d").to_string()
+}
+
 fn daily_policy() -> String {
     one_policy(&["%Y-%m-%d/**"], "1d", "")
 }
@@ -133,11 +138,6 @@ fn real_metrics(t: &Tree) -> String {
     let m = t.dir.path().join("sweep.prom");
     t.sweep("plan", &p, NOW).arg("--metrics-file").arg(&m).code(7);
     fs::read_to_string(&m).unwrap()
-}
-
-/// Every YAML document in `text`.
-fn yaml_documents(text: &str) -> Vec<Value> {
-    serde_yaml::Deserializer::from_str(text).map(|d| Value::deserialize(d).expect("valid YAML")).collect()
 }
 
 fn str_of<'a>(v: &'a Value, what: &str) -> &'a str {
@@ -352,13 +352,14 @@ fn systemd_service_exec_start_runs() {
     }
 
     let t = Tree::new();
-    t.files(&["2000-01-01/a.csv", "2999-01-01/a.csv"]);
+    let (old, today) = (format!("{}/a.csv", utc_day(-2)), format!("{}/a.csv", utc_day(0)));
+    t.files(&[&old, &today]);
     let config = policy_dir(&t, "etc-sweep", &daily_policy());
     let metrics = t.dir.path().join("sweep.prom");
     let argv = retarget(&tokens, &config, Some(&metrics), &t.dir.path().join("sweep.lock"));
     let out = run(Command::new(&argv[0]).args(&argv[1..]).env("TZ", "UTC"));
     assert_eq!(out.status.code(), Some(0), "{argv:?}\n{}", both(&out));
-    assert_eq!(t.listing(), vec!["2999-01-01/a.csv"]);
+    assert_eq!(t.listing(), vec![today]);
     let prom = fs::read_to_string(&metrics).unwrap();
     assert!(prom.contains("\nsweep_last_run_exit_code 0\n"), "{prom}");
 }
@@ -380,7 +381,7 @@ fn kubernetes_cronjob_runs_once_without_retries_and_its_policy_checks() {
     let pod = &job["template"]["spec"];
     assert_eq!(pod["restartPolicy"], "Never", "OnFailure would restart the container in a loop");
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
-    let containers = pod["containers"].as_sequence().expect("containers");
+    let containers = pod["containers"].as_array().expect("containers");
     assert_eq!(containers.len(), 1);
     let c = &containers[0];
     assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
@@ -388,9 +389,9 @@ fn kubernetes_cronjob_runs_once_without_retries_and_its_policy_checks() {
 
     // Where each mount comes from.
     let volumes: BTreeMap<&str, &Value> =
-        pod["volumes"].as_sequence().expect("volumes").iter().map(|v| (str_of(&v["name"], "volume name"), v)).collect();
+        pod["volumes"].as_array().expect("volumes").iter().map(|v| (str_of(&v["name"], "volume name"), v)).collect();
     let mounts: Vec<(&str, &Value)> = c["volumeMounts"]
-        .as_sequence()
+        .as_array()
         .expect("volumeMounts")
         .iter()
         .map(|m| (str_of(&m["mountPath"], "mountPath"), volumes[str_of(&m["name"], "mount name")]))
@@ -399,7 +400,7 @@ fn kubernetes_cronjob_runs_once_without_retries_and_its_policy_checks() {
         |path: &Path| mounts.iter().filter(|(m, _)| path.starts_with(m)).max_by_key(|(m, _)| m.len()).map(|(_, v)| *v);
 
     let mut words: Vec<&str> = vec![str_of(&c["command"][0], "command")];
-    words.extend(c["args"].as_sequence().expect("args").iter().map(|a| str_of(a, "arg")));
+    words.extend(c["args"].as_array().expect("args").iter().map(|a| str_of(a, "arg")));
     assert!(words[0].ends_with("/sweep") && words[1] == "apply", "{words:?}");
     let config = flag_value(&words, "-c");
     let policy_volume = mount_of(Path::new(config)).expect("-c is a mounted directory");
@@ -413,16 +414,16 @@ fn kubernetes_cronjob_runs_once_without_retries_and_its_policy_checks() {
 
     // The policies: each root is where the data volume is mounted.
     let files: Vec<(&str, &str)> = cm["data"]
-        .as_mapping()
+        .as_object()
         .expect("ConfigMap data")
         .iter()
-        .map(|(k, v)| (str_of(k, "key"), str_of(v, "policy")))
+        .map(|(k, v)| (k.as_str(), str_of(v, "policy")))
         .collect();
     assert!(!files.is_empty() && files.iter().all(|(k, _)| k.ends_with(".yaml") || k.ends_with(".yml")), "{files:?}");
     let mut roots = Vec::new();
     for (name, text) in &files {
-        let doc: Value = serde_yaml::from_str(text).unwrap_or_else(|e| panic!("{name}: {e}"));
-        for p in doc["policies"].as_sequence().expect("policies") {
+        let doc: Value = yaml(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        for p in doc["policies"].as_array().expect("policies") {
             let root = str_of(&p["root"], "root");
             let data = mount_of(Path::new(root)).unwrap_or_else(|| panic!("root {root} is not on a mounted volume"));
             assert!(data.get("persistentVolumeClaim").is_some(), "root {root} is on the data volume");
@@ -452,16 +453,22 @@ fn kubernetes_cronjob_runs_once_without_retries_and_its_policy_checks() {
     assert_eq!(roots.len(), 1, "one data volume, one root");
     let here = t.root.display().to_string();
     let scratch = mount("etc-sweep-scratch", &|text| text.replace(roots[0].as_str(), &here));
-    t.files(&["2000-01-03/part-0001.csv", "2000-01-03/_SUCCESS", "2999-01-01/part-0001.csv"]);
-    t.file("2999-01-02/part-0001.csv");
-    t.mtime("2000-01-03/part-0001.csv", 946_857_600); // 2000-01-03: older than min_age
+    // Two days ago (UTC) is expired in New York too, and inside the `max_delete` span;
+    // today (UTC) is today or tomorrow there: kept.
+    let (old, today) = (utc_day(-2), utc_day(0));
+    let (old_part, old_marker, new_part) =
+        (format!("{old}/part-0001.csv"), format!("{old}/_SUCCESS"), format!("{today}/part-0001.csv"));
+    t.files(&[&old_part, &old_marker, &new_part]);
+    let hour_ago = chrono::Utc::now().timestamp() - 3600; // older than min_age
+    t.mtime(&old_part, hour_ago).mtime(&old_marker, hour_ago);
     let argv = retarget(&words, &scratch, None, &t.dir.path().join("sweep.lock"));
     let out = run(Command::new(&argv[0]).args(&argv[1..]));
     let text = both(&out);
     // Exit 8 only when the filesystem this test runs on is itself above disk_fail_above.
     let code = out.status.code();
     assert!(code == Some(0) || (code == Some(8) && text.contains("ABOVE disk_fail_above")), "{argv:?}\n{text}");
-    assert_eq!(t.listing(), vec!["2000-01-03/_SUCCESS", "2999-01-01/part-0001.csv", "2999-01-02/part-0001.csv"]);
+    assert_eq!(t.listing(), vec![new_part], "the expired partition went, marker and all");
+    assert!(!t.exists(&old), "and its directory");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -469,13 +476,13 @@ fn kubernetes_cronjob_runs_once_without_retries_and_its_policy_checks() {
 
 #[test]
 fn ci_workflow_checks_the_policies() {
-    let wf: Value = serde_yaml::from_str(&read_example("ci/github-workflow.yml")).expect("the workflow is YAML");
+    let wf: Value = yaml(&read_example("ci/github-workflow.yml")).expect("the workflow is YAML");
     assert!(wf["on"].get("pull_request").is_some(), "runs on pull requests");
     let runs: Vec<&str> = wf["jobs"]
-        .as_mapping()
+        .as_object()
         .expect("jobs")
         .values()
-        .flat_map(|j| j["steps"].as_sequence().expect("steps"))
+        .flat_map(|j| j["steps"].as_array().expect("steps"))
         .filter_map(|s| s["run"].as_str())
         .collect();
     assert!(runs.iter().any(|r| r.contains("cargo install --locked")), "installs sweep: {runs:?}");
@@ -504,7 +511,7 @@ fn ci_workflow_checks_the_policies() {
     }
     let mut s = Sweep::new();
     s.args(&args).command().current_dir(t.dir.path());
-    s.code(3).stderr_has("policies/ticker.yaml:").stderr_has("keep must be at least 1");
+    s.code(3).stdout_has("policies/ticker.yaml:").stdout_has("keep must be at least 1");
 }
 
 #[test]
@@ -641,15 +648,15 @@ struct Rule {
 
 fn alert_rules(doc: &Value) -> Vec<Rule> {
     let map = |v: &Value| -> BTreeMap<String, String> {
-        v.as_mapping()
-            .map(|m| m.iter().map(|(k, v)| (str_of(k, "key").to_string(), str_of(v, "value").to_string())).collect())
+        v.as_object()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), str_of(v, "value").to_string())).collect())
             .unwrap_or_default()
     };
     doc["groups"]
-        .as_sequence()
+        .as_array()
         .expect("groups")
         .iter()
-        .flat_map(|g| g["rules"].as_sequence().expect("rules"))
+        .flat_map(|g| g["rules"].as_array().expect("rules"))
         .map(|r| Rule {
             alert: str_of(&r["alert"], "alert").to_string(),
             expr: str_of(&r["expr"], "expr").to_string(),
@@ -694,7 +701,7 @@ fn alert_rules_use_only_what_sweep_writes() {
             .chain(scrape.map(String::from))
             .collect()
     };
-    let doc: Value = serde_yaml::from_str(&read_example("prometheus/sweep-alerts.yml")).unwrap();
+    let doc: Value = yaml(&read_example("prometheus/sweep-alerts.yml")).unwrap();
     let rules = alert_rules(&doc);
     assert!(rules.len() >= 4, "{} rules", rules.len());
     for Rule { alert, expr, annotations, .. } in &rules {
@@ -722,9 +729,9 @@ fn alert_rules_use_only_what_sweep_writes() {
     }
 
     // The rule tests feed series shaped like sweep's: real names, real label names and values.
-    let tests: Value = serde_yaml::from_str(&read_example("prometheus/sweep-alerts.test.yml")).unwrap();
-    for case in tests["tests"].as_sequence().expect("tests") {
-        for input in case["input_series"].as_sequence().expect("input_series") {
+    let tests: Value = yaml(&read_example("prometheus/sweep-alerts.test.yml")).unwrap();
+    for case in tests["tests"].as_array().expect("tests") {
+        for input in case["input_series"].as_array().expect("input_series") {
             let (name, labels) = parse_series(str_of(&input["series"], "series"));
             if !name.starts_with("sweep_") {
                 continue;
@@ -745,19 +752,19 @@ fn alert_rules_use_only_what_sweep_writes() {
 fn alert_rules_fire_on_real_metrics_files() {
     const TEST: &str = "examples::alert_rules_fire_on_real_metrics_files";
     let Some(promtool) = require("promtool", TEST) else { return };
-    let mut doc: Value = serde_yaml::from_str(&read_example("prometheus/sweep-alerts.yml")).unwrap();
+    let mut doc: Value = yaml(&read_example("prometheus/sweep-alerts.yml")).unwrap();
     let severity: BTreeMap<String, String> = alert_rules(&doc)
         .into_iter()
         .map(|r| (r.alert, r.labels.get("severity").cloned().unwrap_or_default()))
         .collect();
     // Annotations are the rule tests' business; here only which alerts fire, with which labels.
-    for g in doc["groups"].as_sequence_mut().unwrap() {
-        for r in g["rules"].as_sequence_mut().unwrap() {
-            r.as_mapping_mut().unwrap().remove("annotations");
+    for g in doc["groups"].as_array_mut().unwrap() {
+        for r in g["rules"].as_array_mut().unwrap() {
+            r.as_object_mut().unwrap().remove("annotations");
         }
     }
     let t = Tree::new();
-    fs::write(t.dir.path().join("rules.yml"), serde_yaml::to_string(&doc).unwrap()).unwrap();
+    fs::write(t.dir.path().join("rules.yml"), serde_json::to_string_pretty(&doc).unwrap()).unwrap();
 
     // A failing run (an unmatched file: exit 7) and a clean one, each a real metrics file.
     let failing = real_metrics(&t);

@@ -95,7 +95,7 @@ fn a_directory_with_200_000_entries() {
     let plan = t.sweep("plan", &p, NOW).args(["--format", "json"]).code(0);
     assert_eq!(plan.summary()["policies"][0]["files"]["delete"], 200_000);
     let done = t.sweep("apply", &p, NOW).code(0);
-    done.stdout_has("deleted 200000 files");
+    done.stdout_has("deleted 200,000 files");
     assert!(!dir.exists());
     assert_eq!(t.listing(), vec!["2024-07-12/keep"]);
 }

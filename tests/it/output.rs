@@ -78,7 +78,7 @@ fn diagnostics_can_be_json_lines() {
     assert!(l["ts"].as_str().unwrap().ends_with('Z'));
     // Policy errors too.
     let bad = t.policy_named("bad.yaml", &one_policy(&["%Y-%m-%d/**"], "0d", ""));
-    let done = Sweep::new().args(["check", "--log-format", "json", "-c"]).arg(&bad).code(3);
+    let done = Sweep::new().args(["plan", "--log-format", "json", "-c"]).arg(&bad).code(3);
     let l: serde_json::Value = serde_json::from_str(done.stderr().lines().next().unwrap()).unwrap();
     assert!(l["message"].as_str().unwrap().contains("keep must be at least 1"));
 }

@@ -11,8 +11,9 @@ fn rejected(yaml: &str, needle: &str, line: usize) {
     let p = t.policy(yaml);
     let check = Sweep::new().arg("check").arg("-c").arg(&p).code(3);
     let at = format!("{}:{line}:", p.display());
-    check.stderr_has(needle).stderr_has(&at);
-    t.sweep("apply", &p, "2024-07-12").code(3);
+    // check reports problems on stdout (its report); plan and apply on stderr.
+    check.stdout_has(needle).stdout_has(&at);
+    t.sweep("apply", &p, "2024-07-12").code(3).stderr_has(needle).stderr_has(&at);
     assert!(t.exists("2024-01-01/a"), "nothing touched");
 }
 
@@ -22,14 +23,14 @@ const HEAD: &str = "version: 1\npolicies:\n  - name: t\n    root: {root}\n";
 fn unknown_key() {
     rejected(
         &format!("{HEAD}    layouts: ['%Y/**']\n    keep: 1d\n    keep_lats: 3\n"),
-        "unknown field `keep_lats`",
+        "unknown key `keep_lats`; did you mean keep_last?",
         7,
     );
 }
 
 #[test]
 fn wrong_type() {
-    rejected(&format!("{HEAD}    layouts: '%Y/**'\n    keep: 1d\n"), "invalid type", 5);
+    rejected(&format!("{HEAD}    layouts: '%Y/**'\n    keep: 1d\n"), "expected a list", 5);
     rejected(&format!("{HEAD}    layouts: ['%Y/**']\n    keep: 1d\n    keep_last: many\n"), "keep_last", 7);
 }
 
@@ -92,18 +93,18 @@ fn duplicate_names_across_files() {
     let a = t.policy_named("a.yaml", &one_policy(&["%Y/**"], "1d", ""));
     let b = t.policy_named("b.yaml", &one_policy(&["%Y/**"], "1d", ""));
     let done = Sweep::new().arg("check").arg("-c").arg(&a).arg("-c").arg(&b).code(3);
-    done.stderr_has("duplicate policy name `t`").stderr_has(&format!("{}:3:", b.display()));
+    done.stdout_has("duplicate policy name `t`").stdout_has(&format!("{}:3:", b.display()));
     // A directory is read in name order and gives the same error.
-    Sweep::new().arg("check").arg("-c").arg(t.dir.path()).code(3).stderr_has("duplicate policy name");
+    Sweep::new().arg("check").arg("-c").arg(t.dir.path()).code(3).stdout_has("duplicate policy name");
 }
 
 #[test]
 fn defaults_merge_and_are_located() {
     let t = Tree::new();
     let p = t.policy("version: 1\ndefaults:\n  timezone: Nowhere/Land\npolicies:\n  - name: t\n    root: {root}\n    layouts: ['%Y/**']\n    keep: 1d\n");
-    Sweep::new().arg("check").arg("-c").arg(&p).code(3).stderr_has(":3:13: defaults.timezone");
+    Sweep::new().arg("check").arg("-c").arg(&p).code(3).stdout_has(":3:13: defaults.timezone");
     let ok = t.policy("version: 1\ndefaults:\n  keep: 2d\n  timezone: Asia/Kolkata\npolicies:\n  - name: t\n    root: {root}\n    layouts: ['%Y/**']\n");
-    Sweep::new().arg("check").arg("-c").arg(&ok).code(0).stdout_has("ok: 1 policy in 1 file;");
+    Sweep::new().arg("check").arg("-c").arg(&ok).code(0).stdout_has("ok: 1 policy in 1 file");
 }
 
 #[test]

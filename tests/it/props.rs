@@ -23,16 +23,19 @@ fn spec() -> impl Strategy<Value = Spec> {
     (0u8..4, -12i64..3, 0u32..24, 0u8..6).prop_map(|(family, day, hour, name)| Spec { family, day, hour, name })
 }
 
-/// The path of a spec, and the end of its period (None: unmatched).
-fn place(s: &Spec, today: NaiveDate) -> (String, Option<NaiveDateTime>) {
+/// The path of a spec, and the start and end of its period (None: unmatched).
+fn place(s: &Spec, today: NaiveDate) -> (String, Option<(NaiveDateTime, NaiveDateTime)>) {
     let d = today + Duration::days(s.day);
-    let day_end = (d + Duration::days(1)).and_hms_opt(0, 0, 0);
+    let day = d.and_hms_opt(0, 0, 0).map(|start| (start, start + Duration::days(1)));
     match s.family {
-        0 => (format!("{}/part-{}.csv", d.format("%Y-%m-%d"), s.name), day_end),
-        1 => (format!("{}/deep/er/x{}.bin", d.format("%Y-%m-%d"), s.name), day_end),
+        0 => (format!("{}/part-{}.csv", d.format("%Y-%m-%d"), s.name), day),
+        1 => (format!("{}/deep/er/x{}.bin", d.format("%Y-%m-%d"), s.name), day),
         2 => {
             let start = d.and_hms_opt(s.hour, 0, 0).unwrap();
-            (format!("hourly/{}-{:02}-{}.log", d.format("%Y%m%d"), s.hour, s.name), Some(start + Duration::hours(1)))
+            (
+                format!("hourly/{}-{:02}-{}.log", d.format("%Y%m%d"), s.hour, s.name),
+                Some((start, start + Duration::hours(1))),
+            )
         }
         _ => (format!("staging/{}-{}.tmp", d.format("%Y%m%d"), s.name), None),
     }
@@ -58,7 +61,7 @@ proptest! {
             ((today - Duration::days(i64::from(keep) - 1)).and_hms_opt(0, 0, 0).unwrap(), format!("{keep}d"))
         };
         let t = Tree::new();
-        let mut expected: BTreeMap<String, Option<NaiveDateTime>> = BTreeMap::new();
+        let mut expected: BTreeMap<String, Option<(NaiveDateTime, NaiveDateTime)>> = BTreeMap::new();
         for s in &specs {
             let (path, end) = place(s, today);
             t.file(&path);
@@ -80,9 +83,13 @@ proptest! {
         let total: u64 = ["delete", "keep", "protect", "unmatched", "error"].iter().map(|k| files[k].as_u64().unwrap()).sum();
         prop_assert_eq!(total, expected.len() as u64);
         for (path, action) in &planned {
-            let end = expected[path];
+            // max_future (1d by default): a period starting later than that is unmatched.
+            let future = expected[path].is_some_and(|(start, _)| start > now + Duration::days(1));
+            let end = expected[path].map(|(_, end)| end);
             match (end, action.as_str()) {
                 (None, a) => prop_assert!(a == "unmatched" || a == "protect", "{path}: {a}"),
+                (Some(_), "unmatched") => prop_assert!(future, "{path}: unmatched but not dated in the future"),
+                (Some(_), a) if future => prop_assert!(a == "protect" && exclude && path.ends_with("part-0.csv"), "{path}: dated in the future, but {a}"),
                 (Some(end), "delete") => prop_assert!(end <= cutoff, "{path} ends {end}, after cutoff {cutoff}"),
                 (Some(end), "keep") => prop_assert!(end > cutoff, "{path} ends {end}, expired at {cutoff} but kept"),
                 (Some(end), "protect") => prop_assert!(

@@ -319,3 +319,50 @@ pub fn one_policy(layouts: &[&str], keep: &str, extra: &str) -> String {
         layouts.join(", ")
     )
 }
+
+/// A YAML document as JSON values, read with sweep's own YAML reader (plain scalars that
+/// look like numbers, booleans or null become those, as YAML 1.2's core schema says).
+pub fn yaml(text: &str) -> Result<Value, String> {
+    let doc = sweep::policy::yaml::parse(text).map_err(|e| format!("{:?}: {}", e.mark, e.message))?;
+    Ok(to_json(&doc.root))
+}
+
+/// Every document of a multi-document YAML stream (`---` lines between them).
+pub fn yaml_documents(text: &str) -> Vec<Value> {
+    let mut docs = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        if line.trim_end() == "---" {
+            if !current.trim().is_empty() {
+                docs.push(yaml(&current).expect("valid YAML"));
+            }
+            current.clear();
+        } else {
+            current.push_str(line);
+            current.push('\n');
+        }
+    }
+    if !current.trim().is_empty() {
+        docs.push(yaml(&current).expect("valid YAML"));
+    }
+    docs
+}
+
+fn to_json(n: &sweep::policy::yaml::Node) -> Value {
+    use sweep::policy::yaml::Value as Y;
+    match &n.value {
+        Y::Scalar { text, plain: true } => match text.as_str() {
+            "" | "~" | "null" | "Null" | "NULL" => Value::Null,
+            "true" | "True" | "TRUE" => Value::Bool(true),
+            "false" | "False" | "FALSE" => Value::Bool(false),
+            t => t
+                .parse::<i64>()
+                .map(Value::from)
+                .or_else(|_| t.parse::<f64>().map(Value::from))
+                .unwrap_or_else(|_| Value::String(t.to_string())),
+        },
+        Y::Scalar { text, plain: false } => Value::String(text.clone()),
+        Y::Seq(items) => Value::Array(items.iter().map(to_json).collect()),
+        Y::Map(entries) => Value::Object(entries.iter().map(|e| (e.key.clone(), to_json(&e.value))).collect()),
+    }
+}

@@ -19,19 +19,16 @@ use std::thread::JoinHandle;
 use rustix::fs::AtFlags;
 use rustix::io::Errno;
 
+use super::{Budget, still_same};
+use crate::tree::{Check, Removal};
+
 /// Operations per batch sent to the thread.
 const BATCH: usize = 256;
-/// Distinct directory descriptors per batch: a queued operation keeps its directory open
-/// (the walk may have closed its own copy), so this bounds the descriptors in flight to
-/// `(DEPTH + 1) * FDS_PER_BATCH` whatever the tree's shape, well under `ulimit -n 1024`.
-const FDS_PER_BATCH: usize = 32;
-/// Batches in flight at most.
-const DEPTH: usize = 4;
 
 /// One removal, relative to an open directory.
 pub(super) enum Op {
-    /// `unlinkat(dir, name, 0)`.
-    Unlink(Arc<OwnedFd>, CString),
+    /// `unlinkat(dir, name, 0)`, if the check holds.
+    Unlink(Arc<OwnedFd>, CString, Check),
     /// `unlinkat(dir, name, AT_REMOVEDIR)`.
     Rmdir(Arc<OwnedFd>, CString),
 }
@@ -39,7 +36,20 @@ pub(super) enum Op {
 impl Op {
     fn dir(&self) -> &Arc<OwnedFd> {
         match self {
-            Op::Unlink(d, _) | Op::Rmdir(d, _) => d,
+            Op::Unlink(d, ..) | Op::Rmdir(d, _) => d,
+        }
+    }
+
+    fn run(self) -> Removal {
+        match self {
+            Op::Unlink(dir, name, check) => match still_same(&dir, &name, check) {
+                Ok(true) => Removal::of(rustix::fs::unlinkat(&*dir, &name, AtFlags::empty())),
+                // Replaced or rewritten since it was examined: the file that was decided
+                // on is gone; the new one is for the next run to judge.
+                Ok(false) => Removal::Vanished,
+                Err(e) => Removal::of(Err(e)),
+            },
+            Op::Rmdir(dir, name) => Removal::of(rustix::fs::unlinkat(&*dir, &name, AtFlags::REMOVEDIR)),
         }
     }
 }
@@ -49,34 +59,39 @@ pub(super) struct Remover {
     batch: Vec<Op>,
     /// Distinct directories referenced by `batch`.
     dirs: usize,
+    /// Operations sent whose results have not come back.
+    outstanding: usize,
+    budget: Budget,
     tx: Option<SyncSender<Vec<Op>>>,
-    rx: Receiver<Vec<Result<(), Errno>>>,
+    rx: Receiver<Vec<Removal>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Remover {
     /// Starts the thread.
-    pub(super) fn start() -> Remover {
-        let (tx, ops) = sync_channel::<Vec<Op>>(DEPTH);
+    pub(super) fn start(budget: Budget) -> Result<Remover, Errno> {
+        let (tx, ops) = sync_channel::<Vec<Op>>(budget.depth);
         let (results, rx) = channel();
         let thread = std::thread::Builder::new()
             .name("sweep-remover".into())
             .spawn(move || {
                 for batch in ops {
-                    let done: Vec<Result<(), Errno>> = batch
-                        .into_iter()
-                        .map(|op| match op {
-                            Op::Unlink(dir, name) => rustix::fs::unlinkat(&*dir, &name, AtFlags::empty()),
-                            Op::Rmdir(dir, name) => rustix::fs::unlinkat(&*dir, &name, AtFlags::REMOVEDIR),
-                        })
-                        .collect();
+                    let done: Vec<Removal> = batch.into_iter().map(Op::run).collect();
                     if results.send(done).is_err() {
                         return;
                     }
                 }
             })
-            .expect("a thread can be started");
-        Remover { batch: Vec::with_capacity(BATCH), dirs: 0, tx: Some(tx), rx, thread: Some(thread) }
+            .map_err(|e| e.raw_os_error().map_or(Errno::AGAIN, Errno::from_raw_os_error))?;
+        Ok(Remover {
+            batch: Vec::with_capacity(BATCH),
+            dirs: 0,
+            outstanding: 0,
+            budget,
+            tx: Some(tx),
+            rx,
+            thread: Some(thread),
+        })
     }
 
     /// Queues an operation; true when the batch is full and should be sent.
@@ -86,7 +101,7 @@ impl Remover {
             self.dirs += 1;
         }
         self.batch.push(op);
-        self.batch.len() >= BATCH || self.dirs >= FDS_PER_BATCH
+        self.batch.len() >= BATCH || self.dirs >= self.budget.fds_per_batch
     }
 
     /// Sends the current batch (waiting while the queue is full).
@@ -96,6 +111,7 @@ impl Remover {
         }
         let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
         self.dirs = 0;
+        self.outstanding += batch.len();
         if let Some(tx) = &self.tx {
             // The thread only stops when the queue closes, so this cannot fail.
             let _ = tx.send(batch);
@@ -103,24 +119,39 @@ impl Remover {
     }
 
     /// Results that are ready, in queue order, without waiting.
-    pub(super) fn ready(&mut self) -> Vec<Result<(), Errno>> {
+    pub(super) fn ready(&mut self) -> Vec<Removal> {
         let mut out = Vec::new();
         loop {
             match self.rx.try_recv() {
-                Ok(mut r) => out.append(&mut r),
+                Ok(mut r) => {
+                    self.outstanding -= r.len();
+                    out.append(&mut r);
+                }
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => return out,
             }
         }
     }
 
-    /// Sends what is left, closes the queue, and returns every remaining result in order.
-    pub(super) fn finish(&mut self) -> Vec<Result<(), Errno>> {
+    /// Sends what is queued and waits for every result so far, in order.
+    pub(super) fn drain(&mut self) -> Vec<Removal> {
         self.send();
-        self.tx = None;
         let mut out = Vec::new();
-        while let Ok(mut r) = self.rx.recv() {
-            out.append(&mut r);
+        while self.outstanding > 0 {
+            match self.rx.recv() {
+                Ok(mut r) => {
+                    self.outstanding -= r.len();
+                    out.append(&mut r);
+                }
+                Err(_) => break,
+            }
         }
+        out
+    }
+
+    /// Sends what is left, closes the queue, and returns every remaining result in order.
+    pub(super) fn finish(&mut self) -> Vec<Removal> {
+        let out = self.drain();
+        self.tx = None;
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

@@ -7,27 +7,31 @@
 //! in silence), then the fixed policy, then `apply`, and shows what is left and where.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicUsize;
 
-use crate::cli::{ClockArgs, DemoArgs, OutputArgs, PolicyArgs, RunArgs, When};
+use crate::clock::Now;
+use crate::config::{DemoConfig, RunConfig, Selection};
 use crate::exit::Exit;
+use crate::report::Printer;
+use crate::tree::Mode;
 
 /// The time the demo evaluates at: 02:00 in New York, when the nightly job runs.
 const NOW: &str = "2024-07-12T02:00:00-04:00";
 
 /// Runs the demo.
-pub fn demo(args: &DemoArgs) -> Exit {
-    match build_and_run(args) {
-        Ok(e) => e,
+pub fn run(cfg: &DemoConfig, signal: &AtomicUsize) -> Exit {
+    let mut out = Printer::new(cfg.style);
+    match build_and_run(cfg, signal, &mut out) {
+        Ok(e) => out.finish(e),
         Err(e) => {
-            eprintln!("sweep: error: demo: {e}");
-            Exit::Internal
+            out.log().error(&format!("demo: {e}"));
+            out.finish(Exit::Internal)
         }
     }
 }
 
-fn build_and_run(args: &DemoArgs) -> std::io::Result<Exit> {
+fn build_and_run(args: &DemoConfig, signal: &AtomicUsize, out: &mut Printer) -> std::io::Result<Exit> {
     let base = match &args.dir {
         Some(d) => {
             fs::create_dir_all(d)?;
@@ -44,58 +48,64 @@ fn build_and_run(args: &DemoArgs) -> std::io::Result<Exit> {
     fs::write(&old, policy_text(&root, "ticker-old", &["ticker_%Y-%m-%d.csv"]))?;
     fs::write(&fixed, policy_text(&root, "ticker", &["%Y-%m-%d/**", "ticker_%Y-%m-%d.csv"]))?;
 
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "sweep demo — the incident sweep was written for, in a scratch directory\n")?;
-    writeln!(
-        out,
+    out.line("sweep demo — the incident sweep was written for, in a scratch directory\n");
+    out.line(
         "A nightly `rm -f /data/ticker/*` deleted yesterday's files. Upstream switched to one\n\
          directory per date; rm refused the directories on a stderr nobody read, and the disk\n\
-         filled for two weeks until the morning batch failed at market open.\n"
-    )?;
-    writeln!(out, "Tree: {} ({files} files: 3 old flat files, 9 per-date directories)", root.display())?;
-    writeln!(out, "Every run below evaluates as of {NOW} (--now), keep: 1d (T-1 and older go).\n")?;
-    drop(out);
+         filled for two weeks until the morning batch failed at market open.\n",
+    );
+    out.line(format_args!("Tree: {} ({files} files: 3 old flat files, 9 per-date directories)", root.display()));
+    out.line(format_args!("Every run below evaluates as of {NOW} (--now), keep: 1d (T-1 and older go).\n"));
 
     let lock = base.join("sweep.lock");
-    let step = |title: &str, cmd: &str, policy: &Path, apply: bool| -> Exit {
-        println!("── {title}\n$ sweep {cmd} -c {} --now {NOW}\n", policy.display());
-        let args = run_args(policy, &args.output);
-        let exit = crate::demo_run(&args, apply, &lock);
-        println!();
+    let step = |out: &mut Printer, title: &str, cmd: &str, policy: &Path, mode: Mode| -> Exit {
+        out.line(format_args!("── {title}\n$ sweep {cmd} -c {} --now {NOW}\n", policy.display()));
+        let _ = std::io::Write::flush(out);
+        let cfg = run_config(policy, args, mode, &lock);
+        let exit = super::plan::run(&cfg, signal);
+        out.line("");
         exit
     };
-    let first = step("1. plan with the old policy (it knows only ticker_%Y-%m-%d.csv)", "plan", &old, false);
-    println!("   ↳ the per-date directories are UNMATCHED and the run exits {}: cron mail, metrics and", first.code());
-    println!("     alerts all see it the same night, instead of a disk that fills in silence.\n");
-    let second = step("2. plan with the fixed policy (new layout first, old one kept)", "plan", &fixed, false);
-    let third = step("3. apply the fixed policy", "apply", &fixed, true);
+    let first = step(out, "1. plan with the old policy (it knows only ticker_%Y-%m-%d.csv)", "plan", &old, Mode::Plan);
+    out.line(format_args!(
+        "   ↳ the per-date directories are UNMATCHED and the run exits {}: cron mail, metrics and",
+        first.code()
+    ));
+    out.line("     alerts all see it the same night, instead of a disk that fills in silence.\n");
+    let second =
+        step(out, "2. plan with the fixed policy (new layout first, old one kept)", "plan", &fixed, Mode::Plan);
+    let third = step(out, "3. apply the fixed policy", "apply", &fixed, Mode::Apply);
 
-    println!("── what is left under {}", root.display());
+    out.line(format_args!("── what is left under {}", root.display()));
     let mut left = Vec::new();
     list(&root, &root, &mut left)?;
     left.sort();
     for f in &left {
-        println!("   {f}");
+        out.line(format_args!("   {f}"));
     }
-    println!("\nThe scratch tree and its policies stay in {} — try:", base.display());
-    println!("   sweep explain -c {} --now {NOW} {}", fixed.display(), root.join("2024-07-11/part-0001.csv").display());
-    println!("   sweep plan -c {} --now 2024-07-13T02:00:00-04:00 -v", fixed.display());
+    out.line(format_args!("\nThe scratch tree and its policies stay in {} — try:", base.display()));
+    out.line(format_args!(
+        "   sweep explain -c {} --now {NOW} {}",
+        fixed.display(),
+        root.join("2024-07-11/part-0001.csv").display()
+    ));
+    out.line(format_args!("   sweep plan -c {} --now 2024-07-13T02:00:00-04:00 -v", fixed.display()));
     let ok = first == Exit::Unmatched && second == Exit::Clean && third == Exit::Clean;
     Ok(if ok { Exit::Clean } else { Exit::Internal })
 }
 
-fn run_args(policy: &Path, output: &OutputArgs) -> RunArgs {
-    RunArgs {
-        policies: PolicyArgs { config: vec![policy.to_path_buf()], policy: Vec::new() },
-        clock: ClockArgs { now: Some(NOW.to_string()) },
-        output: OutputArgs {
-            format: output.format,
-            verbose: output.verbose,
-            color: output.color,
-            log_format: output.log_format,
-        },
-        progress: When::Never,
+/// The configuration `sweep plan|apply -c POLICY --now NOW` would have.
+fn run_config(policy: &Path, args: &DemoConfig, mode: Mode, lock: &Path) -> RunConfig {
+    RunConfig {
+        mode,
+        lock: (mode == Mode::Apply).then(|| lock.to_path_buf()),
+        selection: Selection { config: vec![policy.to_path_buf()], policy: Vec::new() },
+        now: Now::parse(NOW).unwrap_or_else(|_| Now::system()),
+        system_clock: false,
+        style: args.style,
+        progress: None,
         metrics_file: None,
+        max_delete: None,
     }
 }
 

@@ -1,0 +1,193 @@
+//! What a run tells the world, as it happens: the events and the [`Sink`] that receives
+//! them. `report` implements sinks (text, JSON Lines, progress, metrics); the run only
+//! knows this trait, so a new output is a new sink, not a new branch in the run.
+//!
+//! Every method has a default that does nothing, so a sink implements what it needs.
+//! A method returns an error when its output is gone (a closed pipe): the run then
+//! stops at the next file.
+
+use std::io;
+
+use crate::act::summary::{PolicySummary, RunSummary};
+use crate::classify::{Facts, Verdict};
+use crate::clock::Cutoff;
+use crate::policy::{MaxDelete, Policy};
+
+/// A policy is about to run.
+#[derive(Debug)]
+pub struct PolicyStart<'a> {
+    /// The policy.
+    pub policy: &'a Policy,
+    /// Its cutoff.
+    pub cutoff: &'a Cutoff,
+    /// The `max_delete` in force (the policy's, or `--max-delete`).
+    pub max_delete: Option<MaxDelete>,
+}
+
+/// What happened to a file `delete` chose, in `apply`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileOutcome<'a> {
+    /// Deleted.
+    Deleted,
+    /// Already gone (or replaced since it was examined): not an error.
+    Vanished,
+    /// The OS refused; the message.
+    Failed(&'a str),
+    /// A guard refused the policy.
+    Refused,
+}
+
+impl FileOutcome<'_> {
+    /// The JSON name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            FileOutcome::Deleted => "deleted",
+            FileOutcome::Vanished => "vanished",
+            FileOutcome::Failed(_) => "failed",
+            FileOutcome::Refused => "refused",
+        }
+    }
+}
+
+/// One file, classified (and, in `apply`, acted on).
+pub struct FileEvent<'a> {
+    /// The policy that owns it.
+    pub policy: &'a str,
+    /// Absolute path (bytes: names need not be UTF-8).
+    pub path: &'a [u8],
+    /// Path relative to the root.
+    pub rel: &'a [u8],
+    /// Size in bytes.
+    pub bytes: u64,
+    /// The decision.
+    pub verdict: &'a Verdict<'a>,
+    /// What rendering the decision's reason needs.
+    pub facts: &'a Facts,
+    /// `apply` only: what happened to a `delete`.
+    pub outcome: Option<FileOutcome<'a>>,
+}
+
+/// An entry that could not be examined: counted in the `error` bucket.
+pub struct ErrorEvent<'a> {
+    /// The policy.
+    pub policy: &'a str,
+    /// Absolute path.
+    pub path: &'a [u8],
+    /// Relative to the root (empty for the root itself).
+    pub rel: &'a [u8],
+    /// The OS message and what it means here.
+    pub message: &'a str,
+}
+
+/// A directory removed (or that would be) because the run emptied it.
+pub struct DirEvent<'a> {
+    /// The policy whose deletions emptied it.
+    pub policy: &'a str,
+    /// Absolute path.
+    pub path: &'a [u8],
+    /// `None` on success (or in plan), else the OS message.
+    pub error: Option<&'a str>,
+    /// Whether it was really removed (apply) or only planned.
+    pub dry_run: bool,
+}
+
+/// Another policy's root inside this policy's root, left alone.
+pub struct NestedEvent<'a> {
+    /// The outer policy.
+    pub policy: &'a str,
+    /// The inner root.
+    pub path: &'a [u8],
+    /// The policy that owns it.
+    pub owner: &'a str,
+}
+
+/// How bad a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Something failed.
+    Error,
+    /// Worth knowing; nothing failed.
+    Warn,
+}
+
+/// Receives a run's events.
+pub trait Sink {
+    /// A policy starts.
+    fn policy_start(&mut self, _p: &PolicyStart) -> io::Result<()> {
+        Ok(())
+    }
+    /// A file was classified.
+    fn file(&mut self, _e: &FileEvent) -> io::Result<()> {
+        Ok(())
+    }
+    /// An entry could not be examined.
+    fn error(&mut self, _e: &ErrorEvent) -> io::Result<()> {
+        Ok(())
+    }
+    /// A directory was emptied and removed.
+    fn dir(&mut self, _e: &DirEvent) -> io::Result<()> {
+        Ok(())
+    }
+    /// A mount point was not entered.
+    fn mount(&mut self, _policy: &str, _path: &[u8]) -> io::Result<()> {
+        Ok(())
+    }
+    /// Another policy's root was left alone.
+    fn nested(&mut self, _e: &NestedEvent) -> io::Result<()> {
+        Ok(())
+    }
+    /// A policy ended.
+    fn policy_end(&mut self, _s: &PolicySummary) -> io::Result<()> {
+        Ok(())
+    }
+    /// The run ended.
+    fn finish(&mut self, _s: &RunSummary) -> io::Result<()> {
+        Ok(())
+    }
+    /// A diagnostic for stderr. It cannot fail: a lost stderr must not stop the run.
+    fn diagnostic(&mut self, _level: Level, _policy: Option<&str>, _message: &str) {}
+}
+
+/// Sends every event to several sinks.
+pub struct Fanout<'a>(pub Vec<&'a mut dyn Sink>);
+
+macro_rules! fan {
+    ($self:ident, $m:ident, $($arg:expr),*) => {{
+        for r in $self.0.iter_mut() {
+            r.$m($($arg),*)?;
+        }
+        Ok(())
+    }};
+}
+
+impl Sink for Fanout<'_> {
+    fn policy_start(&mut self, p: &PolicyStart) -> io::Result<()> {
+        fan!(self, policy_start, p)
+    }
+    fn file(&mut self, e: &FileEvent) -> io::Result<()> {
+        fan!(self, file, e)
+    }
+    fn error(&mut self, e: &ErrorEvent) -> io::Result<()> {
+        fan!(self, error, e)
+    }
+    fn dir(&mut self, e: &DirEvent) -> io::Result<()> {
+        fan!(self, dir, e)
+    }
+    fn mount(&mut self, policy: &str, path: &[u8]) -> io::Result<()> {
+        fan!(self, mount, policy, path)
+    }
+    fn nested(&mut self, e: &NestedEvent) -> io::Result<()> {
+        fan!(self, nested, e)
+    }
+    fn policy_end(&mut self, s: &PolicySummary) -> io::Result<()> {
+        fan!(self, policy_end, s)
+    }
+    fn finish(&mut self, s: &RunSummary) -> io::Result<()> {
+        fan!(self, finish, s)
+    }
+    fn diagnostic(&mut self, level: Level, policy: Option<&str>, message: &str) {
+        for r in self.0.iter_mut() {
+            r.diagnostic(level, policy, message);
+        }
+    }
+}

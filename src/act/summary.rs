@@ -1,0 +1,152 @@
+//! What a run found and did: per-policy summaries and the run's, which every output
+//! (text, JSON, metrics) renders and from which the exit code is computed.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use crate::action::Action;
+use crate::exit::Exit;
+use crate::guard::Refusal;
+use crate::policy::Share;
+
+/// Per-bucket numbers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Buckets(pub [u64; 5]);
+
+impl Buckets {
+    /// The number for one bucket.
+    pub fn get(&self, a: Action) -> u64 {
+        self.0[a.index()]
+    }
+
+    /// Adds to one bucket.
+    pub fn add(&mut self, a: Action, n: u64) {
+        self.0[a.index()] += n;
+    }
+
+    /// Sum over buckets.
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+}
+
+/// The root filesystem's fullness after the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Disk {
+    /// Used share, 0–1, as `df` computes it (used / (used + available to users)).
+    pub used_ratio: f64,
+    /// Bytes used.
+    pub used_bytes: u64,
+    /// Bytes available to unprivileged users.
+    pub avail_bytes: u64,
+    /// The policy's `disk_fail_above`.
+    pub threshold: Option<Share>,
+    /// Bytes that would have to go to get below the threshold (0 when below).
+    pub excess_bytes: u64,
+    /// Deleted files still held open on this filesystem: how many, and their bytes.
+    pub held_open: (u64, u64),
+}
+
+/// One policy's result.
+#[derive(Debug, Clone)]
+pub struct PolicySummary {
+    /// Name.
+    pub name: String,
+    /// Root as written.
+    pub root: PathBuf,
+    /// Cutoff, RFC 3339, and as a timestamp.
+    pub cutoff: Option<(String, i64)>,
+    /// Files per bucket.
+    pub files: Buckets,
+    /// Bytes per bucket.
+    pub bytes: Buckets,
+    /// Files deleted, and their bytes.
+    pub deleted: u64,
+    /// Bytes of the files deleted.
+    pub deleted_bytes: u64,
+    /// Deletions the OS refused.
+    pub failed: u64,
+    /// Files already gone when their turn came (listed, then removed by someone else).
+    pub vanished: u64,
+    /// Directories removed (or, in plan, that would be).
+    pub dirs_removed: u64,
+    /// Emptied directories the OS refused to remove.
+    pub dirs_failed: u64,
+    /// Mount points not entered.
+    pub mounts_skipped: u64,
+    /// Roots of other policies inside this one's, left alone.
+    pub nested: u64,
+    /// Files at this policy's root that belong to a policy `--policy` did not select.
+    pub foreign: u64,
+    /// A guard's refusal.
+    pub refused: Option<Refusal>,
+    /// Problems for the whole policy (missing root, read-only filesystem), for people.
+    pub problems: Vec<String>,
+    /// Whether unmatched files fail this policy (exit 7).
+    pub unmatched_fails: bool,
+    /// This policy's exit status.
+    pub exit: Exit,
+    /// Wall time of the policy.
+    pub duration: Duration,
+    /// Fullness of the root's filesystem after the run, when it could be read.
+    pub disk: Option<Disk>,
+}
+
+impl PolicySummary {
+    /// An empty summary for `name` at `root`.
+    pub fn new(name: &str, root: PathBuf) -> PolicySummary {
+        PolicySummary {
+            name: name.to_string(),
+            root,
+            cutoff: None,
+            files: Buckets::default(),
+            bytes: Buckets::default(),
+            deleted: 0,
+            deleted_bytes: 0,
+            failed: 0,
+            vanished: 0,
+            dirs_removed: 0,
+            dirs_failed: 0,
+            mounts_skipped: 0,
+            nested: 0,
+            foreign: 0,
+            refused: None,
+            problems: Vec::new(),
+            unmatched_fails: true,
+            exit: Exit::Clean,
+            duration: Duration::ZERO,
+            disk: None,
+        }
+    }
+
+    /// The exit status of one policy: the lowest code among its problems.
+    pub fn exit_code(&self) -> Exit {
+        let mut e = Exit::Clean;
+        if self.files.get(Action::Error) > 0 || self.failed > 0 || self.dirs_failed > 0 {
+            e = e.and(Exit::Io);
+        }
+        if self.refused.is_some() {
+            e = e.and(Exit::Refused);
+        }
+        if self.unmatched_fails && self.files.get(Action::Unmatched) > 0 {
+            e = e.and(Exit::Unmatched);
+        }
+        if self.disk.as_ref().is_some_and(|d| d.excess_bytes > 0) {
+            e = e.and(Exit::DiskFull);
+        }
+        e
+    }
+}
+
+/// The whole run's result.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// `plan` (or `apply --dry-run`).
+    pub dry_run: bool,
+    /// The exit status.
+    pub exit: Exit,
+    /// Per policy, in run order.
+    pub policies: Vec<PolicySummary>,
+    /// When the run started.
+    pub started: SystemTime,
+}

@@ -1,0 +1,72 @@
+//! One module per sub-command, each taking its validated configuration and returning
+//! the exit status; [`run`] dispatches.
+
+mod check;
+mod demo;
+mod explain;
+mod man;
+mod plan;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+
+use crate::config::Config;
+use crate::exit::Exit;
+use crate::policy::{self, PolicySet};
+use crate::report::Log;
+
+/// Runs one sub-command. `signal` is set by the handlers `signals` installed.
+pub fn run(config: Config, signal: Arc<AtomicUsize>) -> Exit {
+    match config {
+        Config::Run(c) => plan::run(&c, &signal),
+        Config::Check(c) => check::run(&c),
+        Config::Explain(c) => explain::run(&c),
+        Config::Demo(c) => demo::run(&c, &signal),
+        Config::Completions(shell) => man::completions(shell),
+        Config::Man(section) => man::run(section),
+    }
+}
+
+/// Registers SIGINT, SIGTERM and SIGHUP: the first one asks the run to stop at the next
+/// file (the summary and metrics are still written); a second one ends the process at
+/// once. Called first thing in `main`, so even a signal in the first milliseconds gets
+/// a summary.
+pub fn signals() -> Arc<AtomicUsize> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let which = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [SIGINT, SIGTERM, SIGHUP] {
+        let _ = signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, Arc::clone(&seen));
+        let _ = signal_hook::flag::register(sig, Arc::clone(&seen));
+        let _ = signal_hook::flag::register_usize(sig, Arc::clone(&which), sig as usize);
+    }
+    which
+}
+
+/// Loads the policy files and the `--policy` selection; reports every problem on
+/// stderr and returns the exit status when the set cannot be used.
+fn load(selection: &crate::config::Selection, log: &Log) -> Result<(PolicySet, Vec<bool>), Exit> {
+    let (set, problems) = policy::load(&selection.config);
+    if !problems.is_empty() {
+        for p in &problems {
+            log.error(&p.to_string());
+        }
+        return Err(Exit::InvalidPolicy);
+    }
+    let chosen = choose(&set, &selection.policy).map_err(|e| {
+        log.error(&e);
+        Exit::Usage
+    })?;
+    Ok((set, chosen))
+}
+
+/// Which policies `--policy` selects (all when none is named).
+fn choose(set: &PolicySet, names: &[String]) -> Result<Vec<bool>, String> {
+    for name in names {
+        if set.index(name).is_none() {
+            let known: Vec<&str> = set.policies.iter().map(|p| p.name.as_str()).collect();
+            return Err(format!("--policy {name}: no such policy (known: {})", known.join(", ")));
+        }
+    }
+    Ok(set.policies.iter().map(|p| names.is_empty() || names.contains(&p.name)).collect())
+}

@@ -1,0 +1,87 @@
+//! `sweep plan` and `sweep apply`: the lock (apply only), the policies, the outputs, the
+//! run, the metrics file, the summary, the exit status — in that order, so that the
+//! summary and the metrics say the same thing and a metrics file that cannot be written
+//! shows as exit 5 in both.
+
+use std::sync::atomic::AtomicUsize;
+
+use crate::act::events::{Fanout, Sink};
+use crate::act::{self, Options};
+use crate::config::RunConfig;
+use crate::exit::Exit;
+use crate::lock::{self, LockError};
+use crate::report::json::Json;
+use crate::report::progress::Progress;
+use crate::report::text::Text;
+use crate::report::{Diagnostics, Printer, metrics};
+use crate::tree::Mode;
+
+/// Runs `plan` or `apply`.
+pub fn run(cfg: &RunConfig, signal: &AtomicUsize) -> Exit {
+    let mut printer = Printer::new(cfg.style);
+    let log = printer.log();
+    let _lock = match (&cfg.mode, &cfg.lock) {
+        (Mode::Apply, Some(path)) => match lock::acquire(path) {
+            Ok(held) => Some(held),
+            Err(LockError::Busy) => {
+                log.error(&format!("another run holds the lock {}; nothing was touched", path.display()));
+                return Exit::Locked;
+            }
+            Err(LockError::Unsafe(why)) => {
+                log.error(&format!("refusing the lock file {}: {why}; nothing was touched", path.display()));
+                return Exit::Io;
+            }
+            Err(LockError::Io(e)) => {
+                log.error(&format!("cannot open the lock file {}: {e}; nothing was touched", path.display()));
+                return Exit::Io;
+            }
+        },
+        _ => None,
+    };
+    let (set, selected) = match super::load(&cfg.selection, &log) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let previous = cfg.metrics_file.as_deref().map(metrics::previous).unwrap_or_default();
+    let opts = Options {
+        mode: cfg.mode,
+        now: cfg.now,
+        system_clock: cfg.system_clock,
+        max_delete: cfg.max_delete,
+        previous_start: previous.start.map(|s| s as i64),
+        signal,
+    };
+    let dry_run = cfg.mode == Mode::Plan;
+    let mut diagnostics = Diagnostics(log);
+    let mut progress = cfg.progress.map(Progress::new);
+    let mut summary = {
+        let mut report: Box<dyn Sink> =
+            if cfg.style.json { Box::new(Json::new(&mut printer)) } else { Box::new(Text::new(&mut printer, dry_run)) };
+        let mut sinks: Vec<&mut dyn Sink> = Vec::new();
+        // The bar goes first, so it is cleared before a policy's text is printed.
+        if let Some(p) = progress.as_mut() {
+            sinks.push(p);
+        }
+        sinks.push(report.as_mut());
+        sinks.push(&mut diagnostics);
+        let mut all = Fanout(sinks);
+        let mut summary = act::run(&set, &selected, &opts, &mut all);
+        if let Some(path) = &cfg.metrics_file {
+            let text = metrics::render(&summary, previous.success);
+            if let Err(e) = metrics::write_atomically(path, &text) {
+                log.error(&format!("cannot write metrics to {}: {e}", path.display()));
+                summary.exit = summary.exit.and(Exit::Io);
+            }
+        }
+        let _ = all.finish(&summary);
+        summary
+    };
+    summary.exit = printer.finish(summary.exit);
+    if summary.exit == Exit::Internal
+        && let Some(path) = &cfg.metrics_file
+    {
+        // The report could not be written: the metrics must not record a success.
+        let _ = metrics::write_atomically(path, &metrics::render(&summary, previous.success));
+    }
+    summary.exit
+}

@@ -1,0 +1,307 @@
+//! Safety guards that look at a whole policy rather than one file: dangerous roots (by
+//! identity), `max_delete` (count, share or span), `on_unmatched: refuse`, a clock that
+//! went backwards, and the bookkeeping for `keep_last`. (`exclude`, `min_age`,
+//! `max_future`, `min_date` and `skip_open` are per file and live in the classifier.)
+//!
+//! Each guard answers with a [`Refusal`] that the run reports and that makes the policy
+//! delete nothing (exit 6); none of them ever deletes more.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use crate::action::Action;
+use crate::clock::Period;
+use crate::policy::MaxDelete;
+use crate::tree::DirId;
+
+/// Why a guard refused a policy's deletions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The guard: `max_delete`, `dangerous_root`, `on_unmatched` or `clock`.
+    pub guard: &'static str,
+    /// The sentence for people, with the numbers.
+    pub reason: String,
+    /// Files the plan would delete.
+    pub would_delete: u64,
+    /// The guard's limit, where it has one.
+    pub limit: Option<u64>,
+}
+
+/// Directories that hold the system itself. A policy rooted at one of them (or at a path
+/// that resolves to one, or at a bind mount of one) is refused: a retention policy there
+/// is a typo, not a plan.
+const DANGEROUS: &[&str] = &[
+    "/",
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/home",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/lost+found",
+    "/media",
+    "/mnt",
+    "/opt",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/snap",
+    "/srv",
+    "/sys",
+    "/usr",
+    "/var",
+    "/usr/bin",
+    "/usr/include",
+    "/usr/lib",
+    "/usr/lib32",
+    "/usr/lib64",
+    "/usr/libexec",
+    "/usr/local",
+    "/usr/sbin",
+    "/usr/share",
+    "/usr/src",
+    "/var/backups",
+    "/var/cache",
+    "/var/lib",
+    "/var/mail",
+    "/var/opt",
+    "/var/spool",
+];
+
+/// The system directories of this machine, by name and by identity (device and inode),
+/// read once per run. Comparing identities is what `rm --preserve-root` does ("same as
+/// '/'"): a bind mount of `/` or `/etc` under a harmless path is the directory itself.
+#[derive(Debug, Default)]
+pub struct SystemDirs {
+    ids: BTreeMap<DirId, &'static str>,
+}
+
+impl SystemDirs {
+    /// Stats every system directory that exists here.
+    pub fn read() -> SystemDirs {
+        let mut ids = BTreeMap::new();
+        for d in DANGEROUS {
+            if let Ok(m) = std::fs::metadata(d) {
+                ids.entry(DirId { dev: m.dev(), ino: m.ino() }).or_insert(*d);
+            }
+        }
+        SystemDirs { ids }
+    }
+
+    /// Why `root` (opened, with identity `id` and the path the kernel resolved, when
+    /// known) must not be a policy's root, if it must not.
+    pub fn refuse(&self, root: &Path, id: Option<DirId>, resolved: Option<&Path>) -> Option<String> {
+        if let Some(d) = DANGEROUS.iter().find(|d| Path::new(d) == root) {
+            return Some(format!("root {} is the system directory {d}; sweep refuses to clean it", root.display()));
+        }
+        let same = id.and_then(|id| self.ids.get(&id))?;
+        let how = match resolved {
+            Some(r) if r != root => format!("resolves to {}", r.display()),
+            _ => "is a bind mount or link".to_string(),
+        };
+        Some(format!(
+            "root {} {how}, the same directory as {same} (same device and inode); sweep refuses to clean it",
+            root.display()
+        ))
+    }
+}
+
+/// What the whole-policy guards weigh: the deletions a plan holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Planned {
+    /// Files to delete.
+    pub delete: u64,
+    /// Files of the policy in all.
+    pub files: u64,
+    /// The earliest period start among files to delete.
+    pub earliest: Option<i64>,
+    /// Unmatched files.
+    pub unmatched: u64,
+}
+
+impl Planned {
+    /// Adds one classified file.
+    pub fn add(&mut self, action: Action, partition: Option<Period>) {
+        self.files += 1;
+        self.unmatched += u64::from(action == Action::Unmatched);
+        if action == Action::Delete {
+            self.delete += 1;
+            if let Some(p) = partition {
+                self.earliest = Some(self.earliest.map_or(p.start, |e| e.min(p.start)));
+            }
+        }
+    }
+}
+
+/// The `max_delete` circuit breaker. `span_start` is the instant before which nothing
+/// may be dated (for the span form); `describe` renders an instant for the message.
+pub fn max_delete(
+    limit: MaxDelete,
+    plan: &Planned,
+    span_start: Option<i64>,
+    describe: impl Fn(i64) -> String,
+) -> Option<Refusal> {
+    let Planned { delete, files, earliest, .. } = *plan;
+    match limit {
+        MaxDelete::Span(span) => {
+            let start = span_start?;
+            let first = earliest.filter(|e| *e < start)?;
+            Some(Refusal {
+                guard: "max_delete",
+                reason: format!(
+                    "would delete files dated from {}, before {} (max_delete {span} back from the cutoff); \
+                     a clock or retention mistake? nothing of this policy was deleted",
+                    describe(first),
+                    describe(start)
+                ),
+                would_delete: delete,
+                limit: None,
+            })
+        }
+        _ => {
+            let allowed = limit.limit(files)?;
+            (delete > allowed).then(|| {
+                let share = if files == 0 { 0.0 } else { delete as f64 * 100.0 / files as f64 };
+                Refusal {
+                    guard: "max_delete",
+                    reason: format!(
+                        "would delete {delete} of {files} files ({share:.1}%), more than max_delete {limit} \
+                         ({allowed} files); nothing of this policy was deleted"
+                    ),
+                    would_delete: delete,
+                    limit: Some(allowed),
+                }
+            })
+        }
+    }
+}
+
+/// `on_unmatched: refuse`: any unmatched file stops the policy's deletions.
+pub fn unmatched(unmatched: u64, would_delete: u64) -> Option<Refusal> {
+    (unmatched > 0).then(|| Refusal {
+        guard: "on_unmatched",
+        reason: format!(
+            "{unmatched} unmatched files under the root and on_unmatched: refuse; nothing of this policy was deleted"
+        ),
+        would_delete,
+        limit: None,
+    })
+}
+
+/// A system clock more than a day behind the previous run's start (read from the
+/// metrics file) is not to be trusted with deletions.
+pub fn clock(now: i64, previous_start: Option<i64>, describe: impl Fn(i64) -> String) -> Option<Refusal> {
+    let prev = previous_start?;
+    (now < prev.saturating_sub(86400)).then(|| Refusal {
+        guard: "clock",
+        reason: format!(
+            "the clock says {}, more than a day before the previous run started ({}); fix the clock or pass --now",
+            describe(now),
+            describe(prev)
+        ),
+        would_delete: 0,
+        limit: None,
+    })
+}
+
+/// Tracks the newest `n` partitions seen, and how many deletable files each holds, in
+/// memory bounded by `n`.
+#[derive(Debug)]
+pub struct Newest {
+    n: usize,
+    partitions: BTreeMap<Period, u64>,
+}
+
+impl Newest {
+    /// Keeps the newest `n`.
+    pub fn new(n: u32) -> Newest {
+        Newest { n: n as usize, partitions: BTreeMap::new() }
+    }
+
+    /// Notes a file of partition `p`; `deletable` when it would be deleted without
+    /// `keep_last`.
+    pub fn observe(&mut self, p: Period, deletable: bool) {
+        if self.n == 0 {
+            return;
+        }
+        if self.partitions.len() == self.n && !self.partitions.contains_key(&p) {
+            match self.partitions.first_key_value() {
+                Some((oldest, _)) if *oldest < p => {
+                    self.partitions.pop_first();
+                }
+                _ => return,
+            }
+        }
+        *self.partitions.entry(p).or_default() += u64::from(deletable);
+    }
+
+    /// The protected partitions, and how many deletable files they hold.
+    pub fn finish(self) -> (BTreeSet<Period>, u64) {
+        let held = self.partitions.values().sum();
+        (self.partitions.into_keys().collect(), held)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Keep;
+    use crate::policy::Share;
+
+    fn p(start: i64) -> Period {
+        Period { start, end: start + 10 }
+    }
+
+    #[test]
+    fn newest_keeps_the_latest_partitions() {
+        let mut n = Newest::new(2);
+        for (s, d) in [(30, true), (10, true), (20, true), (20, true), (40, false), (10, true)] {
+            n.observe(p(s), d);
+        }
+        let (set, held) = n.finish();
+        assert_eq!(set.into_iter().collect::<Vec<_>>(), vec![p(30), p(40)]);
+        assert_eq!(held, 1);
+    }
+
+    fn plan(delete: u64, files: u64, earliest: Option<i64>) -> Planned {
+        Planned { delete, files, earliest, unmatched: 0 }
+    }
+
+    #[test]
+    fn max_delete_refuses_over_the_limit() {
+        let show = |t: i64| t.to_string();
+        assert!(max_delete(MaxDelete::Count(5), &plan(5, 100, None), None, show).is_none());
+        let r = max_delete(MaxDelete::Count(5), &plan(6, 100, None), None, show).unwrap();
+        assert!(r.reason.contains("would delete 6 of 100 files"), "{}", r.reason);
+        assert!(max_delete(MaxDelete::Share(Share(40.0)), &plan(40, 100, None), None, show).is_none());
+        assert!(max_delete(MaxDelete::Share(Share(40.0)), &plan(41, 100, None), None, show).is_some());
+        let span = MaxDelete::Span(Keep::parse("1d").unwrap());
+        assert!(max_delete(span, &plan(9, 9, Some(100)), Some(100), show).is_none());
+        let r = max_delete(span, &plan(9, 9, Some(99)), Some(100), show).unwrap();
+        assert!(r.reason.contains("dated from 99, before 100"), "{}", r.reason);
+    }
+
+    #[test]
+    fn system_directories_are_dangerous_by_name_and_identity() {
+        let sys = SystemDirs::read();
+        assert!(sys.refuse(Path::new("/"), None, None).is_some());
+        assert!(sys.refuse(Path::new("/var/lib"), None, None).is_some());
+        assert!(sys.refuse(Path::new("/data/ticker"), None, None).is_none());
+        let m = std::fs::metadata("/etc").unwrap();
+        let r = sys.refuse(Path::new("/data/x"), Some(DirId { dev: m.dev(), ino: m.ino() }), None).unwrap();
+        assert!(r.contains("same directory as /etc"), "{r}");
+    }
+
+    #[test]
+    fn a_clock_behind_the_last_run_refuses() {
+        let show = |t: i64| t.to_string();
+        assert!(clock(1000, None, show).is_none());
+        assert!(clock(1000, Some(1000 + 86400), show).is_none());
+        assert!(clock(1000, Some(1001 + 86400), show).is_some());
+    }
+}

@@ -1,0 +1,144 @@
+//! The words: a decision's reason, a policy's settings, the business-day walk, compact
+//! durations and counted nouns. Every output format takes its text from here, so text,
+//! JSON, `explain` and `check` say the same thing the same way.
+
+use std::fmt::Write as _;
+
+use chrono::NaiveDate;
+
+use crate::classify::{Facts, Reason, Verdict};
+use crate::clock::calendar::Closure;
+use crate::clock::{self, Cutoff};
+use crate::policy::{DateFrom, MaxDelete, OnUnmatched, Policy};
+
+/// Writes the reason for `v` into `out`.
+pub fn render(v: &Verdict, f: &Facts, out: &mut String) {
+    let date = v.date.as_deref().unwrap_or("?");
+    let cutoff = &f.cutoff;
+    let instant = |t: i64| clock::local(f.tz, t).to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
+    let _ = match &v.reason {
+        Reason::Expired => write!(out, "{date} ends before cutoff {cutoff}"),
+        Reason::Current => write!(out, "{date} ends after cutoff {cutoff}"),
+        Reason::MtimeExpired(t) => write!(out, "modified {} before cutoff {cutoff}", instant(*t)),
+        Reason::MtimeCurrent(t) => write!(out, "modified {} after cutoff {cutoff}", instant(*t)),
+        Reason::Excluded(p) => write!(out, "excluded by `{p}`"),
+        Reason::KeepLast => write!(out, "{date} is among the newest {} partitions (keep_last)", f.keep_last),
+        Reason::MinAge(age) if *age < 0 => write!(
+            out,
+            "modified {} after now ({}), so younger than min_age {} (still being written?)",
+            secs(-*age),
+            instant(f.now),
+            secs(f.min_age)
+        ),
+        Reason::MinAge(age) => {
+            write!(out, "modified {} ago, less than min_age {} (still being written?)", secs(*age), secs(f.min_age))
+        }
+        Reason::Open(h) => write!(out, "open by {} ({})", h.pid, h.command),
+        Reason::NoLayout => write!(out, "no layout matches"),
+        Reason::BadDate(why) => write!(out, "{why}"),
+        Reason::Implausible => write!(out, "implausible date: {date} is before min_date {}", f.min_date),
+        Reason::Future => write!(
+            out,
+            "dated in the future: {date} starts later than now ({}) plus max_future {}",
+            instant(f.now),
+            secs(f.max_future)
+        ),
+    };
+}
+
+/// The reason for `v` as a new string.
+pub fn text(v: &Verdict, f: &Facts) -> String {
+    let mut s = String::new();
+    render(v, f, &mut s);
+    s
+}
+
+/// `90s`, `5m`, `3h12m`, `2d4h`: compact durations for messages.
+pub fn secs(s: i64) -> String {
+    let s = s.max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86400 if s % 3600 == 0 => format!("{}h", s / 3600),
+        3600..86400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+        _ if s % 86400 == 0 => format!("{}d", s / 86400),
+        _ => format!("{}d{}h", s / 86400, s % 86400 / 3600),
+    }
+}
+
+/// "1 file", "2 files", "1,234 files": a count with thousands separators and its noun.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+}
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// One line describing a policy's retention and guards, for the text header.
+pub fn settings(p: &Policy, max_delete: Option<MaxDelete>) -> String {
+    let mut d = format!("keep {} in {}", p.keep, p.zone);
+    if p.date_from == DateFrom::Mtime {
+        d.push_str(", dates from mtime");
+    }
+    if p.keep_last > 0 {
+        let _ = write!(d, ", keep_last {}", p.keep_last);
+    }
+    if !p.min_age.is_zero() {
+        let _ = write!(d, ", min_age {}", secs(i64::try_from(p.min_age.as_secs()).unwrap_or(i64::MAX)));
+    }
+    if let Some(m) = max_delete {
+        let _ = write!(d, ", max_delete {m}");
+    }
+    if p.on_unmatched != OnUnmatched::Fail {
+        let how = if p.on_unmatched == OnUnmatched::Warn { "warn" } else { "refuse" };
+        let _ = write!(d, ", on_unmatched {how}");
+    }
+    if !p.markers.is_empty() {
+        let _ = write!(d, ", markers {}", p.markers.patterns().join(" "));
+    }
+    d
+}
+
+/// For `keep: N bd`: "business day Fri 2024-07-12; skipped Sun 2024-07-14 (weekend), ...".
+pub fn business(cutoff: &Cutoff) -> Option<String> {
+    let (day, skipped) = cutoff.business.as_ref()?;
+    Some(business_walk(*day, skipped))
+}
+
+fn business_walk(day: NaiveDate, skipped: &[(NaiveDate, Closure)]) -> String {
+    let mut d = format!("business day {}", day.format("%a %Y-%m-%d"));
+    if !skipped.is_empty() {
+        let days: Vec<String> = skipped.iter().map(|(d, why)| format!("{} ({why})", d.format("%a %Y-%m-%d"))).collect();
+        let _ = write!(d, "; skipped {}", days.join(", "));
+    }
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_durations_read_well() {
+        assert_eq!(count(1, "file", "files"), "1 file");
+        assert_eq!(count(0, "file", "files"), "0 files");
+        assert_eq!(count(1_234_567, "file", "files"), "1,234,567 files");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(secs(90), "1m");
+        assert_eq!(secs(1800), "30m");
+        assert_eq!(secs(7200), "2h");
+        assert_eq!(secs(86400), "1d");
+        assert_eq!(secs(90000), "1d1h");
+    }
+}

@@ -1,0 +1,200 @@
+//! The seam between sweep's decisions and the trees it cleans.
+//!
+//! A tree lists entries under a root (with their size and time), hands each to a
+//! [`Visitor`] that decides, removes what the visitor asks it to, and reports each
+//! outcome back. It decides nothing itself. Classification, guards, ownership and
+//! reporting are written once, against this trait, for every kind of tree:
+//! [`local`] is sweep's fd-relative walk of a directory tree (the only code that deletes
+//! local files).
+
+pub mod local;
+
+use std::io;
+
+use rustix::io::Errno;
+
+/// What a non-directory entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A regular file.
+    File,
+    /// A symbolic link (never followed).
+    Symlink,
+    /// A named pipe.
+    Fifo,
+    /// A socket.
+    Socket,
+    /// A character device.
+    CharDevice,
+    /// A block device.
+    BlockDevice,
+    /// Anything else.
+    Other,
+}
+
+/// A non-directory entry, as the visitor sees it.
+#[derive(Debug)]
+pub struct Entry<'a> {
+    /// Absolute path, for reports (never passed to the kernel).
+    pub path: &'a [u8],
+    /// The part of `path` below the root, `/`-separated.
+    pub rel: &'a [u8],
+    /// The last component.
+    pub name: &'a [u8],
+    /// The entry's type (of the link itself, for a symlink).
+    pub kind: Kind,
+    /// Size in bytes (`st_size`).
+    pub size: u64,
+    /// Space it occupies (`st_blocks × 512`).
+    pub allocated: u64,
+    /// Hard links (`st_nlink`): deleting a file with more than one frees nothing.
+    pub links: u64,
+    /// Modification time, seconds since the epoch.
+    pub mtime: i64,
+    /// Device and inode, to recognise the same file elsewhere (open descriptors).
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+}
+
+/// The identity of a directory: device and inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DirId {
+    /// `st_dev`.
+    pub dev: u64,
+    /// `st_ino`.
+    pub ino: u64,
+}
+
+/// Whether removals are carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Nothing is removed; a removal request reports [`Removal::Planned`].
+    Plan,
+    /// Removal requests are carried out.
+    Apply,
+}
+
+/// The result of a removal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// Plan mode: it would be removed.
+    Planned,
+    /// It was removed.
+    Removed,
+    /// It was already gone (or replaced by another file since it was examined, which is
+    /// left for the next run): not an error.
+    Vanished,
+    /// The OS refused.
+    Failed(Errno),
+}
+
+impl Removal {
+    /// The outcome of an `unlinkat`.
+    pub fn of(r: Result<(), Errno>) -> Removal {
+        match r {
+            Ok(()) => Removal::Removed,
+            Err(Errno::NOENT) => Removal::Vanished,
+            Err(e) => Removal::Failed(e),
+        }
+    }
+}
+
+/// What the visitor wants done with a file.
+#[derive(Debug)]
+pub enum Decision<P> {
+    /// It stays.
+    Keep,
+    /// A plan: it would go (the visitor has reported it). Counts for emptied directories.
+    WouldRemove,
+    /// Remove it; the outcome comes back with `P` through [`Visitor::removed`].
+    Remove(P, Check),
+}
+
+/// What must still hold, immediately before the removal, for it to go ahead: the
+/// decision depended on the file's own state (its mtime, for `min_age` or
+/// `date_from: mtime`), so a file replaced or rewritten since it was examined is left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// The name decides: remove whatever is there.
+    None,
+    /// Still the same inode with the same mtime.
+    Same { ino: u64, mtime: i64 },
+}
+
+/// What the visitor wants done with a directory.
+#[derive(Debug)]
+pub enum Enter<D> {
+    /// Walk it, with this state.
+    Walk(D),
+    /// Leave it alone (the visitor has reported why); it is never removed, nor is its
+    /// parent as emptied.
+    Skip,
+}
+
+/// Why a directory could not be walked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirTrouble {
+    /// It could not be opened or read.
+    Unreadable,
+    /// It changed while sweep was in it (swapped, moved, or turned into a symlink).
+    Changed,
+}
+
+/// Receives what a walk finds, and decides.
+pub trait Visitor {
+    /// Per-directory state, computed when entering (e.g. layout match states).
+    type Dir;
+    /// What the visitor needs to report a removal once its outcome is known.
+    type Pending;
+
+    /// State for the root.
+    fn root(&mut self) -> Self::Dir;
+    /// Sub-directory `name` (at `rel` below the root, identity `id`) of a directory with
+    /// state `parent`: walk it or not.
+    fn enter(&mut self, parent: &Self::Dir, name: &[u8], rel: &[u8], path: &[u8], id: DirId) -> Enter<Self::Dir>;
+    /// Whether this directory's completion markers must go before its other files:
+    /// the walk then hands over, first, the entries [`Visitor::is_marker`] names.
+    fn has_markers(&self, _dir: &Self::Dir) -> bool {
+        false
+    }
+    /// Whether `name` is a completion marker.
+    fn is_marker(&self, _dir: &Self::Dir, _name: &[u8]) -> bool {
+        false
+    }
+    /// The markers of a directory have been handled (removed, or failed, with the
+    /// outcomes reported): the visitor can record that in the directory's state.
+    fn markers_done(&mut self, _dir: &mut Self::Dir) {}
+    /// A non-directory entry: whether it goes.
+    fn file(&mut self, dir: &mut Self::Dir, entry: &Entry) -> Decision<Self::Pending>;
+    /// The outcome of a [`Decision::Remove`].
+    fn removed(&mut self, pending: Self::Pending, result: Removal);
+    /// An entry could not be examined (`path` is absolute).
+    fn error(&mut self, path: &[u8], trouble: DirTrouble, err: Errno);
+    /// A listed entry was gone before it could be examined (removed by someone else).
+    fn vanished(&mut self, _path: &[u8]) {}
+    /// A directory on another filesystem that was not entered.
+    fn mount(&mut self, path: &[u8]);
+    /// Whether an emptied directory should be removed. Called for every emptied
+    /// directory below the root (never for the root), with its parent's state.
+    fn remove_emptied(&mut self, dir: &Self::Dir, parent: &mut Self::Dir) -> bool;
+    /// A directory was (or in plan mode would be) removed, or its removal failed.
+    /// `by` is what [`Visitor::removal_tag`] said when it was queued.
+    fn dir_removed(&mut self, path: &[u8], by: u32, result: Removal);
+    /// A small tag carried with a directory's removal to its outcome (e.g. which
+    /// policy emptied it).
+    fn removal_tag(&self, _dir: &Self::Dir) -> u32 {
+        0
+    }
+    /// Checked before every entry: true stops the walk (a signal, a closed stdout).
+    fn stop(&self) -> bool;
+}
+
+/// The OS's message for an error, without Rust's " (os error N)" suffix.
+pub fn os_message(e: Errno) -> String {
+    let s = io::Error::from_raw_os_error(e.raw_os_error()).to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
