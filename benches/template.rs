@@ -6,6 +6,8 @@
 //! median of several samples. Plain `std::time` keeps this free of bench-only
 //! dependencies; the numbers are for comparing builds on one machine.
 
+#![allow(clippy::expect_used, missing_docs)]
+
 use std::hint::black_box;
 use std::time::Instant;
 

@@ -276,7 +276,10 @@ impl<'p> Classifier<'p> {
             }
         });
         if let Some(p) = excluded {
-            return verdict(Action::Protect, Reason::Excluded(p));
+            // Protected whatever its date; but a date in the future or before min_date is
+            // no partition of this policy's (it must not count among the newest).
+            let partition = period.filter(|p| !implausible && p.start <= self.future);
+            return Verdict { action: Action::Protect, reason: Reason::Excluded(p), date, partition, place };
         }
         let Some(period) = period else {
             return verdict(Action::Unmatched, bad.map_or(Reason::NoLayout, Reason::BadDate));

@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "sweep", version, max_term_width = 100)]
 pub struct Cli {
+    /// The sub-command.
     #[command(subcommand)]
     pub command: Command,
 }
@@ -88,10 +89,13 @@ pub struct OutputArgs {
 /// `plan`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
+    /// Which policies.
     #[command(flatten)]
     pub policies: PolicyArgs,
+    /// The time to evaluate at.
     #[command(flatten)]
     pub clock: ClockArgs,
+    /// How to write.
     #[command(flatten)]
     pub output: OutputArgs,
 
@@ -113,6 +117,7 @@ pub struct RunArgs {
 /// `apply`.
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
+    /// What plan takes.
     #[command(flatten)]
     pub run: RunArgs,
 
@@ -129,8 +134,10 @@ pub struct ApplyArgs {
 /// `check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
+    /// Which policies.
     #[command(flatten)]
     pub policies: PolicyArgs,
+    /// How to write.
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -138,10 +145,13 @@ pub struct CheckArgs {
 /// `explain`.
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
+    /// Which policies.
     #[command(flatten)]
     pub policies: PolicyArgs,
+    /// The time to evaluate at.
     #[command(flatten)]
     pub clock: ClockArgs,
+    /// How to write.
     #[command(flatten)]
     pub output: OutputArgs,
 
@@ -156,6 +166,7 @@ pub struct DemoArgs {
     /// Build the scratch tree here instead of a new temporary directory.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// How to write.
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -193,7 +204,8 @@ pub enum LogFormat {
 /// (roff: exit status, files, see also) inserted before the version section.
 pub fn man_page(extra: &str) -> Vec<u8> {
     use clap::CommandFactory;
-    let cmd = Cli::command();
+    let mut cmd = Cli::command();
+    cmd.build();
     let man = clap_mangen::Man::new(cmd.clone());
     let mut out = Vec::new();
     let _ = man.render_title(&mut out);
@@ -211,14 +223,21 @@ pub fn man_page(extra: &str) -> Vec<u8> {
         out.extend_from_slice(format!(".SH \"{} OPTIONS\"\n", sub.get_name().to_uppercase()).as_bytes());
         for a in args {
             let flag = match (a.get_short(), a.get_long()) {
-                (Some(s), Some(l)) => format!("\\fB\\-{s}\\fR, \\fB\\-\\-{l}\\fR"),
-                (None, Some(l)) => format!("\\fB\\-\\-{l}\\fR"),
+                (Some(s), Some(l)) => format!("\\fB\\-{s}\\fR, \\fB\\-\\-{}\\fR", l.replace('-', "\\-")),
+                (None, Some(l)) => format!("\\fB\\-\\-{}\\fR", l.replace('-', "\\-")),
                 _ => format!("\\fI{}\\fR", a.get_id().as_str().to_uppercase()),
             };
-            let value = a.get_value_names().map(|v| format!(" \\fI{}\\fR", v.join(" "))).unwrap_or_default();
             let takes = a.get_num_args().is_some_and(|n| n.takes_values()) && a.get_long().is_some();
-            let value = if takes { value } else { String::new() };
-            let help = a.get_long_help().or(a.get_help()).map(|h| h.to_string()).unwrap_or_default();
+            let value = match a.get_value_names() {
+                Some(v) if takes => format!(" \\fI{}\\fR", v.join(" ")),
+                _ if takes => format!(" \\fI{}\\fR", a.get_id().as_str().to_uppercase()),
+                _ => String::new(),
+            };
+            let mut help = a.get_long_help().or(a.get_help()).map(|h| h.to_string()).unwrap_or_default();
+            let choices: Vec<String> = a.get_possible_values().iter().map(|v| v.get_name().to_string()).collect();
+            if !choices.is_empty() && takes {
+                help.push_str(&format!(" [{}]", choices.join(", ")));
+            }
             out.extend_from_slice(format!(".TP\n{flag}{value}\n{}\n", roff_escape(&help)).as_bytes());
         }
     }

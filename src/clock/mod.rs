@@ -104,7 +104,7 @@ impl Now {
     pub fn resolve(&self, zone: &Zone) -> DateTime<Tz> {
         match *self {
             Now::Instant(t) => t.with_timezone(&zone.tz),
-            Now::Local(t) => zone.tz.timestamp_opt(start_instant(zone.tz, t), 0).single().expect("valid instant"),
+            Now::Local(t) => local(zone.tz, start_instant(zone.tz, t)),
         }
     }
 }
@@ -328,7 +328,8 @@ pub fn containing(tz: Tz, secs: i64, unit: KeepUnit) -> Period {
     let t = local(tz, secs);
     let spec = match unit {
         KeepUnit::Hours => {
-            DateSpec::Local { precision: Precision::Hour, start: t.date_naive().and_hms_opt(t.hour(), 0, 0).unwrap() }
+            let hour = t.date_naive().and_time(NaiveTime::MIN) + TimeDelta::hours(i64::from(t.hour()));
+            DateSpec::Local { precision: Precision::Hour, start: hour }
         }
         _ => DateSpec::Local { precision: Precision::Day, start: t.date_naive().and_time(NaiveTime::MIN) },
     };

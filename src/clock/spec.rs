@@ -7,11 +7,17 @@ use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime};
 /// The length of a partition: that of the finest field its layout captures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Precision {
+    /// `%Y` or `%y` alone.
     Year,
+    /// Down to `%m`.
     Month,
+    /// Down to `%d` or `%j`.
     Day,
+    /// Down to `%H`.
     Hour,
+    /// Down to `%M`.
     Minute,
+    /// Down to `%S`.
     Second,
     /// `%s`: one second, but an absolute instant rather than a local time.
     Epoch,
@@ -35,7 +41,12 @@ impl Precision {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DateSpec {
     /// A local calendar period starting at `start`.
-    Local { precision: Precision, start: NaiveDateTime },
+    Local {
+        /// The period's length.
+        precision: Precision,
+        /// Its first local instant.
+        start: NaiveDateTime,
+    },
     /// One second at an absolute instant (`%s`).
     Epoch(i64),
 }

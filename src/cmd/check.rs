@@ -54,7 +54,7 @@ pub fn run(cfg: &CheckConfig) -> Exit {
                     file: t.origin.file.clone(),
                     at: Some(e.at),
                     key: e.key.clone(),
-                    message: format!("{}: {message}", e.path.display()),
+                    message,
                 };
                 let Some(d) = explain::decide(&set, &selected, &e.path, &t.now) else {
                     r.problems.push(problem("no policy's root contains this path".into()));

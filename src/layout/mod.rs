@@ -85,7 +85,9 @@ fn split_components(source: &str) -> Result<Vec<String>, String> {
             }
             _ => {}
         }
-        parts.last_mut().expect("never empty").push(c);
+        if let Some(last) = parts.last_mut() {
+            last.push(c);
+        }
     }
     if parts.last().is_some_and(|p| p.is_empty()) && parts.len() > 1 {
         return Err("a layout cannot end with `/`; use `dir/**` for everything inside a directory".into());
@@ -208,7 +210,7 @@ impl Layouts {
                 if p.groups.is_empty() {
                     return p.regex.is_match(name).then_some(s.captured);
                 }
-                let locs = scratch.locs[l][i].as_mut().expect("pattern has capture buffers");
+                let locs = scratch.locs.get_mut(l)?.get_mut(i)?.as_mut()?;
                 p.regex.captures_read(locs, name)?;
                 let mut captured = s.captured;
                 for &(group, field) in p.groups.iter() {

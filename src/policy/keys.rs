@@ -10,7 +10,10 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
     /// Text; `pattern` is a regular expression the schema checks (the loader checks more).
-    Text { pattern: Option<&'static str> },
+    Text {
+        /// A regular expression the value matches.
+        pattern: Option<&'static str>,
+    },
     /// One of these words.
     Choice(&'static [&'static str]),
     /// `true` or `false`.

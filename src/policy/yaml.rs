@@ -56,7 +56,12 @@ pub struct Node {
 pub enum Value {
     /// A scalar; `plain` when it was written without quotes (only plain scalars can be
     /// numbers, booleans or null).
-    Scalar { text: String, plain: bool },
+    Scalar {
+        /// The text.
+        text: String,
+        /// Written without quotes.
+        plain: bool,
+    },
     /// A sequence.
     Seq(Vec<Node>),
     /// A mapping, in document order, without duplicate keys.

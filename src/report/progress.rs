@@ -35,12 +35,17 @@ impl Progress {
         if let Some(b) = &self.bar {
             b.set_position(self.files);
             b.set_message(HumanBytes(self.bytes).to_string());
-            // Drawn from the first file on, never as an empty first frame.
+            // Hidden until the first file, so there is never an empty first frame.
             if !self.ticking && self.files > 0 {
+                b.set_draw_target(self.target());
                 b.enable_steady_tick(Duration::from_millis(200));
                 self.ticking = true;
             }
         }
+    }
+
+    fn target(&self) -> ProgressDrawTarget {
+        if self.forced { ProgressDrawTarget::term_like(Box::new(Stderr)) } else { ProgressDrawTarget::stderr() }
     }
 }
 
@@ -84,15 +89,19 @@ fn rate(state: &ProgressState, w: &mut dyn std::fmt::Write) {
     let _ = write!(w, "{}/s", super::reason::thousands(state.per_sec().round() as u64));
 }
 
+/// "1 file", "2,048 files".
+fn files(state: &ProgressState, w: &mut dyn std::fmt::Write) {
+    let _ = write!(w, "{}", super::reason::count(state.pos(), "file", "files"));
+}
+
 impl Sink for Progress {
     fn policy_start(&mut self, p: &PolicyStart) -> io::Result<()> {
-        let target =
-            if self.forced { ProgressDrawTarget::term_like(Box::new(Stderr)) } else { ProgressDrawTarget::stderr() };
-        let bar = ProgressBar::with_draw_target(None, target);
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
         bar.set_style(
-            ProgressStyle::with_template("{spinner} {prefix}: {human_pos} files, {msg} ({rate}) {elapsed}")
+            ProgressStyle::with_template("{spinner} {prefix}: {files}, {msg} ({rate}) {elapsed}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner())
-                .with_key("rate", rate),
+                .with_key("rate", rate)
+                .with_key("files", files),
         );
         bar.set_prefix(p.policy.name.clone());
         bar.set_message(HumanBytes(0).to_string());

@@ -119,7 +119,12 @@ pub enum Check {
     /// The name decides: remove whatever is there.
     None,
     /// Still the same inode with the same mtime.
-    Same { ino: u64, mtime: i64 },
+    Same {
+        /// The inode examined.
+        ino: u64,
+        /// Its mtime then.
+        mtime: i64,
+    },
 }
 
 /// What the visitor wants done with a directory.

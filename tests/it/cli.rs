@@ -111,6 +111,32 @@ fn completions_and_man_page_come_from_the_real_flags() {
     let bash = Sweep::new().args(["completions", "bash"]).code(0).stdout();
     assert!(bash.contains("--lock-file") && bash.contains("--metrics-file"));
     let man = Sweep::new().arg("man").code(0).stdout();
-    assert!(man.starts_with(".ie") || man.contains(".TH"), "roff");
-    assert!(man.contains("sweep"));
+    assert!(man.contains(".TH sweep 1"), "roff for sweep(1):\n{man}");
+    // Every sub-command and every long option of every sub-command, from the parser.
+    for sub in ["plan", "apply", "check", "explain", "demo", "completions", "man"] {
+        assert!(
+            man.contains(&format!("\\fB{sub}\\fR")) || man.contains(&format!("sweep\\-{sub}")) || man.contains(sub),
+            "{sub}"
+        );
+    }
+    for flag in
+        ["config", "policy", "now", "format", "progress", "metrics\\-file", "lock\\-file", "max\\-delete", "dry\\-run"]
+    {
+        assert!(man.contains(&format!("\\-\\-{flag}")), "--{flag} is in sweep(1)");
+    }
+    // The exit-code table, every code with its meaning.
+    assert!(man.contains(".SH \"EXIT STATUS\""), "{man}");
+    for code in 0..=8 {
+        assert!(man.contains(&format!(".TP\n\\fB{code}\\fR\n")), "exit {code} is listed");
+    }
+    assert!(man.contains(".SH FILES") && man.contains("/run/sweep/sweep.lock"));
+    // sweep.yaml(5): every policy key the loader accepts.
+    let five = Sweep::new().args(["man", "--section", "5"]).code(0).stdout();
+    assert!(five.contains(".TH SWEEP.YAML 5"), "{five}");
+    for key in sweep::policy::keys::POLICY.iter().chain(sweep::policy::keys::FILE).chain(sweep::policy::keys::TEST) {
+        assert!(five.contains(&format!("\\fB{}\\fR:", key.name)), "key {} is in sweep.yaml(5)", key.name);
+    }
+    for section in ["LAYOUTS", "UNITS", "OWNERSHIP", "EXAMPLE"] {
+        assert!(five.contains(&format!(".SH {section}")), "{section}");
+    }
 }

@@ -31,12 +31,9 @@ fn read_example(rel: &str) -> String {
 }
 
 /// `name` on `PATH`, or `None` after saying loudly that `test` checks nothing here.
+#[track_caller]
 fn require(name: &str, test: &str) -> Option<PathBuf> {
-    let found = tool(name);
-    if found.is_none() {
-        loud(&format!("SKIPPED {test}: `{name}` is not installed, so this example is NOT checked here"));
-    }
-    found
+    required(name, test)
 }
 
 fn run(cmd: &mut Command) -> Output {
@@ -286,15 +283,12 @@ fn systemd_units_pass_systemd_analyze_verify() {
     let units = t.dir.path().join("units");
     let (s, tm) = installable_units(&units, &service);
     // Documentation=man:sweep(1) is checked against the man page sweep generates.
-    let manpath = tool("man").map(|_| {
+    let manpath = required("man", TEST).map(|_| {
         let man1 = t.dir.path().join("man/man1");
         fs::create_dir_all(&man1).unwrap();
         fs::write(man1.join("sweep.1"), Sweep::new().arg("man").code(0).out.stdout).unwrap();
         t.dir.path().join("man")
     });
-    if manpath.is_none() {
-        loud(&format!("{TEST}: `man` is not installed; Documentation=man:sweep(1) is not checked"));
-    }
     let verify = |service: &Path| {
         let mut cmd = Command::new(&analyze);
         match &manpath {

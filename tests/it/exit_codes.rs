@@ -125,5 +125,19 @@ fn lowest_code_wins() {
         "version: 1\npolicies:\n  - name: gone\n    root: {dir}/nope\n    layouts: ['%Y-%m-%d/**']\n    keep: 1d\n  - name: here\n    root: {root}\n    layouts: ['%Y-%m-%d/**']\n    keep: 1d\n",
     );
     // 5 (missing root) and 7 (unmatched) → 5.
-    t.sweep("plan", &p, NOW).code(5);
+    let done = t.sweep("plan", &p, NOW).args(["--format", "json"]).code(5);
+    let s = done.summary();
+    assert_eq!(s["exit_code"], 5);
+    let codes: Vec<(String, u64)> = s["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap().to_string(), p["exit_code"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(codes, vec![("gone".to_string(), 5), ("here".to_string(), 7)], "each policy keeps its own code");
+    // The policy after the missing root still ran in full.
+    assert_eq!(s["policies"][1]["files"]["delete"], 1);
+    assert_eq!(s["policies"][1]["files"]["unmatched"], 1);
+    t.sweep("apply", &p, NOW).code(5);
+    assert_eq!(t.listing(), vec!["staging/x"], "the second policy deleted its expired file");
 }

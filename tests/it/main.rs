@@ -1,9 +1,14 @@
 //! Integration tests: real trees in temporary directories, the real binary, and the
 //! filesystem checked afterwards. One test binary (one link) for all of them.
 
+// Tests fail by panicking, and set up child processes (limits, capabilities, umask) in
+// `pre_exec`, which is unsafe; the crate under test forbids both.
+#![allow(clippy::unwrap_used, clippy::expect_used, unsafe_code)]
+
 mod support;
 
 mod business;
+mod checking;
 mod cli;
 mod depth;
 mod examples;
@@ -17,4 +22,7 @@ mod output;
 mod policy_errors;
 mod props;
 mod race;
+mod reports;
+mod sets;
+mod shipped;
 mod time;

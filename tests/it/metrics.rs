@@ -344,15 +344,9 @@ fn promtool_accepts(bin: &Path, text: &str, what: &str) {
 }
 
 /// promtool on `PATH`; when it is missing, says so loudly: the parser checks still run.
+#[track_caller]
 fn promtool() -> Option<PathBuf> {
-    let found = tool("promtool");
-    if found.is_none() {
-        loud(
-            "`promtool` is not installed: the metrics files are NOT checked by promtool here, only by \
-             this suite's own parser (CI installs promtool)",
-        );
-    }
-    found
+    required("promtool", "the promtool checks of metrics files (this suite's own parser still runs)")
 }
 
 fn promtool_check(bin: &Path, text: &str) -> std::process::Output {

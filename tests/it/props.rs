@@ -1,8 +1,10 @@
 //! Property tests over random trees, policies and `--now`: sweep never deletes a file
-//! whose period ends after the cutoff, every file lands in exactly one bucket and the
-//! counts add up, and `plan` predicts `apply` exactly.
+//! whose period ends after the cutoff, every file lands in exactly one bucket (the one an
+//! independent computation expects, guards included) and the counts add up, `plan`
+//! predicts `apply` exactly, and with two policies over one tree no policy touches a file
+//! it does not own, while `explain` agrees with the walk on every file.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use proptest::prelude::*;
@@ -41,6 +43,15 @@ fn place(s: &Spec, today: NaiveDate) -> (String, Option<(NaiveDateTime, NaiveDat
     }
 }
 
+/// The newest `n` distinct periods among `periods` (what `keep_last` protects).
+fn newest(
+    periods: impl Iterator<Item = (NaiveDateTime, NaiveDateTime)>,
+    n: u32,
+) -> BTreeSet<(NaiveDateTime, NaiveDateTime)> {
+    let all: BTreeSet<_> = periods.collect();
+    all.into_iter().rev().take(n as usize).collect()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 40, max_shrink_iters: 20, ..ProptestConfig::default() })]
 
@@ -73,6 +84,11 @@ proptest! {
         );
         let p = t.policy(&one_policy(&["%Y-%m-%d/**", "hourly/%Y%m%d-%H-*.log"], &keep_text, &extra));
         let now_arg = format!("{}Z", now.format("%Y-%m-%dT%H:%M:%S"));
+        // max_future (1d by default): a period starting later than that is unmatched, and
+        // counts for nothing, not even as one of the newest.
+        let future = |p: &(NaiveDateTime, NaiveDateTime)| p.0 > now + Duration::days(1);
+        let protected = newest(expected.values().flatten().copied().filter(|p| !future(p)), keep_last);
+        let excluded = |path: &str| exclude && path.ends_with("part-0.csv");
 
         let plan = t.sweep("plan", &p, &now_arg).args(["--format", "json"]).code(0);
         let planned = plan.actions(&t.root);
@@ -83,26 +99,93 @@ proptest! {
         let total: u64 = ["delete", "keep", "protect", "unmatched", "error"].iter().map(|k| files[k].as_u64().unwrap()).sum();
         prop_assert_eq!(total, expected.len() as u64);
         for (path, action) in &planned {
-            // max_future (1d by default): a period starting later than that is unmatched.
-            let future = expected[path].is_some_and(|(start, _)| start > now + Duration::days(1));
-            let end = expected[path].map(|(_, end)| end);
-            match (end, action.as_str()) {
-                (None, a) => prop_assert!(a == "unmatched" || a == "protect", "{path}: {a}"),
-                (Some(_), "unmatched") => prop_assert!(future, "{path}: unmatched but not dated in the future"),
-                (Some(_), a) if future => prop_assert!(a == "protect" && exclude && path.ends_with("part-0.csv"), "{path}: dated in the future, but {a}"),
-                (Some(end), "delete") => prop_assert!(end <= cutoff, "{path} ends {end}, after cutoff {cutoff}"),
-                (Some(end), "keep") => prop_assert!(end > cutoff, "{path} ends {end}, expired at {cutoff} but kept"),
-                (Some(end), "protect") => prop_assert!(
-                    end <= cutoff || (exclude && path.ends_with("part-0.csv")),
-                    "{path}: protect needs a guard"
-                ),
-                (_, a) => prop_assert!(false, "{path}: unexpected {a}"),
+            let period = expected[path];
+            let a = action.as_str();
+            match period {
+                _ if excluded(path) => prop_assert_eq!(a, "protect", "{}: excluded", path),
+                None => prop_assert_eq!(a, "unmatched", "{}", path),
+                Some(p) if future(&p) => prop_assert_eq!(a, "unmatched", "{}: dated in the future", path),
+                Some((_, end)) if end > cutoff => prop_assert_eq!(a, "keep", "{}: ends {} after cutoff {}", path, end, cutoff),
+                Some(p) if protected.contains(&p) => prop_assert_eq!(a, "protect", "{}: among the newest {}", path, keep_last),
+                Some(_) => prop_assert_eq!(a, "delete", "{}: expired, no guard", path),
             }
         }
 
         let apply = t.sweep("apply", &p, &now_arg).args(["--format", "json"]).code(0);
         prop_assert_eq!(&apply.actions(&t.root), &planned, "plan predicts apply");
         let left: Vec<String> = planned.iter().filter(|(_, a)| a != "delete").map(|(p, _)| p.clone()).collect();
+        prop_assert_eq!(t.listing(), left);
+    }
+
+    /// Two policies over one tree, nested or sharing a root: every file is reported by its
+    /// owner only, no policy deletes another's file, and `explain` agrees with `apply` on
+    /// every file.
+    #[test]
+    fn two_policies_never_delete_each_others_files(
+        specs in prop::collection::vec(spec(), 1..30),
+        inner in prop::collection::vec(any::<bool>(), 30),
+        shared in any::<bool>(),
+        keeps in (1u32..4, 1u32..4),
+        now_hour in 0u32..24,
+    ) {
+        let today = NaiveDate::from_ymd_opt(2024, 7, 12).unwrap();
+        let now = today.and_hms_opt(now_hour, 30, 0).unwrap();
+        let t = Tree::new();
+        t.dir_("inner");
+        let mut owner: BTreeMap<String, &str> = BTreeMap::new();
+        for (i, s) in specs.iter().enumerate() {
+            let (path, _) = place(s, today);
+            let (path, who) = if shared {
+                // alpha: the daily layouts, beta: the hourly one; unmatched files are alpha's.
+                (path.clone(), if path.starts_with("hourly/") { "beta" } else { "alpha" })
+            } else if inner[i] {
+                (format!("inner/{path}"), "beta")
+            } else {
+                (path, "alpha")
+            };
+            t.file(&path);
+            owner.insert(path, who);
+        }
+        let policy = if shared {
+            format!(
+                "version: 1\ndefaults:\n  timezone: UTC\n  on_unmatched: warn\npolicies:\n  - name: alpha\n    root: {{root}}\n    layouts: ['%Y-%m-%d/**']\n    keep: {}d\n  - name: beta\n    root: {{root}}\n    layouts: ['hourly/%Y%m%d-%H-*.log']\n    keep: {}d\n",
+                keeps.0, keeps.1
+            )
+        } else {
+            format!(
+                "version: 1\ndefaults:\n  timezone: UTC\n  on_unmatched: warn\npolicies:\n  - name: alpha\n    root: {{root}}\n    layouts: ['%Y-%m-%d/**', 'hourly/%Y%m%d-%H-*.log']\n    keep: {}d\n  - name: beta\n    root: {{root}}/inner\n    layouts: ['%Y-%m-%d/**', 'hourly/%Y%m%d-%H-*.log']\n    keep: {}d\n",
+                keeps.0, keeps.1
+            )
+        };
+        let p = t.policy(&policy);
+        let now_arg = format!("{}Z", now.format("%Y-%m-%dT%H:%M:%S"));
+
+        let plan = t.sweep("plan", &p, &now_arg).args(["--format", "json"]).code(0);
+        let prefix = format!("{}/", t.root.display());
+        let mut planned: BTreeMap<String, String> = BTreeMap::new();
+        for l in plan.json().into_iter().filter(|l| l["type"] == "file") {
+            let path = l["path"].as_str().unwrap().strip_prefix(&prefix).unwrap().to_string();
+            prop_assert_eq!(l["policy"].as_str().unwrap(), owner[&path], "{} reported by its owner", path);
+            prop_assert!(planned.insert(path.clone(), l["action"].as_str().unwrap().to_string()).is_none(), "{} twice", path);
+        }
+        prop_assert_eq!(planned.len(), owner.len(), "every file once");
+
+        // explain, deciding each path alone, agrees with the walk.
+        let mut e = Sweep::new();
+        e.args(["explain", "--format", "json", "--now", &now_arg, "-c"]).arg(&p);
+        for path in owner.keys() {
+            e.arg(t.path(path));
+        }
+        let explained = e.code(0);
+        for l in explained.json() {
+            let path = l["path"].as_str().unwrap().strip_prefix(&prefix).unwrap().to_string();
+            let d = &l["decisions"][0];
+            prop_assert_eq!(d["policy"].as_str().unwrap(), owner[&path], "explain's owner of {}", path);
+            prop_assert_eq!(d["action"].as_str().unwrap(), planned[&path].as_str(), "explain agrees on {}", path);
+        }
+
+        t.sweep("apply", &p, &now_arg).code(0);
+        let left: Vec<String> = planned.iter().filter(|(_, a)| *a != "delete").map(|(p, _)| p.clone()).collect();
         prop_assert_eq!(t.listing(), left);
     }
 }

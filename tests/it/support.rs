@@ -215,6 +215,19 @@ pub fn tool(name: &str) -> Option<PathBuf> {
         .find(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
 }
 
+/// `name` on `PATH` for `test`. Missing: under CI (the `CI` variable is set, as `.ci/run`
+/// sets it) the test fails, since CI installs every tool; elsewhere it says loudly that
+/// the test is skipped, and the test returns.
+#[track_caller]
+pub fn required(name: &str, test: &str) -> Option<PathBuf> {
+    let found = tool(name);
+    if found.is_none() {
+        assert!(std::env::var_os("CI").is_none(), "{test}: `{name}` is not installed, and CI must run every test");
+        loud(&format!("SKIPPED {test}: `{name}` is not installed, so this is NOT checked here"));
+    }
+    found
+}
+
 /// A note on the process's stderr, not through the test harness, so that it shows even
 /// when the test passes.
 pub fn loud(note: &str) {
