@@ -313,6 +313,19 @@ impl<'p> Classifier<'p> {
         verdict(Action::Delete, reason)
     }
 
+    /// Whether the directory at `dir` (modified at `mtime`) lies inside an expired
+    /// partition that nothing protects: an empty directory there is a leftover (of an
+    /// interrupted run, or of an upstream that created and never filled it).
+    pub fn stale_dir(&self, dir: &DirCtx, mtime: i64) -> bool {
+        let young = self.facts.min_age > 0 && self.now.saturating_sub(mtime) < self.facts.min_age;
+        match &dir.settled {
+            Some(Resolved::Dated { period, expired: true, implausible: false, .. }) => {
+                dir.excluded.is_none() && !young && !self.overrides.contains_key(period) && period.start <= self.future
+            }
+            _ => false,
+        }
+    }
+
     /// Whether a decision to delete depends on the file's own state, so the removal
     /// must check it is still the same file (see `tree::Check`).
     pub fn depends_on_mtime(&self) -> bool {

@@ -28,7 +28,7 @@ pub enum Config {
     /// `demo`.
     Demo(DemoConfig),
     /// `completions`.
-    Completions(clap_complete::Shell),
+    Completions(Completions),
     /// `man`, with the section.
     Man(u8),
 }
@@ -96,6 +96,17 @@ pub struct DemoConfig {
     pub style: Style,
 }
 
+/// `sweep completions SHELL`: which shell's script.
+#[derive(Debug, Clone, Copy)]
+pub struct Completions(clap_complete::Shell);
+
+impl Completions {
+    /// Writes the script.
+    pub fn write(self, out: &mut dyn std::io::Write) {
+        crate::cli::completions(self.0, out);
+    }
+}
+
 /// A usage error: the message, for stderr (exit 2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageError(pub String);
@@ -123,7 +134,7 @@ impl Config {
                 paths,
             }),
             Command::Demo(DemoArgs { dir, output }) => Config::Demo(DemoConfig { dir, style: style(&output) }),
-            Command::Completions { shell } => Config::Completions(shell),
+            Command::Completions { shell } => Config::Completions(Completions(shell)),
             Command::Man { section } => Config::Man(section),
         })
     }

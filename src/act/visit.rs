@@ -405,6 +405,23 @@ impl<'p> Visitor for GroupWalk<'_, 'p> {
         ok
     }
 
+    fn remove_empty(&mut self, dir: &GroupDir<'p>, mtime: i64, parent: &mut GroupDir<'p>) -> bool {
+        // Only where one policy owns the whole directory: its root is not shared.
+        if self.members.len() != 1 || self.pass == Pass::Count {
+            return false;
+        }
+        let m = &self.members[0];
+        let stale = m.selected
+            && !m.refused
+            && !m.read_only
+            && m.policy.remove_empty_dirs
+            && m.classifier.stale_dir(&dir.ctx[0], mtime);
+        if stale {
+            parent.deleters |= 1;
+        }
+        stale
+    }
+
     fn removal_tag(&self, dir: &GroupDir<'p>) -> u32 {
         dir.deleters.trailing_zeros()
     }

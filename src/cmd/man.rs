@@ -4,6 +4,7 @@
 
 use std::io::Write;
 
+use crate::config::Completions;
 use crate::exit::Exit;
 use crate::report::{Printer, Style};
 
@@ -21,8 +22,8 @@ pub fn run(section: u8) -> Exit {
 }
 
 /// Prints a completion script.
-pub fn completions(shell: clap_complete::Shell) -> Exit {
+pub fn completions(c: Completions) -> Exit {
     let mut out = Printer::new(PLAIN);
-    crate::cli::completions(shell, &mut out);
+    c.write(&mut out);
     out.finish(Exit::Clean)
 }

@@ -9,15 +9,12 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
-use globset::{GlobBuilder, GlobSetBuilder};
-
+use super::groups;
 use super::keys::{self, Key, Place};
 use super::yaml::{self, Entry, Mark, Node, Value};
 use super::*;
-use crate::clock::calendar::CalendarKind;
-use crate::layout::Template;
 
 /// Reads every file named by `paths` (directories: their `*.yaml`/`*.yml` in name
 /// order). The set holds every policy that is valid; `problems` everything that is not.
@@ -120,34 +117,34 @@ fn parse_bytes(file: &Path, bytes: &[u8], set: &mut PolicySet, names: &mut HashM
     ctx.problems
 }
 
-struct Ctx<'a> {
+pub(super) struct Ctx<'a> {
     file: &'a Path,
-    problems: Vec<Problem>,
+    pub(super) problems: Vec<Problem>,
     /// Problems already reported (a `defaults` value is checked once per policy).
     seen: HashSet<(String, String)>,
 }
 
 /// A value and the key path it was written under.
 #[derive(Clone, Copy)]
-struct Field<'n> {
-    node: &'n Node,
-    path: &'n str,
+pub(super) struct Field<'n> {
+    pub(super) node: &'n Node,
+    pub(super) path: &'n str,
 }
 
 impl Ctx<'_> {
-    fn problem(&mut self, key: &str, at: Mark, message: impl Into<String>) {
+    pub(super) fn problem(&mut self, key: &str, at: Mark, message: impl Into<String>) {
         let message = message.into();
         if self.seen.insert((key.to_string(), message.clone())) {
             self.problems.push(Problem { file: self.file.to_path_buf(), at: Some(at), key: key.to_string(), message });
         }
     }
 
-    fn origin(&self, at: Mark) -> Origin {
+    pub(super) fn origin(&self, at: Mark) -> Origin {
         Origin { file: self.file.to_path_buf(), line: at.line }
     }
 
     /// The entries of a mapping, or a problem.
-    fn map<'n>(&mut self, f: Field<'n>, what: &str) -> Option<&'n [Entry]> {
+    pub(super) fn map<'n>(&mut self, f: Field<'n>, what: &str) -> Option<&'n [Entry]> {
         match &f.node.value {
             Value::Map(e) => Some(e),
             _ => {
@@ -158,7 +155,7 @@ impl Ctx<'_> {
     }
 
     /// Scalar text, or a problem. `plain_only` values (numbers, booleans) must not be quoted.
-    fn text<'n>(&mut self, f: Field<'n>, plain_only: bool) -> Option<&'n str> {
+    pub(super) fn text<'n>(&mut self, f: Field<'n>, plain_only: bool) -> Option<&'n str> {
         match (&f.node.value, f.node.text()) {
             (Value::Scalar { plain: false, text }, _) if plain_only => {
                 self.problem(f.path, f.node.mark, format!("`{text}` is quoted text; write it without quotes"));
@@ -173,7 +170,12 @@ impl Ctx<'_> {
     }
 
     /// Parses a scalar with `parse`, reporting its error at the value.
-    fn value<T>(&mut self, f: Field, plain_only: bool, parse: impl FnOnce(&str) -> Result<T, String>) -> Option<T> {
+    pub(super) fn value<T>(
+        &mut self,
+        f: Field,
+        plain_only: bool,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
         let t = self.text(f, plain_only)?;
         match parse(t) {
             Ok(v) => Some(v),
@@ -186,7 +188,7 @@ impl Ctx<'_> {
 
     /// The items of a list of scalars, each with its own path; a scalar stands for a
     /// list of one only where that cannot be misread, so it is a problem here.
-    fn list<'n>(&mut self, f: Field<'n>) -> Option<Vec<(String, &'n Node)>> {
+    pub(super) fn list<'n>(&mut self, f: Field<'n>) -> Option<Vec<(String, &'n Node)>> {
         match &f.node.value {
             Value::Seq(items) => {
                 Some(items.iter().enumerate().map(|(i, n)| (yaml::index_path(f.path, i), n)).collect())
@@ -203,7 +205,7 @@ impl Ctx<'_> {
     }
 
     /// Checks a mapping's keys against `known`; returns the known ones by name.
-    fn keys<'n>(
+    pub(super) fn keys<'n>(
         &mut self,
         entries: &'n [Entry],
         path: &str,
@@ -264,7 +266,7 @@ fn parse_file(ctx: &mut Ctx, root: &Node, set: &mut PolicySet, names: &mut HashM
             ctx.problem(path, e.value.mark, "no policies: a policy file defines at least one");
         }
         for (item_path, node) in items {
-            if let Some(policy) = policy(ctx, Field { node, path: &item_path }, &defaults) {
+            if let Some(policy) = groups::policy(ctx, Field { node, path: &item_path }, &defaults) {
                 if let Some(first) = names.get(&policy.name) {
                     let message = format!("duplicate policy name `{}` (first defined at {first})", policy.name);
                     ctx.problem(&yaml::key_path(&item_path, "name"), node.mark, message);
@@ -285,191 +287,6 @@ fn parse_file(ctx: &mut Ctx, root: &Node, set: &mut PolicySet, names: &mut HashM
             }
         }
     }
-}
-
-/// One policy, with `defaults` filling what it leaves out.
-fn policy(ctx: &mut Ctx, f: Field, defaults: &BTreeMap<&'static str, (String, &Entry)>) -> Option<Policy> {
-    let before = ctx.problems.len();
-    let entries = ctx.map(f, "a mapping of policy keys")?;
-    let own = ctx.keys(entries, f.path, keys::POLICY);
-    // Each key: the policy's own value, else the default (reported where it is written).
-    let get = |name: &str| -> Option<Field> {
-        own.get(name).or_else(|| defaults.get(name)).map(|(path, e)| Field { node: &e.value, path: path.as_str() })
-    };
-    for k in keys::POLICY.iter().filter(|k| k.required) {
-        if get(k.name).is_none() {
-            ctx.problem(&yaml::key_path(f.path, k.name), f.node.mark, format!("missing key `{}`", k.name));
-        }
-    }
-    let name = get("name").and_then(|v| ctx.value(v, false, valid_name));
-    let root = get("root").and_then(|v| ctx.value(v, false, valid_root));
-    let keep = get("keep").and_then(|v| ctx.value(v, false, Keep::parse));
-    let keep_last = get("keep_last").map_or(Some(0), |v| ctx.value(v, true, value::count));
-    let min_age = get("min_age").map_or(Some(Duration::ZERO), |v| ctx.value(v, false, value::duration));
-    let max_delete = get("max_delete").map_or(Some(None), |v| ctx.value(v, false, value::max_delete));
-    let max_future =
-        get("max_future").map_or(Some(Duration::from_secs(86400)), |v| ctx.value(v, false, value::days_or_hours));
-    let min_date = get("min_date").map_or(NaiveDate::from_ymd_opt(2000, 1, 1), |v| ctx.value(v, false, value::date));
-    let on_unmatched = get("on_unmatched").map_or(Some(OnUnmatched::Fail), |v| {
-        ctx.value(v, false, |s| match s {
-            "fail" => Ok(OnUnmatched::Fail),
-            "warn" => Ok(OnUnmatched::Warn),
-            "refuse" => Ok(OnUnmatched::Refuse),
-            _ => Err(format!("`{s}`: use fail, warn or refuse")),
-        })
-    });
-    let flag = |ctx: &mut Ctx, name: &str, default: bool| {
-        get(name).map_or(Some(default), |v| ctx.value(v, true, value::boolean))
-    };
-    let skip_open = flag(ctx, "skip_open", true);
-    let remove_empty_dirs = flag(ctx, "remove_empty_dirs", true);
-    let one_file_system = flag(ctx, "one_file_system", true);
-    let date_from = get("date_from").map_or(Some(DateFrom::Path), |v| {
-        ctx.value(v, false, |s| match s {
-            "path" => Ok(DateFrom::Path),
-            "mtime" => Ok(DateFrom::Mtime),
-            _ => Err(format!("`{s}`: use path or mtime")),
-        })
-    });
-    let zone = match get("timezone") {
-        Some(v) => ctx.value(v, false, Zone::parse),
-        None => Zone::parse("local").ok(),
-    };
-    let kind = get("calendar").map_or(Some(CalendarKind::Weekdays), |v| {
-        ctx.value(v, false, |s| match s {
-            "weekdays" => Ok(CalendarKind::Weekdays),
-            "nyse" => Ok(CalendarKind::Nyse),
-            _ => Err(format!("`{s}`: use weekdays or nyse")),
-        })
-    });
-    let mut holidays = Vec::new();
-    if let Some(v) = get("holidays")
-        && let Some(items) = ctx.list(v)
-    {
-        for (p, n) in items {
-            if let Some(d) = ctx.value(Field { node: n, path: &p }, false, value::date) {
-                holidays.push(d);
-            }
-        }
-    }
-    let disk_fail_above = get("disk_fail_above").and_then(|v| {
-        ctx.value(v, false, |s| {
-            let share = value::share(s).ok_or_else(|| format!("`{s}`: write a percentage such as 90%"))?;
-            if share.0 <= 0.0 { Err(format!("`{s}`: must be more than 0%")) } else { Ok(share) }
-        })
-    });
-    let exclude = get("exclude").map_or_else(|| Some(Globs::default()), |v| globs(ctx, v, GlobKind::Exclude));
-    let markers = get("markers").map_or_else(|| Some(Globs::default()), |v| globs(ctx, v, GlobKind::Marker));
-
-    let mut templates = Vec::new();
-    if let Some(v) = get("layouts")
-        && let Some(items) = ctx.list(v)
-    {
-        if items.is_empty() {
-            ctx.problem(v.path, v.node.mark, "at least one layout is required");
-        }
-        for (p, n) in items {
-            let Some(src) = ctx.text(Field { node: n, path: &p }, false) else { continue };
-            match Template::compile(src) {
-                Ok(t) => {
-                    match (date_from, t.precision().is_some()) {
-                        (Some(DateFrom::Path), false) => ctx.problem(
-                            &p,
-                            n.mark,
-                            format!("`{src}` has no date fields (%Y, %m, %d, ...), but date_from is path; add fields or set date_from: mtime"),
-                        ),
-                        (Some(DateFrom::Mtime), true) => ctx.problem(
-                            &p,
-                            n.mark,
-                            format!("`{src}` has date fields, but date_from is mtime: dates come from the files' mtimes; remove the fields or use date_from: path"),
-                        ),
-                        _ => {}
-                    }
-                    templates.push(t);
-                }
-                Err(e) => ctx.problem(&p, n.mark, format!("`{src}`: {e}")),
-            }
-        }
-    }
-
-    let layouts = match Layouts::new(templates) {
-        Ok(l) => Some(l),
-        Err(e) => {
-            if let Some(v) = get("layouts") {
-                ctx.problem(v.path, v.node.mark, e);
-            }
-            None
-        }
-    };
-    if ctx.problems.len() > before {
-        return None;
-    }
-    Some(Policy {
-        name: name?,
-        origin: ctx.origin(f.node.mark),
-        root: root?,
-        layouts: layouts?,
-        keep: keep?,
-        exclude: exclude?,
-        markers: markers?,
-        keep_last: keep_last?,
-        min_age: min_age?,
-        max_delete: max_delete?,
-        max_future: max_future?,
-        min_date: min_date?,
-        on_unmatched: on_unmatched?,
-        skip_open: skip_open?,
-        remove_empty_dirs: remove_empty_dirs?,
-        one_file_system: one_file_system?,
-        date_from: date_from?,
-        zone: zone?,
-        calendar: Calendar::new(kind?, holidays),
-        disk_fail_above,
-    })
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum GlobKind {
-    /// Relative to the root, across directories.
-    Exclude,
-    /// One file name.
-    Marker,
-}
-
-fn globs(ctx: &mut Ctx, f: Field, kind: GlobKind) -> Option<Globs> {
-    let items = ctx.list(f)?;
-    let before = ctx.problems.len();
-    let mut out = Globs::default();
-    let mut builder = GlobSetBuilder::new();
-    for (p, n) in items {
-        let Some(pat) = ctx.text(Field { node: n, path: &p }, false) else { continue };
-        let wrong = match kind {
-            GlobKind::Exclude if pat.starts_with('/') => {
-                Some("exclude globs are relative to the root; remove the leading `/`")
-            }
-            GlobKind::Exclude if pat.split('/').any(|c| c == "..") => {
-                Some("`..` would point outside the root; exclude globs name paths below it")
-            }
-            GlobKind::Marker if pat.contains('/') => Some("markers are file names: no `/`"),
-            _ => None,
-        };
-        if let Some(w) = wrong {
-            ctx.problem(&p, n.mark, format!("`{pat}`: {w}"));
-            continue;
-        }
-        match GlobBuilder::new(pat).literal_separator(true).backslash_escape(true).build() {
-            Ok(g) => {
-                builder.add(g);
-                out.patterns.push(pat.to_string());
-            }
-            Err(e) => ctx.problem(&p, n.mark, format!("`{pat}`: {}", e.kind())),
-        }
-    }
-    match builder.build() {
-        Ok(s) => out.set = s,
-        Err(e) => ctx.problem(f.path, f.node.mark, e.to_string()),
-    }
-    (ctx.problems.len() == before).then_some(out)
 }
 
 fn test(ctx: &mut Ctx, f: Field) -> Option<PolicyTest> {
@@ -501,37 +318,12 @@ fn test(ctx: &mut Ctx, f: Field) -> Option<PolicyTest> {
     Some(PolicyTest { origin: ctx.origin(f.node.mark), now: now?, expect })
 }
 
-fn valid_name(s: &str) -> Result<String, String> {
-    let ok = !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
-    if ok { Ok(s.to_string()) } else { Err(format!("`{s}`: a name uses only letters, digits, `_`, `.` and `-`")) }
-}
-
-fn valid_root(s: &str) -> Result<PathBuf, String> {
-    let p = Path::new(s);
-    if !p.is_absolute() {
-        return Err(format!("`{s}` is relative; a root must be an absolute path"));
-    }
-    if p.components().any(|c| matches!(c, Component::ParentDir)) {
-        return Err(format!("`{s}` contains `..`; write the directory it means"));
-    }
-    Ok(p.components().collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn problems(yaml: &str) -> Vec<String> {
         load_text(Path::new("p.yaml"), yaml.as_bytes()).1.iter().map(ToString::to_string).collect()
-    }
-
-    #[test]
-    fn roots_and_names() {
-        assert!(valid_root("data/x").is_err());
-        assert!(valid_root("/data/../etc").is_err());
-        assert_eq!(valid_root("/data/x/").unwrap(), PathBuf::from("/data/x"));
-        assert!(valid_name("ticker-load.v2_x").is_ok());
-        assert!(valid_name("ticker load").is_err());
     }
 
     #[test]

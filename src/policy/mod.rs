@@ -7,6 +7,7 @@
 //! time zone exists. [`set`] decides which policy owns a path when roots nest or are
 //! shared.
 
+mod groups;
 pub mod keys;
 mod load;
 pub mod set;

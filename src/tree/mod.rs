@@ -186,6 +186,11 @@ pub trait Visitor {
     /// A directory was (or in plan mode would be) removed, or its removal failed.
     /// `by` is what [`Visitor::removal_tag`] said when it was queued.
     fn dir_removed(&mut self, path: &[u8], by: u32, result: Removal);
+    /// Whether a directory that was empty when listed (modified at `mtime`) should be
+    /// removed: never, unless the visitor knows it for a leftover.
+    fn remove_empty(&mut self, _dir: &Self::Dir, _mtime: i64, _parent: &mut Self::Dir) -> bool {
+        false
+    }
     /// A small tag carried with a directory's removal to its outcome (e.g. which
     /// policy emptied it).
     fn removal_tag(&self, _dir: &Self::Dir) -> u32 {

@@ -91,3 +91,31 @@ fn max_delete_as_a_count_and_other_policies_still_run() {
     assert_eq!(s["policies"][1]["deleted"], 1);
     assert_eq!(t.listing(), vec!["a/2024-07-01/x", "a/2024-07-02/x"]);
 }
+
+#[test]
+fn empty_skeletons_in_expired_partitions_are_removed_and_fresh_ones_kept() {
+    // An interrupted run (or an upstream that gave up) left empty directories in an
+    // expired partition; today's partition has an empty directory a writer just made.
+    let t = Tree::new();
+    t.dir_("2024-07-01/part/a").dir_("2024-07-01/part/b").dir_("2024-07-12/incoming").dir_("staging/empty");
+    t.file("2024-07-12/x");
+    let p = t.policy(&one_policy(&["%Y-%m-%d/**"], "1d", ""));
+    let plan = t.sweep("plan", &p, NOW).args(["--format", "json"]).code(0);
+    let dirs: Vec<String> = plan
+        .json()
+        .into_iter()
+        .filter(|l| l["type"] == "dir")
+        .map(|l| l["path"].as_str().unwrap().strip_prefix(&format!("{}/", t.root.display())).unwrap().to_string())
+        .collect();
+    assert_eq!(dirs.len(), 4, "a, b, part and the partition: {dirs:?}");
+    t.sweep("apply", &p, NOW).code(0);
+    assert!(!t.exists("2024-07-01"), "the expired skeleton went");
+    assert!(t.exists("2024-07-12/incoming"), "today's empty directory stays");
+    assert!(t.exists("staging/empty"), "an empty directory outside any partition stays");
+    // With min_age, a skeleton modified just now may be a backfill starting: it stays.
+    t.dir_("2024-07-02/fresh");
+    set_mtime(&t.path("2024-07-02/fresh"), 1_720_785_600 - 60);
+    let p = t.policy(&one_policy(&["%Y-%m-%d/**"], "1d", "min_age: 1h"));
+    t.sweep("apply", &p, NOW).code(0);
+    assert!(t.exists("2024-07-02/fresh"));
+}

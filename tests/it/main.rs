@@ -7,6 +7,7 @@
 
 mod support;
 
+mod architecture;
 mod business;
 mod checking;
 mod cli;

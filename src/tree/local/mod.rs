@@ -173,6 +173,8 @@ struct Level<D> {
     gone: u64,
     /// Something went wrong here, or something here was left alone: never remove it.
     troubled: bool,
+    /// Its modification time.
+    mtime: i64,
 }
 
 /// A queued removal, waiting for its outcome.
@@ -228,6 +230,7 @@ pub fn walk<V: Visitor>(root: &Root, opts: Options, v: &mut V) {
         entries: 0,
         gone: 0,
         troubled: false,
+        mtime: 0,
     }];
     w.list(&mut stack[0], v);
     w.run(&mut stack, v);
@@ -296,9 +299,18 @@ impl<P> Walker<P> {
                 // The tree was moved while sweep was in it: stop rather than guess.
                 return;
             }
-            // A mount point is never removed (it could not be: EBUSY), only emptied.
-            let emptied = done.entries > 0 && done.gone == done.entries && !done.troubled && done.dev == parent.dev;
-            if emptied && v.remove_emptied(&done.state, &mut parent.state) {
+            // A mount point is never removed (it could not be: EBUSY), only emptied. A
+            // directory that was empty to begin with goes only when the visitor says it
+            // is a leftover (say, a skeleton an interrupted run left in an expired
+            // partition).
+            let clean = !done.troubled && done.dev == parent.dev && done.gone == done.entries;
+            let emptied = clean
+                && if done.entries > 0 {
+                    v.remove_emptied(&done.state, &mut parent.state)
+                } else {
+                    v.remove_empty(&done.state, done.mtime, &mut parent.state)
+                };
+            if emptied {
                 parent.gone += 1;
                 let path = &self.path[..done.path_len];
                 let tag = v.removal_tag(&done.state);
@@ -409,6 +421,7 @@ impl<P> Walker<P> {
             entries: 0,
             gone: 0,
             troubled: false,
+            mtime: st.st_mtime,
         })
     }
 

@@ -1,0 +1,295 @@
+//! One policy's keys, a group at a time: who it is, where dates come from, what it
+//! keeps, and its guards. Each group reads its keys through [`Lookup`] (the policy's own
+//! value, else the file's `defaults`) and reports its problems in the file's context.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use globset::{GlobBuilder, GlobSetBuilder};
+
+use super::keys;
+use super::load::{Ctx, Field};
+use super::yaml::{self, Entry};
+use super::*;
+use crate::clock::calendar::CalendarKind;
+use crate::layout::Template;
+
+/// A policy's keys: its own value, else the one in `defaults` (whose problems are
+/// reported where it is written).
+pub(super) struct Lookup<'n> {
+    own: BTreeMap<&'static str, (String, &'n Entry)>,
+    defaults: &'n BTreeMap<&'static str, (String, &'n Entry)>,
+}
+
+impl<'n> Lookup<'n> {
+    fn get(&self, name: &str) -> Option<Field<'_>> {
+        self.own.get(name).or_else(|| self.defaults.get(name)).map(|(path, e)| Field { node: &e.value, path })
+    }
+
+    /// The parsed value of `name`, or `default` when it is not set; `None` after a problem.
+    fn or<T>(
+        &self,
+        ctx: &mut Ctx,
+        name: &str,
+        default: T,
+        plain: bool,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        match self.get(name) {
+            Some(v) => ctx.value(v, plain, parse),
+            None => Some(default),
+        }
+    }
+
+    /// `true` or `false`.
+    fn flag(&self, ctx: &mut Ctx, name: &str, default: bool) -> Option<bool> {
+        self.or(ctx, name, default, true, value::boolean)
+    }
+
+    /// One word of `choices`.
+    fn choice<T: Copy>(&self, ctx: &mut Ctx, name: &str, default: T, choices: &[(&str, T)]) -> Option<T> {
+        self.or(ctx, name, default, false, |s| {
+            choices.iter().find(|(w, _)| *w == s).map(|(_, v)| *v).ok_or_else(|| {
+                let words: Vec<&str> = choices.iter().map(|(w, _)| *w).collect();
+                format!("`{s}`: use {}", words.join(", "))
+            })
+        })
+    }
+}
+
+/// One policy, with `defaults` filling what it leaves out.
+pub(super) fn policy(ctx: &mut Ctx, f: Field, defaults: &BTreeMap<&'static str, (String, &Entry)>) -> Option<Policy> {
+    let before = ctx.problems.len();
+    let entries = ctx.map(f, "a mapping of policy keys")?;
+    let keys = Lookup { own: ctx.keys(entries, f.path, keys::POLICY), defaults };
+    for k in keys::POLICY.iter().filter(|k| k.required) {
+        if keys.get(k.name).is_none() {
+            ctx.problem(&yaml::key_path(f.path, k.name), f.node.mark, format!("missing key `{}`", k.name));
+        }
+    }
+    let name = keys.get("name").and_then(|v| ctx.value(v, false, valid_name));
+    let root = keys.get("root").and_then(|v| ctx.value(v, false, valid_root));
+    let dates = dates(ctx, &keys);
+    let layouts = layouts(ctx, &keys, dates.as_ref().map(|d| d.date_from));
+    let keep = keys.get("keep").and_then(|v| ctx.value(v, false, Keep::parse));
+    let keep_last = keys.or(ctx, "keep_last", 0, true, value::count);
+    let guards = guards(ctx, &keys);
+    if ctx.problems.len() > before {
+        return None;
+    }
+    let (dates, guards) = (dates?, guards?);
+    Some(Policy {
+        name: name?,
+        origin: ctx.origin(f.node.mark),
+        root: root?,
+        layouts: layouts?,
+        keep: keep?,
+        keep_last: keep_last?,
+        exclude: guards.exclude,
+        markers: guards.markers,
+        min_age: guards.min_age,
+        max_delete: guards.max_delete,
+        on_unmatched: guards.on_unmatched,
+        skip_open: guards.skip_open,
+        remove_empty_dirs: guards.remove_empty_dirs,
+        one_file_system: guards.one_file_system,
+        disk_fail_above: guards.disk_fail_above,
+        max_future: dates.max_future,
+        min_date: dates.min_date,
+        date_from: dates.date_from,
+        zone: dates.zone,
+        calendar: dates.calendar,
+    })
+}
+
+/// Where dates come from and which are believable.
+struct Dates {
+    date_from: DateFrom,
+    zone: Zone,
+    calendar: Calendar,
+    min_date: NaiveDate,
+    max_future: Duration,
+}
+
+fn dates(ctx: &mut Ctx, keys: &Lookup) -> Option<Dates> {
+    let date_from =
+        keys.choice(ctx, "date_from", DateFrom::Path, &[("path", DateFrom::Path), ("mtime", DateFrom::Mtime)]);
+    let zone = match keys.get("timezone") {
+        Some(v) => ctx.value(v, false, Zone::parse),
+        None => Zone::parse("local").ok(),
+    };
+    let kind = keys.choice(
+        ctx,
+        "calendar",
+        CalendarKind::Weekdays,
+        &[("weekdays", CalendarKind::Weekdays), ("nyse", CalendarKind::Nyse)],
+    );
+    let mut holidays = Some(Vec::new());
+    if let Some(v) = keys.get("holidays") {
+        holidays = ctx.list(v).map(|items| {
+            items.into_iter().filter_map(|(p, n)| ctx.value(Field { node: n, path: &p }, false, value::date)).collect()
+        });
+    }
+    let min_date = keys.or(ctx, "min_date", NaiveDate::from_ymd_opt(2000, 1, 1)?, false, value::date);
+    let max_future = keys.or(ctx, "max_future", Duration::from_secs(86400), false, value::days_or_hours);
+    Some(Dates {
+        date_from: date_from?,
+        zone: zone?,
+        calendar: Calendar::new(kind?, holidays?),
+        min_date: min_date?,
+        max_future: max_future?,
+    })
+}
+
+/// The layouts, checked against where dates come from.
+fn layouts(ctx: &mut Ctx, keys: &Lookup, date_from: Option<DateFrom>) -> Option<Layouts> {
+    let v = keys.get("layouts")?;
+    let items = ctx.list(v)?;
+    if items.is_empty() {
+        ctx.problem(v.path, v.node.mark, "at least one layout is required");
+    }
+    let mut templates = Vec::new();
+    for (p, n) in items {
+        let Some(src) = ctx.text(Field { node: n, path: &p }, false) else { continue };
+        match Template::compile(src) {
+            Ok(t) => {
+                match (date_from, t.precision().is_some()) {
+                    (Some(DateFrom::Path), false) => ctx.problem(
+                        &p,
+                        n.mark,
+                        format!("`{src}` has no date fields (%Y, %m, %d, ...), but date_from is path; add fields or set date_from: mtime"),
+                    ),
+                    (Some(DateFrom::Mtime), true) => ctx.problem(
+                        &p,
+                        n.mark,
+                        format!("`{src}` has date fields, but date_from is mtime: dates come from the files' mtimes; remove the fields or use date_from: path"),
+                    ),
+                    _ => {}
+                }
+                templates.push(t);
+            }
+            Err(e) => ctx.problem(&p, n.mark, format!("`{src}`: {e}")),
+        }
+    }
+    Layouts::new(templates).map_err(|e| ctx.problem(v.path, v.node.mark, e)).ok()
+}
+
+/// What keeps files a plain age rule would delete, and what refuses a whole policy.
+struct Guards {
+    exclude: Globs,
+    markers: Globs,
+    min_age: Duration,
+    max_delete: Option<MaxDelete>,
+    on_unmatched: OnUnmatched,
+    skip_open: bool,
+    remove_empty_dirs: bool,
+    one_file_system: bool,
+    disk_fail_above: Option<Share>,
+}
+
+fn guards(ctx: &mut Ctx, keys: &Lookup) -> Option<Guards> {
+    let exclude = keys.get("exclude").map_or_else(|| Some(Globs::default()), |v| globs(ctx, v, GlobKind::Exclude));
+    let markers = keys.get("markers").map_or_else(|| Some(Globs::default()), |v| globs(ctx, v, GlobKind::Marker));
+    let min_age = keys.or(ctx, "min_age", Duration::ZERO, false, value::duration);
+    let max_delete = keys.or(ctx, "max_delete", None, false, value::max_delete);
+    let on_unmatched = keys.choice(
+        ctx,
+        "on_unmatched",
+        OnUnmatched::Fail,
+        &[("fail", OnUnmatched::Fail), ("warn", OnUnmatched::Warn), ("refuse", OnUnmatched::Refuse)],
+    );
+    let skip_open = keys.flag(ctx, "skip_open", true);
+    let remove_empty_dirs = keys.flag(ctx, "remove_empty_dirs", true);
+    let one_file_system = keys.flag(ctx, "one_file_system", true);
+    let disk_fail_above = keys.or(ctx, "disk_fail_above", None, false, |s| {
+        let share = value::share(s).ok_or_else(|| format!("`{s}`: write a percentage such as 90%"))?;
+        if share.0 <= 0.0 { Err(format!("`{s}`: must be more than 0%")) } else { Ok(Some(share)) }
+    });
+    Some(Guards {
+        exclude: exclude?,
+        markers: markers?,
+        min_age: min_age?,
+        max_delete: max_delete?,
+        on_unmatched: on_unmatched?,
+        skip_open: skip_open?,
+        remove_empty_dirs: remove_empty_dirs?,
+        one_file_system: one_file_system?,
+        disk_fail_above: disk_fail_above?,
+    })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum GlobKind {
+    /// Relative to the root, across directories.
+    Exclude,
+    /// One file name.
+    Marker,
+}
+
+fn globs(ctx: &mut Ctx, f: Field, kind: GlobKind) -> Option<Globs> {
+    let items = ctx.list(f)?;
+    let before = ctx.problems.len();
+    let mut out = Globs::default();
+    let mut builder = GlobSetBuilder::new();
+    for (p, n) in items {
+        let Some(pat) = ctx.text(Field { node: n, path: &p }, false) else { continue };
+        let wrong = match kind {
+            GlobKind::Exclude if pat.starts_with('/') => {
+                Some("exclude globs are relative to the root; remove the leading `/`")
+            }
+            GlobKind::Exclude if pat.split('/').any(|c| c == "..") => {
+                Some("`..` would point outside the root; exclude globs name paths below it")
+            }
+            GlobKind::Marker if pat.contains('/') => Some("markers are file names: no `/`"),
+            _ => None,
+        };
+        if let Some(w) = wrong {
+            ctx.problem(&p, n.mark, format!("`{pat}`: {w}"));
+            continue;
+        }
+        match GlobBuilder::new(pat).literal_separator(true).backslash_escape(true).build() {
+            Ok(g) => {
+                builder.add(g);
+                out.patterns.push(pat.to_string());
+            }
+            Err(e) => ctx.problem(&p, n.mark, format!("`{pat}`: {}", e.kind())),
+        }
+    }
+    match builder.build() {
+        Ok(s) => out.set = s,
+        Err(e) => ctx.problem(f.path, f.node.mark, e.to_string()),
+    }
+    (ctx.problems.len() == before).then_some(out)
+}
+
+fn valid_name(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+    if ok { Ok(s.to_string()) } else { Err(format!("`{s}`: a name uses only letters, digits, `_`, `.` and `-`")) }
+}
+
+fn valid_root(s: &str) -> Result<PathBuf, String> {
+    let p = Path::new(s);
+    if !p.is_absolute() {
+        return Err(format!("`{s}` is relative; a root must be an absolute path"));
+    }
+    if p.components().any(|c| matches!(c, Component::ParentDir)) {
+        return Err(format!("`{s}` contains `..`; write the directory it means"));
+    }
+    Ok(p.components().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roots_and_names() {
+        assert!(valid_root("data/x").is_err());
+        assert!(valid_root("/data/../etc").is_err());
+        assert_eq!(valid_root("/data/x/").unwrap(), PathBuf::from("/data/x"));
+        assert!(valid_name("ticker-load.v2_x").is_ok());
+        assert!(valid_name("ticker load").is_err());
+    }
+}

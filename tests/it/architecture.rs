@@ -1,0 +1,79 @@
+//! The flow has one direction: a module may use the modules before it in this order,
+//! never one after it (README "Architecture"). A back-edge — `clock` reaching into
+//! `layout`, `guard` into `report` — is a sign a split is wrong, so it fails here.
+
+use std::fs;
+use std::path::Path;
+
+/// Top-level modules of `src/`, from the bottom of the flow to the top.
+const ORDER: &[&str] = &[
+    "exit", "action", "clock", "layout", "policy", "tree", "classify", "guard", "act", "report", "lock", "cli",
+    "config", "cmd",
+];
+
+fn rank(module: &str) -> usize {
+    ORDER.iter().position(|m| *m == module).unwrap_or_else(|| panic!("module `{module}` is not in ORDER"))
+}
+
+fn files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn no_module_uses_a_module_above_it_in_the_flow() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut all = Vec::new();
+    files(&src, &mut all);
+    let mut edges = Vec::new();
+    for f in &all {
+        let rel = f.strip_prefix(&src).unwrap();
+        let top = rel.components().next().unwrap().as_os_str().to_string_lossy().trim_end_matches(".rs").to_string();
+        if top == "lib" || top == "main" {
+            continue;
+        }
+        let me = rank(&top);
+        let text = fs::read_to_string(f).unwrap();
+        // Code only: doc comments may name any module.
+        for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
+            for (i, _) in line.match_indices("crate::") {
+                let used: String =
+                    line[i + 7..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                if used.is_empty() || used == top {
+                    continue;
+                }
+                if rank(&used) > me {
+                    edges.push(format!("{}: {top} uses {used}", rel.display()));
+                }
+            }
+        }
+    }
+    assert!(edges.is_empty(), "back-edges in the flow:\n{}", edges.join("\n"));
+}
+
+/// clap's types stay in `cli.rs` (and `config.rs`, which turns them into a validated
+/// configuration); `cmd/man.rs` may call `cli`'s generators, which take no clap type.
+#[test]
+fn only_cli_and_config_know_the_command_line_parser() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut all = Vec::new();
+    files(&src, &mut all);
+    for f in &all {
+        let rel = f.strip_prefix(&src).unwrap().to_string_lossy().into_owned();
+        if rel == "cli.rs" || rel == "config.rs" || rel == "main.rs" {
+            continue;
+        }
+        let text = fs::read_to_string(f).unwrap();
+        for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
+            let clap = ["clap::", "clap_complete::", "clap_mangen::"].iter().any(|c| line.contains(c));
+            let cli = line.contains("crate::cli::") && rel != "cmd/man.rs";
+            assert!(!clap && !cli, "{rel} uses the parser: {line}");
+        }
+    }
+}
