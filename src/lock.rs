@@ -5,11 +5,12 @@
 //! sweep runs as root, so the lock file is treated as hostile ground. It is opened the
 //! way `flock(1)` opens it — read-only, created if missing, never truncated, never
 //! written — and also without following a symlink and without blocking on a FIFO; then
-//! it must be a regular file owned by the running user with one link, in a directory
-//! others cannot write into (unless it is sticky, as `/tmp` is). Anything else is
-//! refused with the reason, before anything is touched. The default lives in a
-//! directory only root can create in: `/run/sweep/` (mode 0700, created by sweep, or by
-//! the systemd unit's `RuntimeDirectory=sweep`).
+//! it must be a regular file owned by the running user with one link. Anything else is
+//! refused with the reason, before anything is touched. A lock in a directory others
+//! may write and that is not sticky could be removed and replaced between runs; that is
+//! said as a warning (a container's `emptyDir` is such a directory, with nobody else in
+//! it). The default lives in a directory only root can create in: `/run/sweep/` (mode
+//! 0700, created by sweep, or by the systemd unit's `RuntimeDirectory=sweep`).
 
 use std::fs::File;
 use std::os::fd::OwnedFd;
@@ -22,6 +23,8 @@ use rustix::io::Errno;
 #[derive(Debug)]
 pub struct Lock {
     _file: File,
+    /// Something worth saying about where the lock lives.
+    pub warning: Option<String>,
 }
 
 /// Why the lock was not taken.
@@ -55,7 +58,7 @@ pub fn default_path() -> PathBuf {
 
 /// Takes the lock on `path` without waiting.
 pub fn acquire(path: &Path) -> Result<Lock, LockError> {
-    check_directory(path)?;
+    let warning = check_directory(path);
     let flags =
         OFlags::RDONLY | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
     let fd: OwnedFd = match rustix::fs::open(path, flags, Mode::from_raw_mode(0o600)) {
@@ -76,29 +79,28 @@ pub fn acquire(path: &Path) -> Result<Lock, LockError> {
     }
     let file = File::from(fd);
     match file.try_lock() {
-        Ok(()) => Ok(Lock { _file: file }),
+        Ok(()) => Ok(Lock { _file: file, warning }),
         Err(std::fs::TryLockError::WouldBlock) => Err(LockError::Busy),
         Err(std::fs::TryLockError::Error(e)) => Err(LockError::Io(e)),
     }
 }
 
 /// A lock file in a directory others may write (and which is not sticky) could be
-/// replaced between runs, so two runs would lock different files.
-fn check_directory(path: &Path) -> Result<(), LockError> {
+/// replaced between runs, so two runs would lock different files: worth a warning.
+fn check_directory(path: &Path) -> Option<String> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let st = rustix::fs::stat(dir).map_err(|e| LockError::Io(e.into()))?;
-    let mode = st.st_mode;
+    let mode = rustix::fs::stat(dir).ok()?.st_mode;
     let others_write = mode & 0o022 != 0;
     let sticky = mode & 0o1000 != 0;
-    if others_write && !sticky {
-        return Err(LockError::Unsafe(format!(
-            "its directory {} can be written by other users (mode {:o}) and is not sticky; use a directory only this user can write",
+    (others_write && !sticky).then(|| {
+        format!(
+            "the lock's directory {} can be written by other users (mode {:o}) and is not sticky: \
+             they could replace the lock between runs; use a directory only this user can write",
             dir.display(),
             mode & 0o7777
-        )));
-    }
-    Ok(())
+        )
+    })
 }

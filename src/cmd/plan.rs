@@ -22,7 +22,12 @@ pub fn run(cfg: &RunConfig, signal: &AtomicUsize) -> Exit {
     let log = printer.log();
     let _lock = match (&cfg.mode, &cfg.lock) {
         (Mode::Apply, Some(path)) => match lock::acquire(path) {
-            Ok(held) => Some(held),
+            Ok(held) => {
+                if let Some(w) = &held.warning {
+                    log.warn(w);
+                }
+                Some(held)
+            }
             Err(LockError::Busy) => {
                 log.error(&format!("another run holds the lock {}; nothing was touched", path.display()));
                 return Exit::Locked;

@@ -332,10 +332,13 @@ fn systemd_service_exec_start_runs() {
     let tokens: Vec<&str> = words.iter().map(String::as_str).collect();
     assert!(tokens[0].starts_with('/'), "an absolute program: {tokens:?}");
     assert_eq!(tokens[1], "apply");
-    let writable: Vec<String> = unit_values(&service, "ReadWritePaths")
+    let mut writable: Vec<String> = unit_values(&service, "ReadWritePaths")
         .iter()
         .flat_map(|l| l.split_whitespace().map(|p| p.trim_start_matches(['-', '+']).to_string()).collect::<Vec<_>>())
         .collect();
+    // RuntimeDirectory= is created writable under /run, whatever ProtectSystem= says.
+    writable.extend(unit_values(&service, "RuntimeDirectory").iter().map(|d| format!("/run/{d}")));
+    assert_eq!(unit_values(&service, "RuntimeDirectoryMode"), vec!["0700"], "only root may write the lock's directory");
     for flag in ["--metrics-file", "--lock-file"] {
         let dir = Path::new(flag_value(&tokens, flag)).parent().unwrap();
         assert!(
