@@ -16,7 +16,7 @@ use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{FileType, Mode, OFlags};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
 /// A held lock; released when dropped (or when the process dies).
@@ -58,10 +58,20 @@ pub fn default_path() -> PathBuf {
 
 /// Takes the lock on `path` without waiting.
 pub fn acquire(path: &Path) -> Result<Lock, LockError> {
-    let warning = check_directory(path);
+    let (dir, name) = split(path);
+    let dir = rustix::fs::open(dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| LockError::Io(e.into()))?;
+    let warning = check_directory(&dir, path);
+    // Say what is there before opening it: a planted link in a sticky directory makes
+    // open(2) fail with EACCES (protected_symlinks), which would hide the reason.
+    if let Ok(st) = rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW)
+        && FileType::from_raw_mode(st.st_mode) == FileType::Symlink
+    {
+        return Err(LockError::Unsafe("it is a symbolic link".into()));
+    }
     let flags =
         OFlags::RDONLY | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
-    let fd: OwnedFd = match rustix::fs::open(path, flags, Mode::from_raw_mode(0o600)) {
+    let fd: OwnedFd = match rustix::fs::openat(&dir, name, flags, Mode::from_raw_mode(0o600)) {
         Ok(fd) => fd,
         Err(Errno::LOOP) => return Err(LockError::Unsafe("it is a symbolic link".into())),
         Err(e) => return Err(LockError::Io(e.into())),
@@ -85,21 +95,26 @@ pub fn acquire(path: &Path) -> Result<Lock, LockError> {
     }
 }
 
-/// A lock file in a directory others may write (and which is not sticky) could be
-/// replaced between runs, so two runs would lock different files: worth a warning.
-fn check_directory(path: &Path) -> Option<String> {
+/// The directory and the name of `path`.
+fn split(path: &Path) -> (&Path, &std::ffi::OsStr) {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let mode = rustix::fs::stat(dir).ok()?.st_mode;
+    (dir, path.file_name().unwrap_or(path.as_os_str()))
+}
+
+/// A lock file in a directory others may write (and which is not sticky) could be
+/// replaced between runs, so two runs would lock different files: worth a warning.
+fn check_directory(dir: &OwnedFd, path: &Path) -> Option<String> {
+    let mode = rustix::fs::fstat(dir).ok()?.st_mode;
     let others_write = mode & 0o022 != 0;
     let sticky = mode & 0o1000 != 0;
     (others_write && !sticky).then(|| {
         format!(
             "the lock's directory {} can be written by other users (mode {:o}) and is not sticky: \
              they could replace the lock between runs; use a directory only this user can write",
-            dir.display(),
+            path.parent().unwrap_or(path).display(),
             mode & 0o7777
         )
     })

@@ -67,6 +67,9 @@ fn read(file: &Path) -> Result<Vec<u8>, String> {
     if !meta.is_file() {
         return Err("not a regular file".into());
     }
+    if meta.len() > yaml::MAX_BYTES as u64 {
+        return Err(format!("the file is {} bytes; policy files are at most {} bytes", meta.len(), yaml::MAX_BYTES));
+    }
     let mut bytes = Vec::new();
     f.take(yaml::MAX_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read: {e}"))?;
     Ok(bytes)

@@ -494,7 +494,7 @@ impl<P> Walker<P> {
             };
             let cname = ent.file_name();
             let name = cname.to_bytes();
-            if name == b"." || name == b".." {
+            if name == b"." || name == b".." || is_in_flight(name) {
                 continue;
             }
             let listed = ent.file_type();
@@ -610,20 +610,87 @@ fn kind_of(t: FileType) -> Option<Kind> {
     })
 }
 
-/// Whether a removal should go ahead: see [`Check`].
-fn still_same(dir: &OwnedFd, name: &std::ffi::CStr, check: Check) -> Result<bool, Errno> {
-    match check {
-        Check::None => Ok(true),
-        Check::Same { ino, mtime } => {
-            let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
-            Ok(st.st_ino == ino && st.st_mtime == mtime)
+/// The names sweep gives a file for the instant between checking it and unlinking it
+/// (see [`remove_checked`]): `.sweep.` + 16 hex digits + `.unlinking`. The walk never
+/// hands such a name to the visitor; it exists for microseconds.
+fn is_in_flight(name: &[u8]) -> bool {
+    name.len() == 33 && name.starts_with(b".sweep.") && name.ends_with(b".unlinking")
+}
+
+/// A name for [`is_in_flight`], unique in this process.
+fn in_flight_name() -> std::ffi::CString {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let seed = u64::from(std::process::id()) << 40;
+    let n = seed ^ NEXT.fetch_add(1, Ordering::Relaxed);
+    std::ffi::CString::new(format!(".sweep.{n:016x}.unlinking")).unwrap_or_default()
+}
+
+/// Removes `name` from `dir` if the check still holds, with no window in which a file
+/// renamed over the name could be deleted instead of the one examined.
+///
+/// Without a check the name decides, and `unlinkat` is the one syscall. With one, the
+/// file is first renamed to a private name (`RENAME_NOREPLACE`): from then on no writer
+/// can put anything there. If it is the inode examined, with the same mtime, it is
+/// unlinked; if not (a writer replaced it before the rename), it is renamed back, unless
+/// a writer has meanwhile put yet another file at the name, which supersedes it.
+fn remove_checked(dir: &OwnedFd, name: &std::ffi::CStr, check: Check) -> Removal {
+    let Check::Same { ino, mtime } = check else {
+        return Removal::of(rustix::fs::unlinkat(dir, name, AtFlags::empty()));
+    };
+    let private = in_flight_name();
+    if let Err(e) = rustix::fs::renameat_with(dir, name, dir, &private, rustix::fs::RenameFlags::NOREPLACE) {
+        return Removal::of(Err(e));
+    }
+    let same = rustix::fs::statat(dir, &private, AtFlags::SYMLINK_NOFOLLOW)
+        .is_ok_and(|st| st.st_ino == ino && st.st_mtime == mtime);
+    if same {
+        return Removal::of(rustix::fs::unlinkat(dir, &private, AtFlags::empty()));
+    }
+    match rustix::fs::renameat_with(dir, &private, dir, name, rustix::fs::RenameFlags::NOREPLACE) {
+        // Back where it was: the file examined is gone; this one is the next run's.
+        Ok(()) => Removal::Vanished,
+        // A newer file took the name meanwhile: this one was overwritten, as the
+        // writer's own rename would have done.
+        Err(Errno::EXIST) => {
+            let _ = rustix::fs::unlinkat(dir, &private, AtFlags::empty());
+            Removal::Vanished
         }
+        Err(e) => Removal::Failed(e),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn in_flight_names_are_recognised_and_unique() {
+        let (a, b) = (in_flight_name(), in_flight_name());
+        assert_ne!(a, b);
+        assert!(is_in_flight(a.to_bytes()), "{a:?}");
+        assert!(!is_in_flight(b".sweep.unlinking") && !is_in_flight(b"part-0.csv"));
+    }
+
+    #[test]
+    fn a_file_replaced_before_its_removal_is_put_back() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = rustix::fs::open(d.path(), OFlags::RDONLY | OFlags::DIRECTORY, FsMode::empty()).unwrap();
+        std::fs::write(d.path().join("f"), b"old").unwrap();
+        let st = rustix::fs::statat(&dir, c"f", AtFlags::empty()).unwrap();
+        let check = Check::Same { ino: st.st_ino, mtime: st.st_mtime };
+        // A writer renames a fresh file over the name.
+        std::fs::write(d.path().join("tmp"), b"fresh").unwrap();
+        std::fs::rename(d.path().join("tmp"), d.path().join("f")).unwrap();
+        assert_eq!(remove_checked(&dir, c"f", check), Removal::Vanished);
+        assert_eq!(std::fs::read(d.path().join("f")).unwrap(), b"fresh");
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1, "no private name left");
+        // The same file, unchanged: removed.
+        let st = rustix::fs::statat(&dir, c"f", AtFlags::empty()).unwrap();
+        let check = Check::Same { ino: st.st_ino, mtime: st.st_mtime };
+        assert_eq!(remove_checked(&dir, c"f", check), Removal::Removed);
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 0);
+    }
 
     #[test]
     fn budgets_fit_the_limit() {

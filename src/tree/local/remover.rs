@@ -19,7 +19,7 @@ use std::thread::JoinHandle;
 use rustix::fs::AtFlags;
 use rustix::io::Errno;
 
-use super::{Budget, still_same};
+use super::{Budget, remove_checked};
 use crate::tree::{Check, Removal};
 
 /// Operations per batch sent to the thread.
@@ -42,13 +42,7 @@ impl Op {
 
     fn run(self) -> Removal {
         match self {
-            Op::Unlink(dir, name, check) => match still_same(&dir, &name, check) {
-                Ok(true) => Removal::of(rustix::fs::unlinkat(&*dir, &name, AtFlags::empty())),
-                // Replaced or rewritten since it was examined: the file that was decided
-                // on is gone; the new one is for the next run to judge.
-                Ok(false) => Removal::Vanished,
-                Err(e) => Removal::of(Err(e)),
-            },
+            Op::Unlink(dir, name, check) => remove_checked(&dir, &name, check),
             Op::Rmdir(dir, name) => Removal::of(rustix::fs::unlinkat(&*dir, &name, AtFlags::REMOVEDIR)),
         }
     }
