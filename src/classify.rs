@@ -43,6 +43,8 @@ pub enum Reason<'p> {
     MinAge(i64),
     /// A process holds it open.
     Open(Holder),
+    /// Not expired, but deleted to meet a capacity target.
+    ForSpace,
     /// No layout matches.
     NoLayout,
     /// A layout matched the shape but the date is impossible or does not exist.
@@ -70,11 +72,15 @@ pub struct Verdict<'p> {
     pub place: u16,
 }
 
-/// What a whole-tree guard decided for a partition, before the walk that acts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Override {
-    /// Among the newest `keep_last`: protected.
-    KeepLast,
+/// What whole-tree guards decided for the partitions of one period, before the walk
+/// that acts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Override {
+    /// Among the newest `keep_last`: its expired files are protected.
+    pub keep_last: bool,
+    /// Places (directories below the root) whose partition of this period is deleted for
+    /// space, although it is not expired.
+    pub for_space: Vec<Box<[u8]>>,
 }
 
 /// What rendering a reason needs besides the verdict.
@@ -94,6 +100,35 @@ pub struct Facts {
     pub min_date: NaiveDate,
     /// `max_future` in seconds.
     pub max_future: i64,
+    /// The capacity targets, as written (`min_free 15%, max_bytes 500G`).
+    pub capacity: String,
+}
+
+/// The first `n` components of `rel`: the place that names a partition.
+pub fn place_of(rel: &[u8], n: u16) -> &[u8] {
+    if n == 0 {
+        return b"";
+    }
+    let end = rel.iter().enumerate().filter(|(_, b)| **b == b'/').nth(usize::from(n) - 1).map_or(rel.len(), |(i, _)| i);
+    &rel[..end]
+}
+
+/// The capacity targets as written, for reasons.
+fn capacity_text(p: &Policy) -> String {
+    let c = &p.capacity;
+    let mut parts = Vec::new();
+    match c.min_free {
+        Some(crate::policy::value::Amount::Absolute(b)) => parts.push(format!("min_free {}", indicatif::HumanBytes(b))),
+        Some(m) => parts.push(format!("min_free {m}")),
+        None => {}
+    }
+    if let Some(m) = c.min_free_inodes {
+        parts.push(format!("min_free_inodes {m}"));
+    }
+    if let Some(m) = c.max_bytes {
+        parts.push(format!("max_bytes {}", indicatif::HumanBytes(m)));
+    }
+    parts.join(", ")
 }
 
 /// A layout match turned into a period and an expiry decision.
@@ -163,6 +198,7 @@ impl<'p> Classifier<'p> {
                 now,
                 min_date: policy.min_date,
                 max_future,
+                capacity: capacity_text(policy),
             },
         }
     }
@@ -170,6 +206,22 @@ impl<'p> Classifier<'p> {
     /// Sets what whole-tree guards decided for partitions.
     pub fn set_overrides(&mut self, overrides: BTreeMap<Period, Override>) {
         self.overrides = overrides;
+    }
+
+    /// Whether a guard would still protect this file if its partition expired (for
+    /// capacity's prediction of what deleting a kept partition frees).
+    pub fn protected_if_expired(&self, e: &Entry) -> bool {
+        let young = self.facts.min_age > 0 && self.now.saturating_sub(e.mtime) < self.facts.min_age;
+        young || (e.kind == Kind::File && self.open.is_some_and(|o| o.holder(e.dev, e.ino).is_some()))
+    }
+
+    /// The partition and place a directory lies in, when its date is settled (for
+    /// capacity's count of the directories a partition's deletion removes).
+    pub fn dir_partition(&self, dir: &DirCtx) -> Option<(Period, u16)> {
+        match (&dir.settled, dir.settled_at) {
+            (Some(Resolved::Dated { period, implausible: false, .. }), Some(at)) => Some((*period, at)),
+            _ => None,
+        }
     }
 
     /// What rendering this classifier's reasons needs.
@@ -291,14 +343,16 @@ impl<'p> Classifier<'p> {
             return Verdict { action: Action::Unmatched, reason: Reason::Future, date, partition: None, place };
         }
         let mtime_mode = self.policy.date_from == DateFrom::Mtime;
-        if !expired {
+        let over = self.overrides.get(&period);
+        let for_space = !expired
+            && over
+                .is_some_and(|o| !o.for_space.is_empty() && o.for_space.iter().any(|p| **p == *place_of(e.rel, place)));
+        if !expired && !for_space {
             let reason = if mtime_mode { Reason::MtimeCurrent(e.mtime) } else { Reason::Current };
             return verdict(Action::Keep, reason);
         }
-        if let Some(o) = self.overrides.get(&period) {
-            return match o {
-                Override::KeepLast => verdict(Action::Protect, Reason::KeepLast),
-            };
+        if expired && over.is_some_and(|o| o.keep_last) {
+            return verdict(Action::Protect, Reason::KeepLast);
         }
         let age = self.now.saturating_sub(e.mtime);
         if self.facts.min_age > 0 && age < self.facts.min_age {
@@ -309,7 +363,11 @@ impl<'p> Classifier<'p> {
         {
             return verdict(Action::Protect, Reason::Open(h.clone()));
         }
-        let reason = if mtime_mode { Reason::MtimeExpired(e.mtime) } else { Reason::Expired };
+        let reason = match (for_space, mtime_mode) {
+            (true, _) => Reason::ForSpace,
+            (false, true) => Reason::MtimeExpired(e.mtime),
+            (false, false) => Reason::Expired,
+        };
         verdict(Action::Delete, reason)
     }
 

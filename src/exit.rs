@@ -26,15 +26,18 @@ pub enum Exit {
     Refused,
     /// Unmatched files under a root with `on_unmatched: fail`.
     Unmatched,
-    /// A filesystem is fuller than `disk_fail_above` after the run.
+    /// A filesystem is fuller than `disk_fail_above` after the run, or a capacity target
+    /// is not met.
     DiskFull,
+    /// A policy's newest partition is older than `expect_fresh`.
+    Stale,
     /// SIGINT or SIGTERM stopped the run (128 + signal number).
     Interrupted(i32),
 }
 
 impl Exit {
     /// Every code of the contract but interruptions, in order.
-    pub const TABLE: [Exit; 9] = [
+    pub const TABLE: [Exit; 10] = [
         Exit::Clean,
         Exit::Internal,
         Exit::Usage,
@@ -44,6 +47,7 @@ impl Exit {
         Exit::Refused,
         Exit::Unmatched,
         Exit::DiskFull,
+        Exit::Stale,
     ];
 
     /// The process exit code.
@@ -58,6 +62,7 @@ impl Exit {
             Exit::Refused => 6,
             Exit::Unmatched => 7,
             Exit::DiskFull => 8,
+            Exit::Stale => 9,
             Exit::Interrupted(sig) => (128 + sig).clamp(129, 255) as u8,
         }
     }
@@ -75,7 +80,10 @@ impl Exit {
                 "a safety guard (max_delete, on_unmatched: refuse, a dangerous root, the clock) refused a policy's deletions"
             }
             Exit::Unmatched => "unmatched files under a root with on_unmatched: fail",
-            Exit::DiskFull => "a filesystem is fuller than disk_fail_above after the run",
+            Exit::DiskFull => {
+                "a filesystem is fuller than disk_fail_above, or a capacity target is not met, after the run"
+            }
+            Exit::Stale => "stale data: a policy's newest partition is older than expect_fresh",
             Exit::Interrupted(_) => "interrupted by a signal; the summary covers the work done so far",
         }
     }
@@ -115,5 +123,7 @@ mod tests {
         assert_eq!(Exit::DiskFull.and(Exit::Refused).and(Exit::Clean), Exit::Refused);
         assert_eq!(Exit::Io.and(Exit::Interrupted(2)), Exit::Interrupted(2));
         assert_eq!(Exit::Interrupted(15).code(), 143);
+        assert_eq!(Exit::Stale.and(Exit::DiskFull), Exit::DiskFull);
+        assert_eq!(Exit::Clean.and(Exit::Stale).code(), 9);
     }
 }

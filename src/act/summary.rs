@@ -37,14 +37,62 @@ pub struct Disk {
     pub used_ratio: f64,
     /// Bytes used.
     pub used_bytes: u64,
-    /// Bytes available to unprivileged users.
+    /// Bytes available to unprivileged users (after the run; predicted in plan).
     pub avail_bytes: u64,
+    /// Bytes available to unprivileged users when the root was opened.
+    pub avail_before: u64,
     /// The policy's `disk_fail_above`.
     pub threshold: Option<Share>,
     /// Bytes that would have to go to get below the threshold (0 when below).
     pub excess_bytes: u64,
     /// Deleted files still held open on this filesystem: how many, and their bytes.
     pub held_open: (u64, u64),
+}
+
+/// Capacity targets: the decision, and what the filesystem said after the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapacityReport {
+    /// What was decided before the acting walk (predictions).
+    pub decision: crate::guard::capacity::Decision,
+    /// Free bytes and inodes after the run, read from the filesystem (apply only).
+    pub real_after: Option<(u64, u64)>,
+    /// A guard refused the policy, so nothing was deleted for space either.
+    pub refused: bool,
+}
+
+impl CapacityReport {
+    /// Whether every target is met: by the filesystem's own numbers after `apply` where
+    /// they exist (the policy's own size stays a prediction), else by the prediction.
+    pub fn met(&self) -> bool {
+        let d = &self.decision;
+        if self.refused {
+            let b = &d.before;
+            return d.targets.free.is_none_or(|t| b.free >= t)
+                && d.targets.inodes.is_none_or(|t| b.inodes >= t)
+                && d.targets.bytes.is_none_or(|t| b.bytes <= t);
+        }
+        match self.real_after {
+            Some((free, inodes)) => {
+                d.targets.free.is_none_or(|t| free >= t)
+                    && d.targets.inodes.is_none_or(|t| inodes >= t)
+                    && d.targets.bytes.is_none_or(|t| d.after.bytes <= t)
+            }
+            None => d.met,
+        }
+    }
+}
+
+/// `expect_fresh`: whether the newest partition is recent enough.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fresh {
+    /// The setting, in seconds.
+    pub expect: i64,
+    /// The newest matched partition: its date and the end of its period.
+    pub newest: Option<(String, i64)>,
+    /// How long ago it ended (seconds), when there is one.
+    pub age: Option<i64>,
+    /// Older than `expect_fresh`, or nothing matched.
+    pub stale: bool,
 }
 
 /// One policy's result.
@@ -78,6 +126,21 @@ pub struct PolicySummary {
     pub nested: u64,
     /// Files at this policy's root that belong to a policy `--policy` did not select.
     pub foreign: u64,
+    /// Files unmatched because they are dated in the future.
+    pub future: u64,
+    /// Files protected because a process holds them open.
+    pub open: u64,
+    /// Files deleted (or to delete) for space.
+    pub for_space: u64,
+    /// `st_blocks × 512` of the files to delete with one link: what the deletions free.
+    pub freed_predicted: u64,
+    /// What capacity decided, when the policy has targets.
+    pub capacity: Option<CapacityReport>,
+    /// What `expect_fresh` found, when it is set.
+    pub fresh: Option<Fresh>,
+    /// The end of the newest matched partition (seconds), whether or not
+    /// `expect_fresh` is set.
+    pub newest_end: Option<i64>,
     /// A guard's refusal.
     pub refused: Option<Refusal>,
     /// Problems for the whole policy (missing root, read-only filesystem), for people.
@@ -110,6 +173,13 @@ impl PolicySummary {
             mounts_skipped: 0,
             nested: 0,
             foreign: 0,
+            future: 0,
+            open: 0,
+            for_space: 0,
+            freed_predicted: 0,
+            capacity: None,
+            fresh: None,
+            newest_end: None,
             refused: None,
             problems: Vec::new(),
             unmatched_fails: true,
@@ -131,8 +201,11 @@ impl PolicySummary {
         if self.unmatched_fails && self.files.get(Action::Unmatched) > 0 {
             e = e.and(Exit::Unmatched);
         }
-        if self.disk.as_ref().is_some_and(|d| d.excess_bytes > 0) {
+        if self.disk.as_ref().is_some_and(|d| d.excess_bytes > 0) || self.capacity.as_ref().is_some_and(|c| !c.met()) {
             e = e.and(Exit::DiskFull);
+        }
+        if self.fresh.as_ref().is_some_and(|f| f.stale) {
+            e = e.and(Exit::Stale);
         }
         e
     }

@@ -16,8 +16,11 @@ use rustix::io::Errno;
 
 use super::events::{DirEvent, ErrorEvent, FileEvent, FileOutcome, NestedEvent, Sink};
 use super::summary::PolicySummary;
+use std::rc::Rc;
+
 use crate::action::Action;
-use crate::classify::{Classifier, DirCtx, Verdict};
+use crate::classify::{Classifier, DirCtx, Reason, Verdict, place_of};
+use crate::guard::capacity::Census;
 use crate::guard::{Newest, Planned};
 use crate::policy::Policy;
 use crate::tree::{Check, Decision, DirId, DirTrouble, Enter, Entry, Removal, Visitor, os_message};
@@ -38,6 +41,10 @@ pub struct Member<'p> {
     pub planned: Planned,
     /// The pre-pass's newest partitions, for `keep_last`.
     pub newest: Option<Newest>,
+    /// The pre-pass's partition statistics, for capacity targets.
+    pub census: Option<Census>,
+    /// The end of the newest matched partition, and its date, for `expect_fresh`.
+    pub newest_end: Option<(i64, Rc<str>)>,
     /// The filesystem said EROFS once: nothing more is attempted.
     read_only: bool,
 }
@@ -53,6 +60,8 @@ impl<'p> Member<'p> {
             refused: false,
             planned: Planned::default(),
             newest: None,
+            census: None,
+            newest_end: None,
             read_only: false,
         }
     }
@@ -208,7 +217,15 @@ impl<'p> Visitor for GroupWalk<'_, 'p> {
             self.nested(path, owner);
             return Enter::Skip;
         }
-        let ctx = self.members.iter_mut().zip(&parent.ctx).map(|(m, p)| m.classifier.enter(p, name, rel)).collect();
+        let ctx: Vec<DirCtx<'p>> =
+            self.members.iter_mut().zip(&parent.ctx).map(|(m, p)| m.classifier.enter(p, name, rel)).collect();
+        if self.pass == Pass::Count {
+            for (m, c) in self.members.iter_mut().zip(&ctx) {
+                if let (Some(census), Some((period, at))) = (m.census.as_mut(), m.classifier.dir_partition(c)) {
+                    census.dir(period, place_of(rel, at));
+                }
+            }
+        }
         Enter::Walk(GroupDir { ctx, deleters: 0, marker_failed: None })
     }
 
@@ -247,6 +264,10 @@ impl<'p> Visitor for GroupWalk<'_, 'p> {
         let action = verdict.action;
         if self.pass == Pass::Count {
             m.planned.add(action, verdict.partition);
+            if let Some(c) = m.census.as_mut() {
+                let protected = action == Action::Keep && m.classifier.protected_if_expired(e);
+                c.file(e, action, verdict.partition, place_of(e.rel, verdict.place), protected);
+            }
             if let (Some(n), Some(p)) = (&mut m.newest, verdict.partition) {
                 n.observe(p, action == Action::Delete);
             }
@@ -254,6 +275,22 @@ impl<'p> Visitor for GroupWalk<'_, 'p> {
         }
         m.summary.files.add(action, 1);
         m.summary.bytes.add(action, e.size);
+        match &verdict.reason {
+            Reason::Future => m.summary.future += 1,
+            Reason::Open(_) => m.summary.open += 1,
+            Reason::ForSpace => m.summary.for_space += 1,
+            Reason::Excluded(_) => {}
+            _ => {
+                if let (Some(p), Some(date)) = (verdict.partition, &verdict.date)
+                    && m.newest_end.as_ref().is_none_or(|(end, _)| p.end > *end)
+                {
+                    m.newest_end = Some((p.end, date.clone()));
+                }
+            }
+        }
+        if action == Action::Delete && e.links <= 1 {
+            m.summary.freed_predicted += e.allocated;
+        }
         let marker_failed;
         let (decision, outcome) = match action {
             Action::Delete if m.refused => (Decision::Keep, apply.then_some(FileOutcome::Refused)),

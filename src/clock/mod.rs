@@ -313,6 +313,19 @@ fn gap_end(tz: Tz, t: NaiveDateTime) -> i64 {
     t.and_utc().timestamp() - i64::from(tz.offset_from_utc_datetime(&t).fix().local_minus_utc())
 }
 
+/// `90s`, `5m`, `3h12m`, `2d4h`: a compact duration, for messages.
+pub fn human(s: i64) -> String {
+    let s = s.max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86400 if s % 3600 == 0 => format!("{}h", s / 3600),
+        3600..86400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+        _ if s % 86400 == 0 => format!("{}d", s / 86400),
+        _ => format!("{}d{}h", s / 86400, s % 86400 / 3600),
+    }
+}
+
 /// Local calendar date and wall time of an instant, for labels.
 pub fn local(tz: Tz, secs: i64) -> DateTime<Tz> {
     tz.timestamp_opt(secs, 0).single().unwrap_or_else(|| tz.timestamp_opt(0, 0).unwrap())

@@ -4,7 +4,10 @@
 //! `max_future`, `min_date` and `skip_open` are per file and live in the classifier.)
 //!
 //! Each guard answers with a [`Refusal`] that the run reports and that makes the policy
-//! delete nothing (exit 6); none of them ever deletes more.
+//! delete nothing (exit 6); none of them ever deletes more. [`capacity`] is the one
+//! whole-policy decision that deletes more, within its own floor.
+
+pub mod capacity;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;

@@ -76,6 +76,8 @@ pub(super) fn policy(ctx: &mut Ctx, f: Field, defaults: &BTreeMap<&'static str, 
     let keep = keys.get("keep").and_then(|v| ctx.value(v, false, Keep::parse));
     let keep_last = keys.or(ctx, "keep_last", 0, true, value::count);
     let guards = guards(ctx, &keys);
+    let capacity = capacity(ctx, &keys);
+    let expect_fresh = keys.or(ctx, "expect_fresh", None, false, |s| value::days_or_hours(s).map(Some));
     if ctx.problems.len() > before {
         return None;
     }
@@ -96,6 +98,8 @@ pub(super) fn policy(ctx: &mut Ctx, f: Field, defaults: &BTreeMap<&'static str, 
         remove_empty_dirs: guards.remove_empty_dirs,
         one_file_system: guards.one_file_system,
         disk_fail_above: guards.disk_fail_above,
+        capacity: capacity?,
+        expect_fresh: expect_fresh?,
         max_future: dates.max_future,
         min_date: dates.min_date,
         date_from: dates.date_from,
@@ -174,6 +178,21 @@ fn layouts(ctx: &mut Ctx, keys: &Lookup, date_from: Option<DateFrom>) -> Option<
         }
     }
     Layouts::new(templates).map_err(|e| ctx.problem(v.path, v.node.mark, e)).ok()
+}
+
+/// Space and size targets.
+fn capacity(ctx: &mut Ctx, keys: &Lookup) -> Option<Capacity> {
+    let min_free = keys.or(ctx, "min_free", None, false, |s| value::free_space(s).map(Some));
+    let min_free_inodes = keys.or(ctx, "min_free_inodes", None, false, |s| value::free_inodes(s).map(Some));
+    let max_bytes = keys.or(ctx, "max_bytes", None, false, |s| value::size(s).map(Some));
+    let one_day = Keep::parse("1d").ok()?;
+    let keep_min = keys.or(ctx, "keep_min", one_day, false, Keep::parse);
+    Some(Capacity {
+        min_free: min_free?,
+        min_free_inodes: min_free_inodes?,
+        max_bytes: max_bytes?,
+        keep_min: keep_min?,
+    })
 }
 
 /// What keeps files a plain age rule would delete, and what refuses a whole policy.

@@ -62,6 +62,9 @@ const SPAN_DH: Option<&str> = Some(r"^[0-9]+(d|h)$");
 const SHARE: Option<&str> = Some(r"^[0-9]+(\.[0-9]+)?%$");
 const MAX_DELETE: Option<&str> = Some(r"^([0-9]+|[0-9]+(\.[0-9]+)?%|[0-9]+(d|h|bd))$");
 const DATE: Option<&str> = Some(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$");
+const SIZE: Option<&str> = Some(r"^[0-9]+[KMGT]?$");
+const SHARE_OR_SIZE: Option<&str> = Some(r"^([0-9]+(\.[0-9]+)?%|[0-9]+[KMGT]?)$");
+const SHARE_OR_COUNT: Option<&str> = Some(r"^([0-9]+(\.[0-9]+)?%|[0-9]+)$");
 
 const fn key(name: &'static str, shape: Shape, example: &'static str, doc: &'static str) -> Key {
     Key { name, shape, place: Place::Either, required: false, default: None, example, doc, object_root: true }
@@ -130,6 +133,16 @@ pub const POLICY: &[Key] = &[
     key("holidays", Shape::List, "[2024-07-05]", "Extra non-business dates (YYYY-MM-DD) for `bd`."),
     key("disk_fail_above", Shape::Text { pattern: SHARE }, "90%", "After the run, if the root's filesystem is fuller than this, the run exits 8.")
         .local_only(),
+    key("min_free", Shape::Text { pattern: SHARE_OR_SIZE }, "15%", "Free space wanted on the root's filesystem after the run: a share of its size or a size (`50G`; K M G T are powers of 1024). While it is not met, the oldest kept partitions outside `keep_min` are deleted, one whole partition at a time; if the floor is reached first, the run exits 8 and says how much is missing.")
+        .local_only(),
+    key("min_free_inodes", Shape::Text { pattern: SHARE_OR_COUNT }, "10%", "Free inodes wanted on the root's filesystem after the run: a share of its inodes or a count. Each deleted file and removed directory frees one.")
+        .local_only(),
+    key("max_bytes", Shape::Text { pattern: SIZE }, "500G", "The most the policy's own files may hold (sum of their sizes); the oldest kept partitions outside `keep_min` go until they fit.")
+        ,
+    key("keep_min", Shape::Text { pattern: KEEP }, "2d", "Capacity targets never delete a partition inside this window (`N d`, `N h` or `N bd`, counted as `keep` counts).")
+        .default("1d"),
+    key("expect_fresh", Shape::Text { pattern: SPAN_DH }, "26h", "The newest matched partition must have ended no earlier than this before now; otherwise (or when nothing matches) the policy reports it stale and the run exits 9.")
+        ,
 ];
 
 /// The keys of a `tests:` item.

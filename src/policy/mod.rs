@@ -73,6 +73,31 @@ pub struct Policy {
     pub calendar: Calendar,
     /// Disk-pressure alarm threshold.
     pub disk_fail_above: Option<Share>,
+    /// Space and size targets that delete the oldest kept partitions.
+    pub capacity: Capacity,
+    /// The newest partition must have ended within this long before now.
+    pub expect_fresh: Option<Duration>,
+}
+
+/// Capacity targets: after the age plan, while one is not met, the oldest kept
+/// partitions outside `keep_min` go, one whole partition at a time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Capacity {
+    /// Free space wanted on the root's filesystem after the run.
+    pub min_free: Option<value::Amount>,
+    /// Free inodes wanted on the root's filesystem after the run.
+    pub min_free_inodes: Option<value::Amount>,
+    /// The most the policy's own files may hold (sum of `st_size`).
+    pub max_bytes: Option<u64>,
+    /// Capacity never deletes a partition inside this window.
+    pub keep_min: Keep,
+}
+
+impl Capacity {
+    /// Whether any target is set.
+    pub fn any(&self) -> bool {
+        self.min_free.is_some() || self.min_free_inodes.is_some() || self.max_bytes.is_some()
+    }
 }
 
 /// Where a policy or test was written.

@@ -70,6 +70,71 @@ pub fn max_delete(s: &str) -> Result<Option<MaxDelete>, String> {
     }
 }
 
+/// `50G`, `512M`, `1T`, `4096`: bytes, with `K M G T` as powers of 1024.
+pub fn size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (n, unit) = split(t);
+    let scale: u64 = match unit {
+        "" | "B" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        "T" => 1 << 40,
+        _ => return Err(format!("`{s}` is not a size: write N followed by K, M, G or T (powers of 1024), e.g. 50G")),
+    };
+    let n: u64 = n.parse().map_err(|_| format!("`{s}`: the count must be a whole number"))?;
+    n.checked_mul(scale).ok_or_else(|| format!("`{s}` is too large"))
+}
+
+/// `15%` of something, or an absolute amount of it (`50G` of space, `200000` inodes).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Amount {
+    /// A share of the whole.
+    Share(Share),
+    /// So many bytes, or so many inodes.
+    Absolute(u64),
+}
+
+impl Amount {
+    /// The amount out of `whole`.
+    pub fn of(self, whole: u64) -> u64 {
+        match self {
+            Amount::Share(s) => (whole as f64 * s.0 / 100.0).ceil() as u64,
+            Amount::Absolute(n) => n,
+        }
+    }
+}
+
+impl std::fmt::Display for Amount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Amount::Share(s) => write!(f, "{s}"),
+            Amount::Absolute(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// `min_free`: `15%` of the filesystem, or a size (`50G`).
+pub fn free_space(s: &str) -> Result<Amount, String> {
+    if s.trim().ends_with('%') {
+        return share(s).map(Amount::Share).ok_or_else(|| format!("`{s}`: a share is a percentage from 0% to 100%"));
+    }
+    size(s)
+        .map(Amount::Absolute)
+        .map_err(|_| format!("`{s}`: write a share (15%) or a size (50G; K M G T are powers of 1024)"))
+}
+
+/// `min_free_inodes`: `10%` of the filesystem's inodes, or a count (`200000`).
+pub fn free_inodes(s: &str) -> Result<Amount, String> {
+    if s.trim().ends_with('%') {
+        return share(s).map(Amount::Share).ok_or_else(|| format!("`{s}`: a share is a percentage from 0% to 100%"));
+    }
+    s.trim()
+        .parse::<u64>()
+        .map(Amount::Absolute)
+        .map_err(|_| format!("`{s}`: write a share (10%) or a number of inodes (200000)"))
+}
+
 /// `2024-07-05`.
 pub fn date(s: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| format!("`{s}` is not a date: write YYYY-MM-DD"))
@@ -118,6 +183,20 @@ mod tests {
             assert!(max_delete(bad).is_err(), "{bad}");
         }
         assert_eq!(MaxDelete::Share(Share(40.0)).limit(1001), Some(400));
+    }
+
+    #[test]
+    fn sizes_and_amounts() {
+        assert_eq!(size("50G"), Ok(50 << 30));
+        assert_eq!(size("512M"), Ok(512 << 20));
+        assert_eq!(size("4096"), Ok(4096));
+        assert!(size("50GB").is_err() && size("1.5G").is_err() && size("50g").is_err());
+        assert_eq!(free_space("15%"), Ok(Amount::Share(Share(15.0))));
+        assert_eq!(free_space("1T"), Ok(Amount::Absolute(1 << 40)));
+        assert!(free_space("150%").is_err());
+        assert_eq!(free_inodes("200000"), Ok(Amount::Absolute(200_000)));
+        assert!(free_inodes("20K").is_err());
+        assert_eq!(Amount::Share(Share(10.0)).of(1001), 101);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::Printer;
 use super::reason;
 use crate::act::events::{DirEvent, ErrorEvent, FileEvent, FileOutcome, NestedEvent, Sink};
-use crate::act::summary::{Buckets, PolicySummary, RunSummary};
+use crate::act::summary::{Buckets, CapacityReport, PolicySummary, RunSummary};
 use crate::action::Action;
 
 /// Writes JSON Lines through the printer.
@@ -123,11 +123,88 @@ struct PolicyJson<'a> {
     mounts_skipped: u64,
     nested: u64,
     foreign: u64,
+    future: u64,
+    open: u64,
+    capacity: Option<CapacityJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fresh: Option<FreshJson<'a>>,
+    newest_partition_end: Option<String>,
     problems: &'a [String],
     exit_code: u8,
     duration_seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     disk_used_ratio: Option<f64>,
+}
+
+/// `capacity`: the keys of the targets set, sizes in bytes.
+#[derive(Serialize)]
+struct CapacityJson {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    min_free: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    free_before: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    free_after: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    free_after_predicted: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    min_free_inodes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    free_inodes_before: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    free_inodes_after: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes_before: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes_after: Option<u64>,
+    met: bool,
+    deleted_for_space: u64,
+    partitions_for_space: usize,
+    bytes_freed_for_space: u64,
+    missing: MissingJson,
+}
+
+#[derive(Serialize)]
+struct MissingJson {
+    free: u64,
+    inodes: u64,
+    bytes: u64,
+}
+
+impl CapacityJson {
+    fn of(c: &CapacityReport) -> CapacityJson {
+        let d = &c.decision;
+        let t = d.targets;
+        let free_after = c.real_after.map_or(d.after.free, |r| r.0);
+        let inodes_after = c.real_after.map_or(d.after.inodes, |r| r.1);
+        CapacityJson {
+            min_free: t.free,
+            free_before: t.free.map(|_| d.before.free),
+            free_after: t.free.map(|_| free_after),
+            free_after_predicted: t.free.map(|_| d.after.free),
+            min_free_inodes: t.inodes,
+            free_inodes_before: t.inodes.map(|_| d.before.inodes),
+            free_inodes_after: t.inodes.map(|_| inodes_after),
+            max_bytes: t.bytes,
+            bytes_before: t.bytes.map(|_| d.before.bytes),
+            bytes_after: t.bytes.map(|_| d.after.bytes),
+            met: c.met(),
+            deleted_for_space: if c.refused { 0 } else { d.files },
+            partitions_for_space: if c.refused { 0 } else { d.chosen.len() },
+            bytes_freed_for_space: if c.refused { 0 } else { d.freed },
+            missing: MissingJson { free: d.missing.free, inodes: d.missing.inodes, bytes: d.missing.bytes },
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct FreshJson<'a> {
+    expect_fresh_seconds: i64,
+    newest: Option<&'a str>,
+    age_seconds: Option<i64>,
+    stale: bool,
 }
 
 #[derive(Serialize)]
@@ -285,6 +362,18 @@ impl Sink for Json<'_> {
                 mounts_skipped: p.mounts_skipped,
                 nested: p.nested,
                 foreign: p.foreign,
+                future: p.future,
+                open: p.open,
+                capacity: p.capacity.as_ref().map(CapacityJson::of),
+                fresh: p.fresh.as_ref().map(|f| FreshJson {
+                    expect_fresh_seconds: f.expect,
+                    newest: f.newest.as_ref().map(|(d, _)| d.as_str()),
+                    age_seconds: f.age,
+                    stale: f.stale,
+                }),
+                newest_partition_end: p
+                    .newest_end
+                    .map(|t| chrono::DateTime::from_timestamp(t, 0).map(|d| d.to_rfc3339()).unwrap_or_default()),
                 problems: &p.problems,
                 exit_code: p.exit.code(),
                 duration_seconds: p.duration.as_secs_f64(),

@@ -77,6 +77,76 @@ pub fn render(run: &RunSummary, previous_success: Option<f64>) -> String {
         per(&|p| Some(p.foreign as f64)),
     );
     family(
+        "sweep_future_files",
+        "Files unmatched because they are dated later than now plus max_future, in the last run.",
+        per(&|p| Some(p.future as f64)),
+    );
+    family(
+        "sweep_open_files",
+        "Files protected because a process held them open (skip_open), in the last run.",
+        per(&|p| Some(p.open as f64)),
+    );
+    family(
+        "sweep_held_open_deleted_bytes",
+        "Bytes of deleted files still held open on the root's filesystem (df counts them, du does not).",
+        per(&|p| p.disk.as_ref().map(|d| d.held_open.1 as f64)),
+    );
+    family(
+        "sweep_newest_partition_timestamp_seconds",
+        "End of the newest matched partition's period, as a Unix time.",
+        per(&|p| p.newest_end.map(|t| t as f64)),
+    );
+    family(
+        "sweep_stale",
+        "1 when the newest partition is older than expect_fresh (or none matched); only for policies that set it.",
+        per(&|p| p.fresh.as_ref().map(|f| if f.stale { 1.0 } else { 0.0 })),
+    );
+    family(
+        "sweep_free_before_bytes",
+        "Bytes available to users on the root's filesystem when the policy's run started.",
+        per(&|p| p.disk.as_ref().map(|d| d.avail_before as f64)),
+    );
+    family(
+        "sweep_free_after_bytes",
+        "Bytes available to users on the root's filesystem after the run (in plan: predicted).",
+        per(&|p| p.disk.as_ref().map(|d| d.avail_bytes as f64)),
+    );
+    let targets = |inodes: bool| {
+        let mut rows = Vec::new();
+        for p in &run.policies {
+            let Some(c) = &p.capacity else { continue };
+            let t = c.decision.targets;
+            let all = [("min_free", t.free, false), ("min_free_inodes", t.inodes, true), ("max_bytes", t.bytes, false)];
+            for (name, v, counts_inodes) in all {
+                if let Some(v) = v.filter(|_| counts_inodes == inodes) {
+                    rows.push((format!("{{policy=\"{}\",target=\"{name}\"}}", escape(&p.name)), v as f64));
+                }
+            }
+        }
+        rows
+    };
+    family(
+        "sweep_capacity_target_bytes",
+        "A capacity target in bytes: free space wanted (min_free) or the most the policy's files may hold (max_bytes).",
+        targets(false),
+    );
+    family("sweep_capacity_target_inodes", "Free inodes wanted (min_free_inodes).", targets(true));
+    family(
+        "sweep_capacity_met",
+        "1 when every capacity target of the policy was met after the run.",
+        per(&|p| p.capacity.as_ref().map(|c| if c.met() { 1.0 } else { 0.0 })),
+    );
+    family(
+        "sweep_for_space_files",
+        "Files deleted (in plan: to delete) to meet a capacity target.",
+        per(&|p| p.capacity.as_ref().map(|_| p.for_space as f64)),
+    );
+    family(
+        "sweep_for_space_bytes",
+        "Bytes on disk freed (in plan: to free) by the deletions for space.",
+        per(&|p| p.capacity.as_ref().map(|c| if c.refused { 0.0 } else { c.decision.freed as f64 })),
+    );
+    family(
         "sweep_refused",
         "1 when a safety guard refused the policy's deletions in the last run.",
         per(&|p| Some(if p.refused.is_some() { 1.0 } else { 0.0 })),

@@ -34,6 +34,7 @@ pub fn render(v: &Verdict, f: &Facts, out: &mut String) {
             write!(out, "modified {} ago, less than min_age {} (still being written?)", secs(*age), secs(f.min_age))
         }
         Reason::Open(h) => write!(out, "open by {} ({})", h.pid, h.command),
+        Reason::ForSpace => write!(out, "for space: {date} is the oldest kept partition and {} is not met", f.capacity),
         Reason::NoLayout => write!(out, "no layout matches"),
         Reason::BadDate(why) => write!(out, "{why}"),
         Reason::Implausible => write!(out, "implausible date: {date} is before min_date {}", f.min_date),
@@ -55,15 +56,7 @@ pub fn text(v: &Verdict, f: &Facts) -> String {
 
 /// `90s`, `5m`, `3h12m`, `2d4h`: compact durations for messages.
 pub fn secs(s: i64) -> String {
-    let s = s.max(0);
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m", s / 60),
-        3600..86400 if s % 3600 == 0 => format!("{}h", s / 3600),
-        3600..86400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
-        _ if s % 86400 == 0 => format!("{}d", s / 86400),
-        _ => format!("{}d{}h", s / 86400, s % 86400 / 3600),
-    }
+    clock::human(s)
 }
 
 /// "1 file", "2 files", "1,234 files": a count with thousands separators and its noun.

@@ -16,7 +16,7 @@ use regex::Regex;
 use super::reason::{self, count, thousands};
 use super::{Printer, display_path};
 use crate::act::events::{DirEvent, ErrorEvent, FileEvent, FileOutcome, NestedEvent, PolicyStart, Sink};
-use crate::act::summary::{PolicySummary, RunSummary};
+use crate::act::summary::{CapacityReport, PolicySummary, RunSummary};
 use crate::action::Action;
 use crate::clock::Period;
 use crate::exit::Exit;
@@ -45,6 +45,8 @@ struct Agg {
     files: u64,
     bytes: u64,
     date: String,
+    /// Deleted for space, not for age.
+    for_space: bool,
 }
 
 /// Unmatched files that share a shape and a reason.
@@ -73,6 +75,8 @@ struct Tally {
     problems: Vec<String>,
     more_problems: u64,
     nested: Vec<String>,
+    /// The policy's capacity settings, as written.
+    capacity: Option<crate::policy::Capacity>,
 }
 
 impl Tally {
@@ -127,15 +131,72 @@ impl<'a> Text<'a> {
             // Name the place when another row has the same date in another directory.
             let shared = rows.iter().filter(|((_, p, _), _)| p == period).count() > 1;
             let date = if shared && !place.is_empty() { format!("{} in {place}/", agg.date) } else { agg.date.clone() };
+            let why = if agg.for_space { "  for space" } else { "" };
             writeln!(
                 self.out,
-                "  {label} {date:<22} {:>13} {:>11}",
+                "  {label} {date:<22} {:>13} {:>11}{why}",
                 count(agg.files, "file", "files"),
                 HumanBytes(agg.bytes).to_string()
             )?;
         }
         Ok(())
     }
+}
+
+/// "capacity: min_free 1.5 GiB: free 0.9 GiB before, 1.6 GiB after (predicted 1.6 GiB);
+/// 3 partitions (1,234 files) deleted for space: met".
+fn capacity_line(c: &CapacityReport, settings: &crate::policy::Capacity, dry_run: bool) -> String {
+    let d = &c.decision;
+    let mut targets = Vec::new();
+    let written = |a: Option<crate::policy::value::Amount>| match a {
+        Some(crate::policy::value::Amount::Share(s)) => format!("{s} = "),
+        _ => String::new(),
+    };
+    if let Some(t) = d.targets.free {
+        let after = match (c.real_after, dry_run) {
+            (Some((real, _)), false) => format!("{} after (predicted {})", HumanBytes(real), HumanBytes(d.after.free)),
+            _ => format!("{} predicted after", HumanBytes(d.after.free)),
+        };
+        targets.push(format!(
+            "min_free {}{}: free {} before, {after}",
+            written(settings.min_free),
+            HumanBytes(t),
+            HumanBytes(d.before.free)
+        ));
+    }
+    if let Some(t) = d.targets.inodes {
+        let after = match (c.real_after, dry_run) {
+            (Some((_, real)), false) => format!("{} after (predicted {})", thousands(real), thousands(d.after.inodes)),
+            _ => format!("{} predicted after", thousands(d.after.inodes)),
+        };
+        targets.push(format!(
+            "min_free_inodes {}{}: free {} before, {after}",
+            written(settings.min_free_inodes),
+            thousands(t),
+            thousands(d.before.inodes)
+        ));
+    }
+    if let Some(t) = d.targets.bytes {
+        targets.push(format!(
+            "max_bytes {}: {} before, {} after",
+            HumanBytes(t),
+            HumanBytes(d.before.bytes),
+            HumanBytes(d.after.bytes)
+        ));
+    }
+    let verb = if dry_run { "to delete" } else { "deleted" };
+    let chosen = if d.chosen.is_empty() {
+        "nothing deleted for space".to_string()
+    } else {
+        format!(
+            "{} ({}, {}) {verb} for space",
+            count(d.chosen.len() as u64, "partition", "partitions"),
+            count(d.files, "file", "files"),
+            HumanBytes(d.freed)
+        )
+    };
+    let state = if c.met() { "met" } else { "NOT met" };
+    format!("capacity {}; {chosen}: {state}", targets.join("; "))
 }
 
 /// The first `n` components of `rel`, for people.
@@ -193,7 +254,7 @@ pub fn shape(rel: &[u8]) -> String {
 impl Sink for Text<'_> {
     fn policy_start(&mut self, p: &PolicyStart) -> io::Result<()> {
         let policy = p.policy;
-        self.tally(&policy.name);
+        self.tally(&policy.name).capacity = Some(policy.capacity);
         writeln!(
             self.out,
             "{} {}  root {}",
@@ -234,6 +295,7 @@ impl Sink for Text<'_> {
             if agg.files == 0 {
                 agg.date = date.to_string();
             }
+            agg.for_space |= matches!(v.reason, crate::classify::Reason::ForSpace);
             agg.files += 1;
             agg.bytes += e.bytes;
         }
@@ -400,6 +462,19 @@ impl Sink for Text<'_> {
                 None if !held.is_empty() => writeln!(self.out, "  = disk {:.1}% used{held}", d.used_ratio * 100.0)?,
                 None => {}
             }
+        }
+        if let (Some(c), Some(settings)) = (&s.capacity, &t.capacity) {
+            writeln!(self.out, "  = {}", capacity_line(c, settings, self.dry_run))?;
+        }
+        if let Some(f) = s.fresh.as_ref().filter(|f| !f.stale)
+            && let (Some((date, _)), Some(age)) = (&f.newest, f.age)
+        {
+            writeln!(
+                self.out,
+                "  = fresh: newest partition {date} ended {} ago (expect_fresh {})",
+                reason::secs(age),
+                if f.expect % 86400 == 0 { format!("{}d", f.expect / 86400) } else { format!("{}h", f.expect / 3600) }
+            )?;
         }
         writeln!(self.out)?;
         self.out.flush()

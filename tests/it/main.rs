@@ -9,6 +9,7 @@ mod support;
 
 mod architecture;
 mod business;
+mod capacity;
 mod checking;
 mod cli;
 mod depth;
@@ -16,6 +17,7 @@ mod examples;
 mod exit_codes;
 mod faults;
 mod guards;
+mod hardening;
 mod layouts;
 mod metrics;
 mod names;

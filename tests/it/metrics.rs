@@ -30,9 +30,15 @@ const CUTOFF_2D_NEW_YORK: f64 = 1_720_670_400.0;
 const BUCKETED: [&str; 2] = ["sweep_files", "sweep_bytes"];
 
 /// Families with one series per policy (`policy` label).
-const PER_POLICY: [&str; 13] = [
+const PER_POLICY: [&str; 19] = [
     "sweep_nested_roots",
     "sweep_foreign_files",
+    "sweep_future_files",
+    "sweep_open_files",
+    "sweep_held_open_deleted_bytes",
+    "sweep_free_before_bytes",
+    "sweep_free_after_bytes",
+    "sweep_newest_partition_timestamp_seconds",
     "sweep_deleted_files",
     "sweep_deleted_bytes",
     "sweep_failed_files",
@@ -44,6 +50,17 @@ const PER_POLICY: [&str; 13] = [
     "sweep_duration_seconds",
     "sweep_cutoff_timestamp_seconds",
     "sweep_filesystem_used_ratio",
+];
+
+/// Families with a series only for policies that set what they measure: `expect_fresh`
+/// (sweep_stale) or capacity targets (the others; the targets carry a `target` label).
+const CONDITIONAL: [&str; 6] = [
+    "sweep_stale",
+    "sweep_capacity_target_bytes",
+    "sweep_capacity_target_inodes",
+    "sweep_capacity_met",
+    "sweep_for_space_files",
+    "sweep_for_space_bytes",
 ];
 
 /// Families with one series for the whole run (no labels).
@@ -446,7 +463,8 @@ fn the_exposition_is_well_formed_and_has_exactly_the_documented_families() {
     t.sweep("apply", &p, NOW).arg("--metrics-file").arg(&m).code(0);
     // read_metrics applies every check of `parse`.
     let e = read_metrics(&m);
-    let documented: BTreeSet<&str> = BUCKETED.iter().chain(&PER_POLICY).chain(&PER_RUN).copied().collect();
+    let documented: BTreeSet<&str> =
+        BUCKETED.iter().chain(&PER_POLICY).chain(&CONDITIONAL).chain(&PER_RUN).copied().collect();
     let written: BTreeSet<&str> = e.families.keys().map(String::as_str).collect();
     assert_eq!(written, documented, "every family written is known to these tests");
     // And the README's table names exactly these: dashboards and alerts use them.
@@ -936,7 +954,7 @@ fn several_policies_get_one_series_each_under_one_help_and_type() {
     }
 
     let lines: Vec<&str> = e.text.lines().collect();
-    for name in BUCKETED.iter().chain(&PER_POLICY).chain(&PER_RUN) {
+    for name in BUCKETED.iter().chain(&PER_POLICY).chain(&CONDITIONAL).chain(&PER_RUN) {
         for kind in ["HELP", "TYPE"] {
             let n = lines.iter().filter(|l| l.starts_with(&format!("# {kind} {name} "))).count();
             assert_eq!(n, 1, "{n} `# {kind} {name}` lines");

@@ -189,3 +189,59 @@ proptest! {
         prop_assert_eq!(t.listing(), left);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 30, max_shrink_iters: 20, ..ProptestConfig::default() })]
+
+    /// Capacity (`max_bytes`, on an ordinary directory): never a file inside `keep_min`,
+    /// whole partitions, always the oldest kept ones first, and plan predicts apply.
+    #[test]
+    fn capacity_takes_the_oldest_partitions_outside_keep_min(
+        parts in prop::collection::vec((0i64..20, 1usize..4, 1usize..2000), 1..25),
+        keep in 1u32..15,
+        keep_min in 1u32..10,
+        cap in 0u64..40_000,
+    ) {
+        let today = NaiveDate::from_ymd_opt(2024, 7, 12).unwrap();
+        let t = Tree::new();
+        for (back, files, size) in &parts {
+            let d = today - Duration::days(*back);
+            for f in 0..*files {
+                t.file_sized(&format!("{}/f{f}", d.format("%Y-%m-%d")), *size);
+            }
+        }
+        let p = t.policy(&one_policy(&["%Y-%m-%d/**"], &format!("{keep}d"), &format!("max_bytes: {cap}\nkeep_min: {keep_min}d")));
+        let now = "2024-07-12T12:00:00Z";
+        let plan = t.sweep("plan", &p, now).args(["--format", "json"]).output();
+        let code = plan.out.status.code().unwrap();
+        prop_assert!(code == 0 || code == 8, "exit {}", code);
+        let floor = today - Duration::days(i64::from(keep_min) - 1);
+        let cutoff = today - Duration::days(i64::from(keep) - 1);
+        // Partitions by day: which went for space, which stayed kept.
+        let mut space: BTreeSet<NaiveDate> = BTreeSet::new();
+        let mut kept: BTreeSet<NaiveDate> = BTreeSet::new();
+        for l in plan.json().into_iter().filter(|l| l["type"] == "file") {
+            let day = NaiveDate::parse_from_str(l["date"].as_str().unwrap(), "%Y-%m-%d").unwrap();
+            let reason = l["reason"].as_str().unwrap();
+            if reason.starts_with("for space") {
+                prop_assert!(day < floor, "{} went for space inside keep_min ({})", day, floor);
+                prop_assert!(day >= cutoff, "{} was expired anyway", day);
+                space.insert(day);
+            } else if l["action"] == "keep" {
+                kept.insert(day);
+            }
+        }
+        prop_assert!(space.is_disjoint(&kept), "whole partitions: {:?} vs {:?}", space, kept);
+        // Oldest first: no kept partition outside the floor is older than one that went.
+        if let Some(newest_gone) = space.iter().next_back() {
+            let older_kept: Vec<_> = kept.iter().filter(|d| *d < newest_gone && **d < floor).collect();
+            prop_assert!(older_kept.is_empty(), "kept {:?} while {} went", older_kept, newest_gone);
+        }
+        // And exit 8 exactly when the floor stopped it.
+        let met = plan.summary()["policies"][0]["capacity"]["met"].as_bool().unwrap();
+        prop_assert_eq!(code == 8, !met);
+        let apply = t.sweep("apply", &p, now).args(["--format", "json"]).output();
+        prop_assert_eq!(apply.out.status.code(), Some(code));
+        prop_assert_eq!(apply.actions(&t.root), plan.actions(&t.root), "plan predicts apply");
+    }
+}

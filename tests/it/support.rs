@@ -235,6 +235,14 @@ pub fn loud(note: &str) {
     let _ = writeln!(std::io::stderr(), "\n*** {note} ***\n");
 }
 
+/// `test` cannot run here because `what` (not a tool: a privilege, a sysctl) is missing:
+/// as with [`required`], a failure under CI and a loud skip elsewhere.
+#[track_caller]
+pub fn missing(test: &str, what: &str) {
+    assert!(std::env::var_os("CI").is_none(), "{test}: {what} is missing, and CI must run every test");
+    loud(&format!("SKIPPED {test}: {what} is missing, so this is NOT checked here"));
+}
+
 /// `chattr +i` on a file, undone on drop (also when the test fails) so the tree can go.
 pub struct Immutable(PathBuf);
 
@@ -377,5 +385,31 @@ fn to_json(n: &sweep::policy::yaml::Node) -> Value {
         Y::Scalar { text, plain: false } => Value::String(text.clone()),
         Y::Seq(items) => Value::Array(items.iter().map(to_json).collect()),
         Y::Map(entries) => Value::Object(entries.iter().map(|e| (e.key.clone(), to_json(&e.value))).collect()),
+    }
+}
+
+/// A tmpfs mounted for one test (`mount -t tmpfs -o OPTIONS`), unmounted (lazily) when
+/// dropped, also when the test fails.
+pub struct Tmpfs(pub PathBuf);
+
+impl Tmpfs {
+    #[track_caller]
+    pub fn mount(path: &Path, options: &str) -> Tmpfs {
+        fs::create_dir_all(path).unwrap();
+        let ok = Command::new("mount").args(["-t", "tmpfs", "-o", options, "tmpfs"]).arg(path).status().unwrap();
+        assert!(ok.success(), "mounting a tmpfs must work as root on this machine kind");
+        Tmpfs(path.to_path_buf())
+    }
+
+    /// Bytes available to users, as statvfs says.
+    pub fn free(&self) -> u64 {
+        let st = rustix::fs::statvfs(&self.0).unwrap();
+        st.f_bavail * st.f_frsize
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
 }

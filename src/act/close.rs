@@ -1,0 +1,176 @@
+//! Closing one policy's run: the filesystem after it (real in `apply`, predicted in
+//! `plan`, counting what earlier policies on the same filesystem free), whether the
+//! capacity targets are met, whether the data is fresh, the problems in a sentence each,
+//! the exit code, and the diagnostics on stderr.
+
+use super::decide::Ledger;
+use super::events::{Level, Sink};
+use super::summary::{Disk, Fresh, PolicySummary};
+use super::visit::Member;
+use crate::action::Action;
+use crate::clock;
+use crate::policy::{OnUnmatched, Share};
+use crate::tree::local::Root;
+use crate::tree::local::open::OpenFiles;
+
+/// The member's summary, closed. `before` is the filesystem's free bytes and inodes when
+/// the root was opened; `now` the instant the run evaluates at.
+pub fn summary(
+    m: Member,
+    root: Option<&Root>,
+    before: Option<(u64, u64)>,
+    apply: bool,
+    open: Option<&OpenFiles>,
+    now: i64,
+    ledger: &mut Ledger,
+) -> PolicySummary {
+    let policy = m.policy;
+    let mut s = m.summary;
+    if let Some(root) = root {
+        let earlier = ledger.get(&root.id.dev).copied().unwrap_or_default();
+        // What this plan frees: blocks of the files it deletes, and one inode per file
+        // and per directory it removes. In apply the filesystem says it.
+        let (freed, inodes) =
+            if apply { (0, 0) } else { (s.freed_predicted, s.files.get(Action::Delete) + s.dirs_removed) };
+        s.disk = disk(policy.disk_fail_above, root, earlier.0 + freed, open, before.map(|b| b.0));
+        if !apply {
+            let e = ledger.entry(root.id.dev).or_default();
+            e.0 += freed;
+            e.1 += inodes;
+        }
+        if let Some(c) = s.capacity.as_mut()
+            && apply
+            && let Ok(st) = root.statvfs()
+        {
+            c.real_after = Some((st.f_bavail.saturating_mul(st.f_frsize), st.f_favail));
+        }
+    }
+    s.newest_end = m.newest_end.as_ref().map(|(end, _)| *end);
+    if let Some(expect) = policy.expect_fresh {
+        let expect = i64::try_from(expect.as_secs()).unwrap_or(i64::MAX);
+        let newest = m.newest_end.as_ref().map(|(end, date)| (date.to_string(), *end));
+        let age = newest.as_ref().map(|(_, end)| now - end);
+        let stale = age.is_none_or(|a| a > expect);
+        s.fresh = Some(Fresh { expect, newest, age, stale });
+    }
+    problems(&mut s, policy, apply);
+    s.exit = s.exit_code();
+    s
+}
+
+/// The root's filesystem after the run. A plan subtracts what it (and earlier policies
+/// on the same filesystem) would free.
+fn disk(
+    threshold: Option<Share>,
+    root: &Root,
+    freed: u64,
+    open: Option<&OpenFiles>,
+    before: Option<u64>,
+) -> Option<Disk> {
+    let st = root.statvfs().ok()?;
+    let used = st.f_blocks.saturating_sub(st.f_bfree).saturating_mul(st.f_frsize).saturating_sub(freed);
+    let avail = st.f_bavail.saturating_mul(st.f_frsize) + freed;
+    let capacity = used + avail;
+    if capacity == 0 {
+        return None;
+    }
+    let used_ratio = used as f64 / capacity as f64;
+    let excess_bytes = match threshold {
+        Some(t) if used_ratio * 100.0 > t.0 => used - (capacity as f64 * t.0 / 100.0) as u64,
+        _ => 0,
+    };
+    let held_open = open.map_or((0, 0), |o| o.deleted_on(root.id.dev));
+    Some(Disk {
+        used_ratio,
+        used_bytes: used,
+        avail_bytes: avail,
+        avail_before: before.unwrap_or(avail),
+        threshold,
+        excess_bytes,
+        held_open,
+    })
+}
+
+/// The policy's problems, a sentence each (also the JSON summary's `problems`).
+fn problems(s: &mut PolicySummary, policy: &crate::policy::Policy, apply: bool) {
+    use indicatif::HumanBytes;
+    if let Some(d) = s.disk.as_ref().filter(|d| d.excess_bytes > 0)
+        && let Some(t) = d.threshold
+    {
+        let verb = if apply { "this run freed" } else { "this plan would free" };
+        let freed = if apply { s.deleted_bytes } else { s.freed_predicted };
+        s.problems.push(format!(
+            "filesystem of {} is {:.1}% full, above disk_fail_above {t}; {verb} {}; about {} more must go",
+            s.root.display(),
+            d.used_ratio * 100.0,
+            HumanBytes(freed),
+            HumanBytes(d.excess_bytes)
+        ));
+    }
+    if let Some(c) = s.capacity.as_ref().filter(|c| !c.met()) {
+        let m = &c.decision.missing;
+        let mut missing = Vec::new();
+        if m.free > 0 {
+            missing.push(format!("{} of free space", HumanBytes(m.free)));
+        }
+        if m.inodes > 0 {
+            missing.push(format!("{} free inodes", m.inodes));
+        }
+        if m.bytes > 0 {
+            missing.push(format!("{} over max_bytes", HumanBytes(m.bytes)));
+        }
+        let missing = if missing.is_empty() { "the target".to_string() } else { missing.join(", ") };
+        let why = if c.refused {
+            "nothing was deleted because a guard refused the policy".to_string()
+        } else {
+            let mut floor = format!("keep_min {}", policy.capacity.keep_min);
+            if policy.keep_last > 0 {
+                floor.push_str(&format!(" and keep_last {}", policy.keep_last));
+            }
+            format!("the floor ({floor}) keeps the rest")
+        };
+        s.problems.push(format!("capacity target not met: {missing} still missing; {why}"));
+    }
+    let unmatched = s.files.get(Action::Unmatched);
+    if unmatched > 0 && s.unmatched_fails {
+        s.problems.push(format!(
+            "{unmatched} files under {} match no layout (on_unmatched: fail): a new upstream layout?",
+            s.root.display()
+        ));
+    }
+    if let Some(f) = s.fresh.as_ref().filter(|f| f.stale) {
+        let expect = setting(f.expect);
+        s.problems.push(match (&f.newest, f.age) {
+            (Some((date, _)), Some(age)) => {
+                format!("stale: newest partition {date} ended {} ago (expect_fresh {expect})", clock::human(age))
+            }
+            _ => format!("stale: no partition under {} (expect_fresh {expect})", s.root.display()),
+        });
+    }
+}
+
+/// A duration setting as it is written: `26h`, `2d`.
+fn setting(secs: i64) -> String {
+    if secs % 86400 == 0 { format!("{}d", secs / 86400) } else { format!("{}h", secs / 3600) }
+}
+
+/// One policy's diagnostics on stderr: what went wrong, in a line each.
+pub fn diagnose(s: &PolicySummary, on_unmatched: OnUnmatched, sink: &mut dyn Sink) {
+    let name = Some(s.name.as_str());
+    for p in &s.problems {
+        sink.diagnostic(Level::Error, name, p);
+    }
+    if let Some(r) = &s.refused {
+        sink.diagnostic(Level::Error, name, &format!("refused by {}: {}", r.guard, r.reason));
+    }
+    let unmatched = s.files.get(Action::Unmatched);
+    if unmatched > 0 && on_unmatched != OnUnmatched::Fail {
+        let how = if on_unmatched == OnUnmatched::Warn { "warn" } else { "refuse" };
+        let msg = format!("{unmatched} files under {} match no layout (on_unmatched: {how})", s.root.display());
+        sink.diagnostic(Level::Warn, name, &msg);
+    }
+    if s.files.get(Action::Error) > 0 || s.failed > 0 {
+        let msg = format!("{} entries could not be read, {} deletions failed", s.files.get(Action::Error), s.failed);
+        sink.diagnostic(Level::Error, name, &msg);
+    }
+}

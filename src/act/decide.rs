@@ -1,0 +1,124 @@
+//! Whole-policy decisions taken between opening a root and the walk that acts: refusals
+//! that need no walk (a dangerous root, a clock gone backwards), and, after the counting
+//! walk, what `keep_last` protects, what capacity deletes for space, and whether
+//! `max_delete` or `on_unmatched: refuse` refuses the policy.
+
+use std::collections::BTreeMap;
+
+use super::Ctx;
+use super::summary::CapacityReport;
+use super::visit::Member;
+use crate::classify::Override;
+use crate::clock::{self, Cutoff};
+use crate::guard::capacity::{self, Before, Targets};
+use crate::guard::{self, Refusal};
+use crate::policy::{MaxDelete, OnUnmatched};
+use crate::tree::local::Root;
+
+/// What earlier policies in this run are predicted to free on each filesystem (plan
+/// only: in apply the filesystem itself says what they freed): bytes and inodes.
+pub type Ledger = BTreeMap<u64, (u64, u64)>;
+
+/// Refusals that need no walk: a dangerous root, a clock gone backwards.
+pub fn before_walking(ctx: &Ctx, members: &mut [Member], root: &Root) {
+    let danger = ctx.system.refuse(&root.path, Some(root.id), root.resolved.as_deref());
+    let now = ctx.opts.now.resolve(&crate::clock::Zone::utc()).timestamp();
+    let clock = if ctx.opts.system_clock {
+        guard::clock(now, ctx.opts.previous_start, |t| {
+            clock::local(chrono_tz::Tz::UTC, t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        })
+    } else {
+        None
+    };
+    for m in members.iter_mut().filter(|m| m.selected) {
+        let refusal = match (&danger, &clock) {
+            (Some(reason), _) => {
+                Some(Refusal { guard: "dangerous_root", reason: reason.clone(), would_delete: 0, limit: None })
+            }
+            (None, Some(r)) => Some(r.clone()),
+            (None, None) => None,
+        };
+        if let Some(r) = refusal {
+            m.refused = true;
+            m.summary.refused = Some(r);
+        }
+    }
+}
+
+/// After the counting walk, for one member: `keep_last`, capacity, then the refusals.
+pub fn after_counting(
+    m: &mut Member,
+    cutoff: &Cutoff,
+    max_delete: Option<MaxDelete>,
+    root: &Root,
+    ledger: &Ledger,
+    now: chrono::DateTime<chrono_tz::Tz>,
+) {
+    if !m.selected || m.refused {
+        return;
+    }
+    let mut overrides: BTreeMap<_, Override> = BTreeMap::new();
+    let mut held = 0;
+    if let Some(n) = m.newest.take() {
+        let (newest, h) = n.finish();
+        held = h;
+        for p in newest {
+            overrides.entry(p).or_default().keep_last = true;
+        }
+    }
+    let mut plan = m.planned;
+    plan.delete = plan.delete.saturating_sub(held);
+
+    if let Some(census) = m.census.take() {
+        let c = m.policy.capacity;
+        let st = root.statvfs().ok();
+        let (ledger_bytes, ledger_inodes) = ledger.get(&root.id.dev).copied().unwrap_or_default();
+        let before = Before {
+            free: st.as_ref().map_or(0, |s| s.f_bavail.saturating_mul(s.f_frsize)) + ledger_bytes,
+            inodes: st.as_ref().map_or(0, |s| s.f_favail) + ledger_inodes,
+            bytes: census.bytes,
+        };
+        let targets = Targets {
+            free: c.min_free.map(|a| a.of(st.as_ref().map_or(0, |s| s.f_blocks.saturating_mul(s.f_frsize)))),
+            inodes: c.min_free_inodes.map(|a| a.of(st.as_ref().map_or(0, |s| s.f_files))),
+            bytes: c.max_bytes,
+        };
+        let floor = clock::cutoff(c.keep_min, now, &m.policy.calendar).timestamp();
+        let remove_dirs = m.policy.remove_empty_dirs;
+        let age = census.age_plan(remove_dirs);
+        let keep_last = |p| overrides.get(&p).is_some_and(|o: &Override| o.keep_last);
+        let decision =
+            capacity::choose(targets, before, &census, age, remove_dirs, |p| p.end <= floor && !keep_last(p));
+        for (period, place) in &decision.chosen {
+            overrides.entry(*period).or_default().for_space.push(place.clone());
+            let start = period.start;
+            plan.earliest = Some(plan.earliest.map_or(start, |e| e.min(start)));
+        }
+        plan.delete += decision.files;
+        m.summary.capacity = Some(CapacityReport { decision, real_after: None, refused: false });
+    }
+    m.classifier.set_overrides(overrides);
+
+    let tz = m.policy.zone.tz();
+    let describe = |t: i64| clock::local(tz, t).to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
+    let refusal = if m.policy.on_unmatched == OnUnmatched::Refuse && plan.unmatched > 0 {
+        guard::unmatched(plan.unmatched, plan.delete)
+    } else if plan.delete == 0 {
+        None
+    } else {
+        max_delete.and_then(|limit| {
+            let span = match limit {
+                MaxDelete::Span(s) => Some(clock::span_start(cutoff, s, &m.policy.calendar)),
+                _ => None,
+            };
+            guard::max_delete(limit, &plan, span, describe)
+        })
+    };
+    if let Some(r) = refusal {
+        m.refused = true;
+        m.summary.refused = Some(r);
+        if let Some(c) = m.summary.capacity.as_mut() {
+            c.refused = true;
+        }
+    }
+}
