@@ -83,6 +83,21 @@ fn build_and_run(args: &DemoConfig, signal: &AtomicUsize, out: &mut Printer) -> 
     for f in &left {
         out.line(format_args!("   {f}"));
     }
+
+    // The next incident: a burst the age rule alone cannot absorb.
+    let events = base.join("data/events");
+    build_events(&events)?;
+    let capped = policies.join("events.yaml");
+    fs::write(&capped, events_policy(&events))?;
+    out.line("");
+    out.line(
+        "   data/events holds a week of daily partitions; keep: 7d deletes none of them. Upstream\n   \
+         wrote a burst today, and the volume has room for 1 MiB of events (max_bytes: 1M):",
+    );
+    let fourth = step(out, "4. apply a policy with a capacity target", "apply", &capped, Mode::Apply);
+    out.line("   ↳ the oldest partitions outside keep_min went, one whole partition at a time, until the");
+    out.line("     events fit; with min_free: 15% instead, the same happens against the real filesystem.");
+
     out.line(format_args!("\nThe scratch tree and its policies stay in {} — try:", base.display()));
     out.line(format_args!(
         "   sweep explain -c {} --now {NOW} {}",
@@ -90,7 +105,7 @@ fn build_and_run(args: &DemoConfig, signal: &AtomicUsize, out: &mut Printer) -> 
         root.join("2024-07-11/part-0001.csv").display()
     ));
     out.line(format_args!("   sweep plan -c {} --now 2024-07-13T02:00:00-04:00 -v", fixed.display()));
-    let ok = first == Exit::Unmatched && second == Exit::Clean && third == Exit::Clean;
+    let ok = first == Exit::Unmatched && second == Exit::Clean && third == Exit::Clean && fourth == Exit::Clean;
     Ok(if ok { Exit::Clean } else { Exit::Internal })
 }
 
@@ -115,6 +130,24 @@ fn policy_text(root: &Path, name: &str, layouts: &[&str]) -> String {
         "version: 1\npolicies:\n  - name: {name}\n    root: {}\n    timezone: America/New_York\n    layouts:\n{}\n    keep: 1d\n",
         root.display(),
         layouts.join("\n")
+    )
+}
+
+/// A week of 200 KiB daily partitions, and a 600 KiB burst today.
+fn build_events(root: &Path) -> std::io::Result<()> {
+    for day in 6..=12 {
+        let dir = root.join(format!("2024-07-{day:02}"));
+        fs::create_dir_all(&dir)?;
+        let size = if day == 12 { 600 * 1024 } else { 200 * 1024 };
+        fs::write(dir.join("events.bin"), vec![b'e'; size])?;
+    }
+    Ok(())
+}
+
+fn events_policy(root: &Path) -> String {
+    format!(
+        "version: 1\npolicies:\n  - name: events\n    root: {}\n    timezone: America/New_York\n    layouts: [\"%Y-%m-%d/**\"]\n    keep: 7d\n    max_bytes: 1M\n    keep_min: 2d\n",
+        root.display()
     )
 }
 
