@@ -77,3 +77,42 @@ fn only_cli_and_config_know_the_command_line_parser() {
         }
     }
 }
+
+/// Every test the README's Safety table names exists: the table is the promise, the
+/// tests the proof, and a renamed test must not leave a guarantee without one.
+#[test]
+fn the_safety_table_names_tests_that_exist() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = fs::read_to_string(root.join("README.md")).unwrap();
+    let table = readme.split("## Safety").nth(1).unwrap().split("\n## ").next().unwrap();
+    let mut named = 0;
+    for row in table.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| guarantee")) {
+        let proof = row.rsplit('|').nth(1).unwrap_or("");
+        let mut module = String::new();
+        for span in proof.split('`').skip(1).step_by(2) {
+            let (m, name) = match span.split_once("::") {
+                Some((m, name)) => {
+                    module = m.to_string();
+                    (m, name)
+                }
+                None if span.starts_with('…') => (module.as_str(), span.trim_start_matches('…')),
+                None => continue,
+            };
+            if !m.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                continue;
+            }
+            let file = root.join("tests/it").join(format!("{m}.rs"));
+            let text = fs::read_to_string(&file).unwrap_or_else(|_| panic!("no tests/it/{m}.rs for `{span}`"));
+            if name == "*" {
+                continue;
+            }
+            let name = name.split_whitespace().next().unwrap_or(name);
+            assert!(
+                text.contains(&format!("fn {name}(")),
+                "README's Safety table names `{m}::{name}`, which does not exist"
+            );
+            named += 1;
+        }
+    }
+    assert!(named > 30, "the table names {named} tests");
+}
