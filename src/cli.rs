@@ -125,6 +125,16 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Delete on up to N threads, different directories in parallel [default: the number
+    /// of CPUs, at most 8].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: Option<u16>,
+
+    /// Pace deletions: files per second (5000/s) or bytes per second (200M/s; K M G are
+    /// powers of 1024). A policy's max_rate applies too; the stricter wins.
+    #[arg(long, value_name = "RATE")]
+    pub max_rate: Option<String>,
+
     /// Hold an exclusive flock(2) on this file for the whole run [default:
     /// /run/sweep/sweep.lock as root, else $XDG_RUNTIME_DIR/sweep.lock].
     #[arg(long, value_name = "PATH")]

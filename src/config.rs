@@ -15,6 +15,7 @@ use crate::clock::Now;
 use crate::policy::MaxDelete;
 use crate::report::Style;
 use crate::tree::Mode;
+use crate::tree::pace::Rate;
 
 /// What to do.
 #[derive(Debug)]
@@ -63,6 +64,10 @@ pub struct RunConfig {
     pub metrics_file: Option<PathBuf>,
     /// `--max-delete`: `Some(None)` lifts every limit.
     pub max_delete: Option<Option<MaxDelete>>,
+    /// Deleting threads.
+    pub jobs: usize,
+    /// `--max-rate`.
+    pub max_rate: Option<Rate>,
 }
 
 /// `check`.
@@ -116,13 +121,20 @@ impl Config {
     pub fn from_cli(cli: Cli) -> Result<Config, UsageError> {
         Ok(match cli.command {
             Command::Plan(args) => Config::Run(run(args, Mode::Plan, None)?),
-            Command::Apply(ApplyArgs { run: args, dry_run, lock_file }) => {
-                if dry_run {
-                    Config::Run(run(args, Mode::Plan, None)?)
+            Command::Apply(ApplyArgs { run: args, dry_run, lock_file, jobs, max_rate }) => {
+                let mut c = if dry_run {
+                    run(args, Mode::Plan, None)?
                 } else {
                     let lock = Some(lock_file.unwrap_or_else(crate::lock::default_path));
-                    Config::Run(run(args, Mode::Apply, lock)?)
+                    run(args, Mode::Apply, lock)?
+                };
+                if let Some(j) = jobs {
+                    c.jobs = usize::from(j);
                 }
+                if let Some(r) = max_rate {
+                    c.max_rate = Some(Rate::parse(&r).map_err(|e| UsageError(format!("--max-rate: {e}")))?);
+                }
+                Config::Run(c)
             }
             Command::Check(CheckArgs { policies, output }) => {
                 Config::Check(CheckConfig { selection: selection(policies), style: style(&output) })
@@ -169,7 +181,15 @@ fn run(args: RunArgs, mode: Mode, lock: Option<PathBuf>) -> Result<RunConfig, Us
         progress,
         metrics_file: args.metrics_file,
         max_delete,
+        jobs: default_jobs(),
+        max_rate: None,
     })
+}
+
+/// The number of CPUs, at most 8: past that, deletions contend in the filesystem more
+/// than they gain.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)
 }
 
 fn now(arg: Option<&str>) -> Result<(Now, bool), UsageError> {

@@ -33,6 +33,7 @@ use crate::policy::set::Group;
 use crate::policy::{DateFrom, MaxDelete, OnUnmatched, PolicySet};
 use crate::tree::local::open::OpenFiles;
 use crate::tree::local::{self, Budget, Root};
+use crate::tree::pace::{Pacer, Rate};
 use crate::tree::{DirId, Mode, os_message};
 use decide::Ledger;
 use events::{ErrorEvent, Level, PolicyStart, Sink};
@@ -53,6 +54,10 @@ pub struct Options<'a> {
     pub previous_start: Option<i64>,
     /// Set to a signal number by SIGINT/SIGTERM handlers; 0 while running.
     pub signal: &'a AtomicUsize,
+    /// Deleting threads in apply.
+    pub jobs: usize,
+    /// `--max-rate`.
+    pub max_rate: Option<Rate>,
 }
 
 /// Runs the `selected` policies of `set` (indices into `set.policies`), root by root, in
@@ -199,8 +204,9 @@ fn run_group(
             }
             let mut silent = events::Fanout(Vec::new());
             let mut w = GroupWalk::new(members, &mut silent, Pass::Count, nested.clone(), root.id, opts.signal);
-            let options = local::Options { mode: Mode::Plan, one_file_system: true, stat, budget: ctx.budget };
-            local::walk(root, local::Options { one_file_system: one_fs(&w.members), ..options }, &mut w);
+            let one_file_system = one_fs(&w.members);
+            let options = local::Options { mode: Mode::Plan, one_file_system, stat, budget: ctx.budget, jobs: 1 };
+            local::walk(root, options, &Pacer::default(), opts.signal, &mut w);
             members = w.members;
             for ((m, cutoff), now) in members.iter_mut().zip(&cutoffs).zip(&nows) {
                 let limit = max_delete(m);
@@ -211,10 +217,24 @@ fn run_group(
             let acting = apply && members.iter().any(|m| m.selected && !m.refused);
             let mut w = GroupWalk::new(members, sink, Pass::Act { apply }, nested, root.id, opts.signal);
             let mode = if acting { Mode::Apply } else { Mode::Plan };
-            let options = local::Options { mode, one_file_system: one_fs(&w.members), stat: true, budget: ctx.budget };
-            local::walk(root, options, &mut w);
+            let one_file_system = one_fs(&w.members);
+            let options = local::Options { mode, one_file_system, stat: true, budget: ctx.budget, jobs: opts.jobs };
+            let rates: Vec<Rate> = opts
+                .max_rate
+                .into_iter()
+                .chain(w.members.iter().filter(|m| m.selected).filter_map(|m| m.policy.max_rate))
+                .collect();
+            let pacer = Pacer::new(&rates);
+            let deleting = Instant::now();
+            local::walk(root, options, &pacer, opts.signal, &mut w);
+            let took = deleting.elapsed();
             out = w.output.take().map_or(Ok(()), Err);
             members = w.members;
+            if acting {
+                for m in members.iter_mut().filter(|m| m.selected) {
+                    m.summary.deleting = Some(took);
+                }
+            }
         }
     }
 

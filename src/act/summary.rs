@@ -151,6 +151,8 @@ pub struct PolicySummary {
     pub exit: Exit,
     /// Wall time of the policy.
     pub duration: Duration,
+    /// Wall time of the walk that deleted (apply), for the achieved rate.
+    pub deleting: Option<Duration>,
     /// Fullness of the root's filesystem after the run, when it could be read.
     pub disk: Option<Disk>,
 }
@@ -185,8 +187,15 @@ impl PolicySummary {
             unmatched_fails: true,
             exit: Exit::Clean,
             duration: Duration::ZERO,
+            deleting: None,
             disk: None,
         }
+    }
+
+    /// Files and bytes deleted per second while deleting (apply).
+    pub fn rate(&self) -> Option<(f64, f64)> {
+        let secs = self.deleting?.as_secs_f64();
+        (secs > 0.0).then(|| (self.deleted as f64 / secs, self.deleted_bytes as f64 / secs))
     }
 
     /// The exit status of one policy: the lowest code among its problems.

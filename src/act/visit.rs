@@ -371,7 +371,11 @@ impl<'p> Visitor for GroupWalk<'_, 'p> {
                 if d.marker {
                     self.marker_failure = Some(String::from_utf8_lossy(&d.path).into_owned());
                 }
-                message = os_message(err);
+                message = if err == Errno::INTR {
+                    "not attempted: the run was interrupted".to_string()
+                } else {
+                    os_message(err)
+                };
                 FileOutcome::Failed(&message)
             }
         };

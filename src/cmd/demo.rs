@@ -121,6 +121,8 @@ fn run_config(policy: &Path, args: &DemoConfig, mode: Mode, lock: &Path) -> RunC
         progress: None,
         metrics_file: None,
         max_delete: None,
+        jobs: crate::config::default_jobs(),
+        max_rate: None,
     }
 }
 

@@ -55,6 +55,8 @@ pub fn run(cfg: &RunConfig, signal: &AtomicUsize) -> Exit {
         max_delete: cfg.max_delete,
         previous_start: previous.start.map(|s| s as i64),
         signal,
+        jobs: cfg.jobs,
+        max_rate: cfg.max_rate,
     };
     let dry_run = cfg.mode == Mode::Plan;
     let mut diagnostics = Diagnostics(log);

@@ -78,6 +78,7 @@ pub(super) fn policy(ctx: &mut Ctx, f: Field, defaults: &BTreeMap<&'static str, 
     let guards = guards(ctx, &keys);
     let capacity = capacity(ctx, &keys);
     let expect_fresh = keys.or(ctx, "expect_fresh", None, false, |s| value::days_or_hours(s).map(Some));
+    let max_rate = keys.or(ctx, "max_rate", None, false, |s| value::Rate::parse(s).map(Some));
     if ctx.problems.len() > before {
         return None;
     }
@@ -100,6 +101,7 @@ pub(super) fn policy(ctx: &mut Ctx, f: Field, defaults: &BTreeMap<&'static str, 
         disk_fail_above: guards.disk_fail_above,
         capacity: capacity?,
         expect_fresh: expect_fresh?,
+        max_rate: max_rate?,
         max_future: dates.max_future,
         min_date: dates.min_date,
         date_from: dates.date_from,

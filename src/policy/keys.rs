@@ -141,6 +141,7 @@ pub const POLICY: &[Key] = &[
         ,
     key("keep_min", Shape::Text { pattern: KEEP }, "2d", "Capacity targets never delete a partition inside this window (`N d`, `N h` or `N bd`, counted as `keep` counts).")
         .default("1d"),
+    key("max_rate", Shape::Text { pattern: Some(r"^[0-9]+[KMG]?/s$") }, "5000/s", "Pace deletions: files per second (`5000/s`) or bytes per second (`200M/s`; K M G are powers of 1024), smoothly, a burst at most one second's worth. `--max-rate` applies too; the stricter wins."),
     key("expect_fresh", Shape::Text { pattern: SPAN_DH }, "26h", "The newest matched partition must have ended no earlier than this before now; otherwise (or when nothing matches) the policy reports it stale and the run exits 9.")
         ,
 ];

@@ -77,6 +77,8 @@ pub struct Policy {
     pub capacity: Capacity,
     /// The newest partition must have ended within this long before now.
     pub expect_fresh: Option<Duration>,
+    /// Deletions are paced to this rate.
+    pub max_rate: Option<value::Rate>,
 }
 
 /// Capacity targets: after the age plan, while one is not met, the oldest kept

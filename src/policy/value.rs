@@ -135,6 +135,48 @@ pub fn free_inodes(s: &str) -> Result<Amount, String> {
         .map_err(|_| format!("`{s}`: write a share (10%) or a number of inodes (200000)"))
 }
 
+/// A rate: files or bytes per second.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Rate {
+    /// Files per second.
+    Files(f64),
+    /// Bytes per second.
+    Bytes(f64),
+}
+
+impl Rate {
+    /// Parses `5000/s` (files) or `200M/s` (bytes; `K M G` are powers of 1024).
+    pub fn parse(s: &str) -> Result<Rate, String> {
+        let t = s.trim();
+        let Some(n) = t.strip_suffix("/s") else {
+            return Err(format!("`{s}` is not a rate: write files per second (5000/s) or bytes per second (200M/s)"));
+        };
+        let (digits, unit) = n.split_at(n.bytes().take_while(u8::is_ascii_digit).count());
+        let v: u64 = digits.parse().map_err(|_| format!("`{s}`: the count must be a whole number"))?;
+        if v == 0 {
+            return Err(format!("`{s}`: a rate must be more than 0"));
+        }
+        let scale: u64 = match unit {
+            "" => return Ok(Rate::Files(v as f64)),
+            "B" => 1,
+            "K" => 1 << 10,
+            "M" => 1 << 20,
+            "G" => 1 << 30,
+            _ => return Err(format!("`{s}`: write N/s (files) or N followed by K, M or G, then /s (bytes)")),
+        };
+        Ok(Rate::Bytes(v.saturating_mul(scale) as f64))
+    }
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rate::Files(n) => write!(f, "{n}/s"),
+            Rate::Bytes(n) => write!(f, "{}/s", indicatif::HumanBytes(*n as u64)),
+        }
+    }
+}
+
 /// `2024-07-05`.
 pub fn date(s: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| format!("`{s}` is not a date: write YYYY-MM-DD"))
@@ -197,6 +239,15 @@ mod tests {
         assert_eq!(free_inodes("200000"), Ok(Amount::Absolute(200_000)));
         assert!(free_inodes("20K").is_err());
         assert_eq!(Amount::Share(Share(10.0)).of(1001), 101);
+    }
+
+    #[test]
+    fn rates() {
+        assert_eq!(Rate::parse("5000/s"), Ok(Rate::Files(5000.0)));
+        assert_eq!(Rate::parse("200M/s"), Ok(Rate::Bytes(200.0 * 1048576.0)));
+        for bad in ["5000", "0/s", "1.5/s", "200MB/s", "fast"] {
+            assert!(Rate::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

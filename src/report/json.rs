@@ -129,6 +129,7 @@ struct PolicyJson<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     fresh: Option<FreshJson<'a>>,
     newest_partition_end: Option<String>,
+    rate: Option<RateJson>,
     problems: &'a [String],
     exit_code: u8,
     duration_seconds: f64,
@@ -197,6 +198,12 @@ impl CapacityJson {
             missing: MissingJson { free: d.missing.free, inodes: d.missing.inodes, bytes: d.missing.bytes },
         }
     }
+}
+
+#[derive(Serialize)]
+struct RateJson {
+    files_per_second: f64,
+    bytes_per_second: f64,
 }
 
 #[derive(Serialize)]
@@ -371,6 +378,7 @@ impl Sink for Json<'_> {
                     age_seconds: f.age,
                     stale: f.stale,
                 }),
+                rate: p.rate().map(|(f, b)| RateJson { files_per_second: f.round(), bytes_per_second: b.round() }),
                 newest_partition_end: p
                     .newest_end
                     .map(|t| chrono::DateTime::from_timestamp(t, 0).map(|d| d.to_rfc3339()).unwrap_or_default()),

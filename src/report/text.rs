@@ -430,9 +430,15 @@ impl Sink for Text<'_> {
             let dirs = count(s.dirs_removed, "directory", "directories");
             writeln!(self.out, "  = dry run: nothing deleted; {dirs} would be removed")?;
         } else {
+            let rate = match s.rate() {
+                Some((files, bytes)) if s.deleted > 0 => {
+                    format!(", at {}/s ({}/s)", thousands(files.round() as u64), HumanBytes(bytes.round() as u64))
+                }
+                _ => String::new(),
+            };
             writeln!(
                 self.out,
-                "  = deleted {} ({}), failed {}, vanished {}, {} removed",
+                "  = deleted {} ({}), failed {}, vanished {}, {} removed{rate}",
                 count(s.deleted, "file", "files"),
                 HumanBytes(s.deleted_bytes),
                 thousands(s.failed),

@@ -8,6 +8,7 @@
 //! local files).
 
 pub mod local;
+pub mod pace;
 
 use std::io;
 

@@ -22,6 +22,7 @@ mod layouts;
 mod metrics;
 mod names;
 mod output;
+mod parallel;
 mod policy_errors;
 mod props;
 mod race;

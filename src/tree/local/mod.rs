@@ -25,97 +25,20 @@
 
 pub mod open;
 mod remover;
+mod root;
 
-use std::collections::VecDeque;
+use std::collections::HashMap;
 use std::mem::MaybeUninit;
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustix::fs::{AtFlags, FileType, Mode as FsMode, OFlags, RawDir, SeekFrom, Stat};
 use rustix::io::Errno;
 
-use super::{Check, Decision, DirId, DirTrouble, Enter, Entry, Kind, Mode, Removal, Visitor};
-use remover::{Op, Remover};
-
-/// A root directory, opened once.
-#[derive(Debug, Clone)]
-pub struct Root {
-    fd: Arc<OwnedFd>,
-    /// Its identity.
-    pub id: DirId,
-    /// The path as the policy writes it (reports use it, so paths stay recognisable).
-    pub path: PathBuf,
-    /// Where the kernel says the descriptor points, when it differs from `path` (the
-    /// root or a directory above it is a symlink).
-    pub resolved: Option<PathBuf>,
-}
-
-impl Root {
-    /// Opens `path` (following symlinks in it, once: a root that is a symlink to a
-    /// directory is fine) as a directory.
-    pub fn open(path: &Path) -> Result<Root, Errno> {
-        let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, FsMode::empty())?;
-        let st = rustix::fs::fstat(&fd)?;
-        let real = rustix::fs::readlinkat(rustix::fs::CWD, format!("/proc/self/fd/{}", fd_number(&fd)), Vec::new())
-            .ok()
-            .map(|c| PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(c.into_bytes())));
-        let resolved = real.filter(|r| r != path);
-        Ok(Root { fd: Arc::new(fd), id: DirId { dev: st.st_dev, ino: st.st_ino }, path: path.to_path_buf(), resolved })
-    }
-
-    /// The filesystem's numbers (statvfs of the open root).
-    pub fn statvfs(&self) -> Result<rustix::fs::StatVfs, Errno> {
-        rustix::fs::fstatvfs(&*self.fd)
-    }
-}
-
-fn fd_number(fd: &OwnedFd) -> i32 {
-    use std::os::fd::AsRawFd;
-    fd.as_raw_fd()
-}
-
-/// How many descriptors a walk may hold: its window of open directories, and what the
-/// deletion queue may keep open. Sized from `RLIMIT_NOFILE` so a low limit slows the
-/// walk (more reopening through `..`) instead of leaving parts of the tree unvisited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Budget {
-    /// Directory descriptors the walk keeps open at most.
-    pub window: usize,
-    /// Distinct directories one deletion batch may reference.
-    pub fds_per_batch: usize,
-    /// Deletion batches in flight.
-    pub depth: usize,
-}
-
-impl Budget {
-    /// The budget for the current soft descriptor limit.
-    pub fn from_limit() -> Budget {
-        let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap_or(1024);
-        Budget::for_limit(usize::try_from(soft).unwrap_or(usize::MAX))
-    }
-
-    /// The budget for a limit of `n` descriptors: a dozen stay free for stdio, the lock,
-    /// the metrics file and the root; the walk gets half of the rest, the queue the other.
-    pub fn for_limit(n: usize) -> Budget {
-        let free = n.saturating_sub(12).max(4);
-        let window = (free / 2).clamp(2, 64);
-        let depth = (free / 8).clamp(1, 4);
-        let fds_per_batch = (free / 2 / (depth + 1)).clamp(1, 32);
-        Budget { window, fds_per_batch, depth }
-    }
-}
-
-/// Raises the soft descriptor limit to the hard limit, so that a low default (`ulimit
-/// -n 1024`, or less in some containers) costs nothing that could be had.
-pub fn raise_fd_limit() {
-    use rustix::process::{Resource, getrlimit, setrlimit};
-    let mut l = getrlimit(Resource::Nofile);
-    if l.current != l.maximum {
-        l.current = l.maximum;
-        let _ = setrlimit(Resource::Nofile, l);
-    }
-}
+use super::{Decision, DirId, DirTrouble, Enter, Entry, Kind, Mode, Removal, Visitor};
+use crate::tree::pace::Pacer;
+use remover::{Node, Pool, is_in_flight, remove_checked};
+pub use root::{Budget, Root, raise_fd_limit};
 
 /// Options of one walk.
 #[derive(Debug, Clone, Copy)]
@@ -130,6 +53,8 @@ pub struct Options {
     pub stat: bool,
     /// Descriptors.
     pub budget: Budget,
+    /// Deleting threads (apply).
+    pub jobs: usize,
 }
 
 /// Names of sub-directories still to visit, packed in one buffer.
@@ -175,6 +100,8 @@ struct Level<D> {
     troubled: bool,
     /// Its modification time.
     mtime: i64,
+    /// What the deleting threads count for it.
+    node: Arc<Node>,
 }
 
 /// A queued removal, waiting for its outcome.
@@ -183,64 +110,72 @@ enum Waiting<P> {
     Dir(Vec<u8>, u32),
 }
 
-/// Walks the tree under `root`.
-pub fn walk<V: Visitor>(root: &Root, opts: Options, v: &mut V) {
+/// Walks the tree under `root`. In apply, removals run on `opts.jobs` threads, paced by
+/// `pacer`; a non-zero `stop` (a signal) stops every thread at its next file.
+pub fn walk<V: Visitor>(root: &Root, opts: Options, pacer: &Pacer, stop: &std::sync::atomic::AtomicUsize, v: &mut V) {
     use std::os::unix::ffi::OsStrExt;
     let mut path = root.path.as_os_str().as_bytes().to_vec();
     while path.len() > 1 && path.ends_with(b"/") {
         path.pop();
-    }
-    let mut w = Walker {
-        opts,
-        root_len: path.len(),
-        path,
-        buf: vec![MaybeUninit::uninit(); 64 * 1024],
-        name: Vec::new(),
-        remover: None,
-        waiting: VecDeque::new(),
-    };
-    if opts.mode == Mode::Apply {
-        match Remover::start(opts.budget) {
-            Ok(r) => w.remover = Some(r),
-            Err(e) => {
-                // No thread could be started (RLIMIT_NPROC): say so, touch nothing.
-                v.error(&w.path, DirTrouble::Unreadable, e);
-                return;
-            }
-        }
     }
     // A fresh open file description of the same directory: each walk reads it from the
     // start, whatever an earlier walk left its offset at.
     let fd = match rustix::fs::openat(&*root.fd, c".", OPEN_DIR, FsMode::empty()) {
         Ok(fd) => fd,
         Err(e) => {
-            v.error(&w.path, DirTrouble::Unreadable, e);
+            v.error(&path, DirTrouble::Unreadable, e);
             return;
         }
     };
-    let state = v.root();
-    let mut stack = vec![Level {
-        fd: Some(Arc::new(fd)),
-        dev: root.id.dev,
-        ino: root.id.ino,
-        path_len: w.path.len(),
-        name_at: w.path.len(),
-        pending: Pending::default(),
-        state,
-        entries: 0,
-        gone: 0,
-        troubled: false,
-        mtime: 0,
-    }];
-    w.list(&mut stack[0], v);
-    w.run(&mut stack, v);
-    if let Some(mut r) = w.remover.take() {
-        let rest = r.finish();
-        w.deliver(rest, v);
-    }
+    std::thread::scope(|scope| {
+        let pool = if opts.mode == Mode::Apply {
+            match Pool::start(scope, opts.jobs, opts.budget, pacer, stop) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    // No thread could be started (RLIMIT_NPROC): say so, touch nothing.
+                    v.error(&path, DirTrouble::Unreadable, e);
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        let mut w = Walker {
+            opts,
+            root_len: path.len(),
+            path,
+            buf: vec![MaybeUninit::uninit(); 64 * 1024],
+            name: Vec::new(),
+            pool,
+            pacer,
+            waiting: HashMap::new(),
+            since_check: 0,
+        };
+        let state = v.root();
+        let mut stack = vec![Level {
+            fd: Some(Arc::new(fd)),
+            dev: root.id.dev,
+            ino: root.id.ino,
+            path_len: w.path.len(),
+            name_at: w.path.len(),
+            pending: Pending::default(),
+            state,
+            entries: 0,
+            gone: 0,
+            troubled: false,
+            mtime: 0,
+            node: Node::new(),
+        }];
+        w.list(&mut stack[0], v);
+        w.run(&mut stack, v);
+        if let Some(pool) = w.pool.take() {
+            let rest = pool.finish();
+            w.deliver(rest, v);
+        }
+    });
 }
 
-struct Walker<P> {
+struct Walker<'scope, 'p, P> {
     opts: Options,
     /// Absolute path of the current directory (or entry), for reports only.
     path: Vec<u8>,
@@ -249,10 +184,14 @@ struct Walker<P> {
     buf: Vec<MaybeUninit<u8>>,
     /// Scratch for the name of the sub-directory being entered.
     name: Vec<u8>,
-    /// The deletion thread (apply only).
-    remover: Option<Remover>,
-    /// Queued removals in queue order; results come back in the same order.
-    waiting: VecDeque<Waiting<P>>,
+    /// The deleting threads (apply only).
+    pool: Option<Pool<'scope>>,
+    /// Paces the removals the walk makes itself (completion markers).
+    pacer: &'p Pacer,
+    /// Queued removals by id, until their outcomes come back.
+    waiting: HashMap<u64, Waiting<P>>,
+    /// Removals queued since outcomes were last taken.
+    since_check: u32,
 }
 
 const OPEN_DIR: OFlags =
@@ -269,7 +208,7 @@ enum Pass {
     Rest,
 }
 
-impl<P> Walker<P> {
+impl<P> Walker<'_, '_, P> {
     fn run<V: Visitor<Pending = P>>(&mut self, stack: &mut Vec<Level<V::Dir>>, v: &mut V) {
         loop {
             if v.stop() {
@@ -312,21 +251,28 @@ impl<P> Walker<P> {
                 };
             if emptied {
                 parent.gone += 1;
-                let path = &self.path[..done.path_len];
                 let tag = v.removal_tag(&done.state);
-                let full = match (&mut self.remover, &parent.fd) {
-                    (Some(r), Some(pfd)) => {
+                match (&mut self.pool, &parent.fd) {
+                    (Some(_), Some(pfd)) => {
                         let name = cstring(&self.path[done.name_at..done.path_len]);
-                        self.waiting.push_back(Waiting::Dir(path.to_vec(), tag));
-                        r.push(Op::Rmdir(Arc::clone(pfd), name))
+                        let pfd = Arc::clone(pfd);
+                        let id = loop {
+                            let Some(pool) = self.pool.as_mut() else { break None };
+                            match pool.rmdir(&pfd, &parent.node, &done.node, name.clone()) {
+                                Some(id) => break Some(id),
+                                // Too many removals wait for their directories to empty:
+                                // take outcomes until one has gone.
+                                None => {
+                                    let got = pool.wait();
+                                    self.deliver(got, v);
+                                }
+                            }
+                        };
+                        if let Some(id) = id {
+                            self.waiting.insert(id, Waiting::Dir(self.path[..done.path_len].to_vec(), tag));
+                        }
                     }
-                    _ => {
-                        v.dir_removed(path, tag, Removal::Planned);
-                        false
-                    }
-                };
-                if full {
-                    self.flush(v);
+                    _ => v.dir_removed(&self.path[..done.path_len], tag, Removal::Planned),
                 }
             } else if done.troubled || done.gone != done.entries {
                 parent.troubled |= done.troubled;
@@ -335,19 +281,10 @@ impl<P> Walker<P> {
         }
     }
 
-    /// Sends the queued batch and reports whatever results are back.
-    fn flush<V: Visitor<Pending = P>>(&mut self, v: &mut V) {
-        if let Some(r) = &mut self.remover {
-            r.send();
-            let ready = r.ready();
-            self.deliver(ready, v);
-        }
-    }
-
-    /// Hands results, in queue order, to the visitor.
-    fn deliver<V: Visitor<Pending = P>>(&mut self, results: Vec<Removal>, v: &mut V) {
-        for r in results {
-            match self.waiting.pop_front() {
+    /// Hands outcomes to the visitor.
+    fn deliver<V: Visitor<Pending = P>>(&mut self, results: Vec<(u64, Removal)>, v: &mut V) {
+        for (id, r) in results {
+            match self.waiting.remove(&id) {
                 Some(Waiting::File(p)) => v.removed(p, r),
                 Some(Waiting::Dir(path, tag)) => match r {
                     // Something was written into it meanwhile, or an entry could not be
@@ -422,6 +359,7 @@ impl<P> Walker<P> {
             gone: 0,
             troubled: false,
             mtime: st.st_mtime,
+            node: Node::new(),
         })
     }
 
@@ -456,12 +394,9 @@ impl<P> Walker<P> {
             self.read(level, v, Pass::All);
             return;
         }
+        // The markers are removed right here, on the walk's thread: their outcomes are
+        // known before anything else of the directory is queued.
         self.read(level, v, Pass::Markers);
-        // The markers' outcomes must be known before the rest is queued.
-        if let Some(r) = &mut self.remover {
-            let rest = r.drain();
-            self.deliver(rest, v);
-        }
         v.markers_done(&mut level.state);
         if let Some(fd) = &level.fd
             && rustix::fs::seek(&**fd, SeekFrom::Start(0)).is_ok()
@@ -544,18 +479,22 @@ impl<P> Walker<P> {
                 Decision::WouldRemove => level.gone += 1,
                 Decision::Remove(p, check) => {
                     level.gone += 1;
-                    let full = match &mut self.remover {
-                        None => {
-                            v.removed(p, Removal::Planned);
-                            false
+                    match (&mut self.pool, pass) {
+                        (None, _) => v.removed(p, Removal::Planned),
+                        (Some(_), Pass::Markers) => {
+                            self.pacer.wait(entry_size(&st));
+                            v.removed(p, remove_checked(&fd, cname, check));
                         }
-                        Some(r) => {
-                            self.waiting.push_back(Waiting::File(p));
-                            r.push(Op::Unlink(Arc::clone(&fd), cname.to_owned(), check))
+                        (Some(pool), _) => {
+                            let id = pool.unlink(&fd, &level.node, cname.to_owned(), check, entry_size(&st));
+                            self.waiting.insert(id, Waiting::File(p));
+                            self.since_check += 1;
+                            if self.since_check >= 64 {
+                                self.since_check = 0;
+                                let got = pool.ready();
+                                self.deliver(got, v);
+                            }
                         }
-                    };
-                    if full {
-                        self.flush(v);
                     }
                 }
             }
@@ -592,6 +531,10 @@ fn entry<'a>(
     }
 }
 
+fn entry_size(st: &Option<Stat>) -> u64 {
+    st.as_ref().map_or(0, |s| u64::try_from(s.st_size).unwrap_or(0))
+}
+
 fn cstring(name: &[u8]) -> std::ffi::CString {
     // Names come from getdents64, which never returns a NUL inside a name.
     std::ffi::CString::new(name).unwrap_or_default()
@@ -608,99 +551,4 @@ fn kind_of(t: FileType) -> Option<Kind> {
         FileType::CharacterDevice => Kind::CharDevice,
         FileType::BlockDevice => Kind::BlockDevice,
     })
-}
-
-/// The names sweep gives a file for the instant between checking it and unlinking it
-/// (see [`remove_checked`]): `.sweep.` + 16 hex digits + `.unlinking`. The walk never
-/// hands such a name to the visitor; it exists for microseconds.
-fn is_in_flight(name: &[u8]) -> bool {
-    name.len() == 33 && name.starts_with(b".sweep.") && name.ends_with(b".unlinking")
-}
-
-/// A name for [`is_in_flight`], unique in this process.
-fn in_flight_name() -> std::ffi::CString {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let seed = u64::from(std::process::id()) << 40;
-    let n = seed ^ NEXT.fetch_add(1, Ordering::Relaxed);
-    std::ffi::CString::new(format!(".sweep.{n:016x}.unlinking")).unwrap_or_default()
-}
-
-/// Removes `name` from `dir` if the check still holds, with no window in which a file
-/// renamed over the name could be deleted instead of the one examined.
-///
-/// Without a check the name decides, and `unlinkat` is the one syscall. With one, the
-/// file is first renamed to a private name (`RENAME_NOREPLACE`): from then on no writer
-/// can put anything there. If it is the inode examined, with the same mtime, it is
-/// unlinked; if not (a writer replaced it before the rename), it is renamed back, unless
-/// a writer has meanwhile put yet another file at the name, which supersedes it.
-fn remove_checked(dir: &OwnedFd, name: &std::ffi::CStr, check: Check) -> Removal {
-    let Check::Same { ino, mtime } = check else {
-        return Removal::of(rustix::fs::unlinkat(dir, name, AtFlags::empty()));
-    };
-    let private = in_flight_name();
-    if let Err(e) = rustix::fs::renameat_with(dir, name, dir, &private, rustix::fs::RenameFlags::NOREPLACE) {
-        return Removal::of(Err(e));
-    }
-    let same = rustix::fs::statat(dir, &private, AtFlags::SYMLINK_NOFOLLOW)
-        .is_ok_and(|st| st.st_ino == ino && st.st_mtime == mtime);
-    if same {
-        return Removal::of(rustix::fs::unlinkat(dir, &private, AtFlags::empty()));
-    }
-    match rustix::fs::renameat_with(dir, &private, dir, name, rustix::fs::RenameFlags::NOREPLACE) {
-        // Back where it was: the file examined is gone; this one is the next run's.
-        Ok(()) => Removal::Vanished,
-        // A newer file took the name meanwhile: this one was overwritten, as the
-        // writer's own rename would have done.
-        Err(Errno::EXIST) => {
-            let _ = rustix::fs::unlinkat(dir, &private, AtFlags::empty());
-            Removal::Vanished
-        }
-        Err(e) => Removal::Failed(e),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn in_flight_names_are_recognised_and_unique() {
-        let (a, b) = (in_flight_name(), in_flight_name());
-        assert_ne!(a, b);
-        assert!(is_in_flight(a.to_bytes()), "{a:?}");
-        assert!(!is_in_flight(b".sweep.unlinking") && !is_in_flight(b"part-0.csv"));
-    }
-
-    #[test]
-    fn a_file_replaced_before_its_removal_is_put_back() {
-        let d = tempfile::tempdir().unwrap();
-        let dir = rustix::fs::open(d.path(), OFlags::RDONLY | OFlags::DIRECTORY, FsMode::empty()).unwrap();
-        std::fs::write(d.path().join("f"), b"old").unwrap();
-        let st = rustix::fs::statat(&dir, c"f", AtFlags::empty()).unwrap();
-        let check = Check::Same { ino: st.st_ino, mtime: st.st_mtime };
-        // A writer renames a fresh file over the name.
-        std::fs::write(d.path().join("tmp"), b"fresh").unwrap();
-        std::fs::rename(d.path().join("tmp"), d.path().join("f")).unwrap();
-        assert_eq!(remove_checked(&dir, c"f", check), Removal::Vanished);
-        assert_eq!(std::fs::read(d.path().join("f")).unwrap(), b"fresh");
-        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1, "no private name left");
-        // The same file, unchanged: removed.
-        let st = rustix::fs::statat(&dir, c"f", AtFlags::empty()).unwrap();
-        let check = Check::Same { ino: st.st_ino, mtime: st.st_mtime };
-        assert_eq!(remove_checked(&dir, c"f", check), Removal::Removed);
-        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 0);
-    }
-
-    #[test]
-    fn budgets_fit_the_limit() {
-        let b = Budget::for_limit(1024);
-        assert_eq!((b.window, b.depth, b.fds_per_batch), (64, 4, 32));
-        for n in [8, 16, 32, 64, 100, 256] {
-            let b = Budget::for_limit(n);
-            let used = b.window + (b.depth + 1) * b.fds_per_batch;
-            assert!(b.window >= 2 && b.fds_per_batch >= 1, "{n}: {b:?}");
-            assert!(used + 8 <= n.max(16), "{n}: {b:?} uses {used}");
-        }
-    }
 }

@@ -1,122 +1,241 @@
-//! The deletion thread. `unlinkat` dominates an `apply` (three quarters of its time is
-//! in the kernel's unlink path), while the walk's own work (`getdents64`, `fstatat`,
-//! classification, output) is the rest: running the unlinks on a second thread overlaps
-//! the two on the machines sweep runs on (two cores or more).
+//! The deletion threads. `unlinkat` dominates an `apply` (three quarters of its time is
+//! in the kernel's unlink path), and unlinks in different directories do not contend
+//! for the same directory lock: so the walk hands each directory's removals, in batches,
+//! to a pool of threads (`--jobs`), while it goes on listing and classifying.
 //!
-//! Order is what keeps this simple and safe: one thread executes the operations strictly
-//! in the order the walk queued them, so a directory's `rmdir` always comes after the
-//! unlinks of its entries and of its sub-directories, and results come back in the same
-//! order. Every operation is relative to a directory descriptor the walk opened (shared
-//! through an `Arc`), never a path. The queue is bounded, so memory stays flat and a stop
-//! (a signal) leaves at most a few batches to finish.
+//! What keeps this safe:
+//! - every operation is relative to a directory descriptor the walk opened (shared
+//!   through an `Arc`), never a path;
+//! - a directory's `rmdir` is issued only when every operation inside it has completed:
+//!   each directory counts its operations in flight, and an emptied directory's `rmdir`
+//!   waits, deferred, until its count falls to zero (the thread that completes the last
+//!   operation issues it, and so on up the tree);
+//! - the queue is bounded, and so are deferred removals, so memory and descriptors stay
+//!   flat whatever the tree;
+//! - every thread checks the stop flag before each operation: after a signal, what is
+//!   still queued is reported as not attempted;
+//! - pacing (`--max-rate`) is one token bucket shared by every thread.
+//!
+//! Outcomes come back tagged with the id the walk gave each operation, in completion
+//! order: across directories, the order of a run's report lines is not significant.
 
+use std::collections::VecDeque;
 use std::ffi::CString;
 use std::os::fd::OwnedFd;
-use std::sync::Arc;
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, channel, sync_channel};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::{Scope, ScopedJoinHandle};
 
 use rustix::fs::AtFlags;
 use rustix::io::Errno;
 
-use super::{Budget, remove_checked};
+use crate::tree::pace::Pacer;
 use crate::tree::{Check, Removal};
 
-/// Operations per batch sent to the thread.
+/// Operations per batch.
 const BATCH: usize = 256;
 
 /// One removal, relative to an open directory.
 pub(super) enum Op {
-    /// `unlinkat(dir, name, 0)`, if the check holds.
-    Unlink(Arc<OwnedFd>, CString, Check),
+    /// `unlinkat(dir, name, 0)`, if the check holds; the file's size, for pacing.
+    Unlink(CString, Check, u64),
     /// `unlinkat(dir, name, AT_REMOVEDIR)`.
-    Rmdir(Arc<OwnedFd>, CString),
+    Rmdir(CString),
 }
 
-impl Op {
-    fn dir(&self) -> &Arc<OwnedFd> {
-        match self {
-            Op::Unlink(d, ..) | Op::Rmdir(d, _) => d,
-        }
+/// A directory being walked, as the deleting threads see it: the operations in flight
+/// inside it, and its own `rmdir`, deferred until they are done. It holds no descriptor
+/// (queued operations do), so the walk's window of open directories stays what it is.
+#[derive(Default)]
+pub(super) struct Node {
+    state: Mutex<NodeState>,
+}
+
+/// A deferred `rmdir`: its id, the name, and the parent's descriptor and node.
+type Deferred = (u64, CString, Arc<OwnedFd>, Arc<Node>);
+
+#[derive(Default)]
+struct NodeState {
+    /// Operations queued or running inside this directory (its entries' removals and
+    /// its sub-directories' `rmdir`s).
+    pending: usize,
+    /// This directory's own removal, waiting for `pending` to reach zero.
+    deferred: Option<Deferred>,
+}
+
+impl Node {
+    /// A node for a directory.
+    pub(super) fn new() -> Arc<Node> {
+        Arc::new(Node::default())
     }
 
-    fn run(self) -> Removal {
-        match self {
-            Op::Unlink(dir, name, check) => remove_checked(&dir, &name, check),
-            Op::Rmdir(dir, name) => Removal::of(rustix::fs::unlinkat(&*dir, &name, AtFlags::REMOVEDIR)),
+    fn add(&self, n: usize) {
+        if let Ok(mut s) = self.state.lock() {
+            s.pending += n;
         }
     }
 }
 
-/// The queue to the deletion thread and the results coming back.
-pub(super) struct Remover {
-    batch: Vec<Op>,
-    /// Distinct directories referenced by `batch`.
-    dirs: usize,
-    /// Operations sent whose results have not come back.
+/// A batch: operations inside one directory, open as `fd`.
+struct Batch {
+    fd: Arc<OwnedFd>,
+    node: Arc<Node>,
+    ops: Vec<(u64, Op)>,
+}
+
+/// What the threads share.
+struct Shared {
+    queue: Mutex<Queue>,
+    /// Signalled when a batch is queued or the queue closes (for threads), and when a
+    /// batch is taken (for a walk waiting for room).
+    ready: Condvar,
+    room: Condvar,
+    capacity: usize,
+    /// Deferred removals waiting: bounded, because each holds a parent's descriptor.
+    deferred: AtomicUsize,
+}
+
+struct Queue {
+    batches: VecDeque<Batch>,
+    closed: bool,
+}
+
+/// The pool, seen from the walk.
+pub(super) struct Pool<'scope> {
+    shared: Arc<Shared>,
+    results: Receiver<Vec<(u64, Removal)>>,
+    batch: Option<Batch>,
+    next: u64,
+    /// Operations sent whose outcomes have not come back.
     outstanding: usize,
-    budget: Budget,
-    tx: Option<SyncSender<Vec<Op>>>,
-    rx: Receiver<Vec<Removal>>,
-    thread: Option<JoinHandle<()>>,
+    /// The most deferred removals before the walk waits for outcomes.
+    max_deferred: usize,
+    threads: Vec<ScopedJoinHandle<'scope, ()>>,
 }
 
-impl Remover {
-    /// Starts the thread.
-    pub(super) fn start(budget: Budget) -> Result<Remover, Errno> {
-        let (tx, ops) = sync_channel::<Vec<Op>>(budget.depth);
-        let (results, rx) = channel();
-        let thread = std::thread::Builder::new()
-            .name("sweep-remover".into())
-            .spawn(move || {
-                for batch in ops {
-                    let done: Vec<Removal> = batch.into_iter().map(Op::run).collect();
-                    if results.send(done).is_err() {
-                        return;
-                    }
-                }
-            })
-            .map_err(|e| e.raw_os_error().map_or(Errno::AGAIN, Errno::from_raw_os_error))?;
-        Ok(Remover {
-            batch: Vec::with_capacity(BATCH),
-            dirs: 0,
-            outstanding: 0,
-            budget,
-            tx: Some(tx),
-            rx,
-            thread: Some(thread),
-        })
-    }
-
-    /// Queues an operation; true when the batch is full and should be sent.
-    pub(super) fn push(&mut self, op: Op) -> bool {
-        let same_dir = self.batch.last().is_some_and(|last| Arc::ptr_eq(last.dir(), op.dir()));
-        if !same_dir {
-            self.dirs += 1;
+impl<'scope> Pool<'scope> {
+    /// Starts `jobs` threads in `scope`. `budget` bounds the batches queued and the
+    /// removals deferred (each holds a directory descriptor).
+    pub(super) fn start<'env>(
+        scope: &'scope Scope<'scope, 'env>,
+        jobs: usize,
+        budget: super::Budget,
+        pacer: &'env Pacer,
+        stop: &'env AtomicUsize,
+    ) -> Result<Pool<'scope>, Errno> {
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue { batches: VecDeque::new(), closed: false }),
+            ready: Condvar::new(),
+            room: Condvar::new(),
+            capacity: budget.depth,
+            deferred: AtomicUsize::new(0),
+        });
+        let (tx, results) = channel();
+        let mut threads = Vec::new();
+        for i in 0..jobs.clamp(1, budget.threads) {
+            let shared = Arc::clone(&shared);
+            let tx: Sender<Vec<(u64, Removal)>> = tx.clone();
+            let t = std::thread::Builder::new()
+                .name(format!("sweep-remover-{i}"))
+                .spawn_scoped(scope, move || work(&shared, &tx, pacer, stop))
+                .map_err(|e| e.raw_os_error().map_or(Errno::AGAIN, Errno::from_raw_os_error))?;
+            threads.push(t);
         }
-        self.batch.push(op);
-        self.batch.len() >= BATCH || self.dirs >= self.budget.fds_per_batch
+        Ok(Pool { shared, results, batch: None, next: 0, outstanding: 0, max_deferred: budget.window.max(2), threads })
     }
 
-    /// Sends the current batch (waiting while the queue is full).
+    /// Queues the removal of `name` in the directory open as `fd`, whose node is `node`;
+    /// returns its id.
+    pub(super) fn unlink(
+        &mut self,
+        fd: &Arc<OwnedFd>,
+        node: &Arc<Node>,
+        name: CString,
+        check: Check,
+        size: u64,
+    ) -> u64 {
+        let id = self.next;
+        self.next += 1;
+        node.add(1);
+        self.outstanding += 1;
+        let op = Op::Unlink(name, check, size);
+        let same = self.batch.as_ref().is_some_and(|b| Arc::ptr_eq(&b.node, node) && Arc::ptr_eq(&b.fd, fd));
+        if !same {
+            self.send();
+            self.batch = Some(Batch { fd: Arc::clone(fd), node: Arc::clone(node), ops: Vec::with_capacity(BATCH) });
+        }
+        if let Some(b) = self.batch.as_mut() {
+            b.ops.push((id, op));
+            if b.ops.len() >= BATCH {
+                self.send();
+            }
+        }
+        id
+    }
+
+    /// Removes the directory `name` of the directory open as `parent_fd` (node
+    /// `parent`) once everything inside it (node `child`) is done; returns its id.
+    /// Returns `None` when too many removals wait already: the caller must take outcomes
+    /// (which frees them) and try again.
+    pub(super) fn rmdir(
+        &mut self,
+        parent_fd: &Arc<OwnedFd>,
+        parent: &Arc<Node>,
+        child: &Arc<Node>,
+        name: CString,
+    ) -> Option<u64> {
+        if self.shared.deferred.load(Ordering::Relaxed) >= self.max_deferred {
+            return None;
+        }
+        // The batch may hold operations inside `child`: they must be on their way.
+        self.send();
+        let id = self.next;
+        self.next += 1;
+        self.outstanding += 1;
+        parent.add(1);
+        let now = match child.state.lock() {
+            Ok(mut s) if s.pending > 0 => {
+                s.deferred = Some((id, name, Arc::clone(parent_fd), Arc::clone(parent)));
+                self.shared.deferred.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+            _ => Some(name),
+        };
+        if let Some(name) = now {
+            self.enqueue(Batch {
+                fd: Arc::clone(parent_fd),
+                node: Arc::clone(parent),
+                ops: vec![(id, Op::Rmdir(name))],
+            });
+        }
+        Some(id)
+    }
+
+    /// Sends the batch being filled, waiting for room in the queue.
     pub(super) fn send(&mut self) {
-        if self.batch.is_empty() {
-            return;
-        }
-        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
-        self.dirs = 0;
-        self.outstanding += batch.len();
-        if let Some(tx) = &self.tx {
-            // The thread only stops when the queue closes, so this cannot fail.
-            let _ = tx.send(batch);
+        if let Some(b) = self.batch.take().filter(|b| !b.ops.is_empty()) {
+            self.enqueue(b);
         }
     }
 
-    /// Results that are ready, in queue order, without waiting.
-    pub(super) fn ready(&mut self) -> Vec<Removal> {
+    fn enqueue(&self, b: Batch) {
+        let Ok(mut q) = self.shared.queue.lock() else { return };
+        while q.batches.len() >= self.shared.capacity {
+            q = match self.shared.room.wait(q) {
+                Ok(q) => q,
+                Err(_) => return,
+            };
+        }
+        q.batches.push_back(b);
+        self.shared.ready.notify_one();
+    }
+
+    /// Outcomes that are ready, without waiting.
+    pub(super) fn ready(&mut self) -> Vec<(u64, Removal)> {
         let mut out = Vec::new();
         loop {
-            match self.rx.try_recv() {
+            match self.results.try_recv() {
                 Ok(mut r) => {
                     self.outstanding -= r.len();
                     out.append(&mut r);
@@ -126,29 +245,185 @@ impl Remover {
         }
     }
 
-    /// Sends what is queued and waits for every result so far, in order.
-    pub(super) fn drain(&mut self) -> Vec<Removal> {
+    /// Sends what is queued and waits for at least one outcome (when any is due).
+    pub(super) fn wait(&mut self) -> Vec<(u64, Removal)> {
         self.send();
-        let mut out = Vec::new();
-        while self.outstanding > 0 {
-            match self.rx.recv() {
-                Ok(mut r) => {
-                    self.outstanding -= r.len();
-                    out.append(&mut r);
-                }
-                Err(_) => break,
-            }
+        if self.outstanding == 0 {
+            return Vec::new();
         }
-        out
+        match self.results.recv() {
+            Ok(mut r) => {
+                self.outstanding -= r.len();
+                r.append(&mut self.ready());
+                r
+            }
+            Err(_) => Vec::new(),
+        }
     }
 
-    /// Sends what is left, closes the queue, and returns every remaining result in order.
-    pub(super) fn finish(&mut self) -> Vec<Removal> {
-        let out = self.drain();
-        self.tx = None;
-        if let Some(t) = self.thread.take() {
+    /// Sends what is left, waits for every outcome, and stops the threads.
+    pub(super) fn finish(mut self) -> Vec<(u64, Removal)> {
+        let mut out = Vec::new();
+        while self.outstanding > 0 {
+            let got = self.wait();
+            if got.is_empty() {
+                break;
+            }
+            out.extend(got);
+        }
+        if let Ok(mut q) = self.shared.queue.lock() {
+            q.closed = true;
+        }
+        self.shared.ready.notify_all();
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
         out
+    }
+}
+
+/// A deleting thread: takes batches until the queue closes.
+fn work(shared: &Shared, results: &Sender<Vec<(u64, Removal)>>, pacer: &Pacer, stop: &AtomicUsize) {
+    loop {
+        let batch = {
+            let Ok(mut q) = shared.queue.lock() else { return };
+            loop {
+                if let Some(b) = q.batches.pop_front() {
+                    shared.room.notify_one();
+                    break b;
+                }
+                if q.closed {
+                    return;
+                }
+                q = match shared.ready.wait(q) {
+                    Ok(q) => q,
+                    Err(_) => return,
+                };
+            }
+        };
+        let mut done = Vec::with_capacity(batch.ops.len() + 1);
+        for (id, op) in &batch.ops {
+            if stop.load(Ordering::Relaxed) != 0 {
+                done.push((*id, Removal::Failed(Errno::INTR)));
+                continue;
+            }
+            let r = match op {
+                Op::Unlink(name, check, size) => {
+                    pacer.wait(*size);
+                    remove_checked(&batch.fd, name, *check)
+                }
+                Op::Rmdir(name) => Removal::of(rustix::fs::unlinkat(&*batch.fd, name, AtFlags::REMOVEDIR)),
+            };
+            done.push((*id, r));
+        }
+        // The directory's count falls; its own removal may now go, and so on upward.
+        let mut node = batch.node;
+        let mut n = batch.ops.len();
+        loop {
+            let deferred = match node.state.lock() {
+                Ok(mut s) => {
+                    s.pending = s.pending.saturating_sub(n);
+                    if s.pending == 0 { s.deferred.take() } else { None }
+                }
+                Err(_) => None,
+            };
+            let Some((id, name, parent_fd, parent)) = deferred else { break };
+            shared.deferred.fetch_sub(1, Ordering::Relaxed);
+            let r = if stop.load(Ordering::Relaxed) != 0 {
+                Removal::Failed(Errno::INTR)
+            } else {
+                Removal::of(rustix::fs::unlinkat(&*parent_fd, &name, AtFlags::REMOVEDIR))
+            };
+            done.push((id, r));
+            node = parent;
+            n = 1;
+        }
+        if results.send(done).is_err() {
+            return;
+        }
+    }
+}
+
+/// The names sweep gives a file for the instant between checking it and unlinking it
+/// (see [`remove_checked`]): `.sweep.` + 16 hex digits + `.unlinking`. The walk never
+/// hands such a name to the visitor; it exists for microseconds.
+pub(super) fn is_in_flight(name: &[u8]) -> bool {
+    name.len() == 33 && name.starts_with(b".sweep.") && name.ends_with(b".unlinking")
+}
+
+/// A name for [`is_in_flight`], unique in this process.
+fn in_flight_name() -> std::ffi::CString {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let seed = u64::from(std::process::id()) << 40;
+    let n = seed ^ NEXT.fetch_add(1, Ordering::Relaxed);
+    std::ffi::CString::new(format!(".sweep.{n:016x}.unlinking")).unwrap_or_default()
+}
+
+/// Removes `name` from `dir` if the check still holds, with no window in which a file
+/// renamed over the name could be deleted instead of the one examined.
+///
+/// Without a check the name decides, and `unlinkat` is the one syscall. With one, the
+/// file is first renamed to a private name (`RENAME_NOREPLACE`): from then on no writer
+/// can put anything there. If it is the inode examined, with the same mtime, it is
+/// unlinked; if not (a writer replaced it before the rename), it is renamed back, unless
+/// a writer has meanwhile put yet another file at the name, which supersedes it.
+pub(super) fn remove_checked(dir: &OwnedFd, name: &std::ffi::CStr, check: Check) -> Removal {
+    let Check::Same { ino, mtime } = check else {
+        return Removal::of(rustix::fs::unlinkat(dir, name, AtFlags::empty()));
+    };
+    let private = in_flight_name();
+    if let Err(e) = rustix::fs::renameat_with(dir, name, dir, &private, rustix::fs::RenameFlags::NOREPLACE) {
+        return Removal::of(Err(e));
+    }
+    let same = rustix::fs::statat(dir, &private, AtFlags::SYMLINK_NOFOLLOW)
+        .is_ok_and(|st| st.st_ino == ino && st.st_mtime == mtime);
+    if same {
+        return Removal::of(rustix::fs::unlinkat(dir, &private, AtFlags::empty()));
+    }
+    match rustix::fs::renameat_with(dir, &private, dir, name, rustix::fs::RenameFlags::NOREPLACE) {
+        // Back where it was: the file examined is gone; this one is the next run's.
+        Ok(()) => Removal::Vanished,
+        // A newer file took the name meanwhile: this one was overwritten, as the
+        // writer's own rename would have done.
+        Err(Errno::EXIST) => {
+            let _ = rustix::fs::unlinkat(dir, &private, AtFlags::empty());
+            Removal::Vanished
+        }
+        Err(e) => Removal::Failed(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::fs::{Mode as FsMode, OFlags};
+
+    #[test]
+    fn in_flight_names_are_recognised_and_unique() {
+        let (a, b) = (in_flight_name(), in_flight_name());
+        assert_ne!(a, b);
+        assert!(is_in_flight(a.to_bytes()), "{a:?}");
+        assert!(!is_in_flight(b".sweep.unlinking") && !is_in_flight(b"part-0.csv"));
+    }
+
+    #[test]
+    fn a_file_replaced_before_its_removal_is_put_back() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = rustix::fs::open(d.path(), OFlags::RDONLY | OFlags::DIRECTORY, FsMode::empty()).unwrap();
+        std::fs::write(d.path().join("f"), b"old").unwrap();
+        let st = rustix::fs::statat(&dir, c"f", AtFlags::empty()).unwrap();
+        let check = Check::Same { ino: st.st_ino, mtime: st.st_mtime };
+        // A writer renames a fresh file over the name.
+        std::fs::write(d.path().join("tmp"), b"fresh").unwrap();
+        std::fs::rename(d.path().join("tmp"), d.path().join("f")).unwrap();
+        assert_eq!(remove_checked(&dir, c"f", check), Removal::Vanished);
+        assert_eq!(std::fs::read(d.path().join("f")).unwrap(), b"fresh");
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1, "no private name left");
+        // The same file, unchanged: removed.
+        let st = rustix::fs::statat(&dir, c"f", AtFlags::empty()).unwrap();
+        let check = Check::Same { ino: st.st_ino, mtime: st.st_mtime };
+        assert_eq!(remove_checked(&dir, c"f", check), Removal::Removed);
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 0);
     }
 }

@@ -1,0 +1,115 @@
+//! Parallel deletion (`--jobs`) and pacing (`--max-rate`): the same outcome whatever the
+//! number of threads, every directory removed after everything in it, markers first in
+//! every directory, and a paced run never faster than its rate.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::*;
+
+const NOW: &str = "2024-07-12T12:00:00Z";
+
+/// A tree with many directories at several depths, markers, kept and unmatched files.
+fn tree() -> Tree {
+    let t = Tree::new();
+    for d in 1..=12u32 {
+        for h in 0..6u32 {
+            let dir = format!("dt=2024-07-{d:02}/hour={h:02}");
+            for f in 0..25 {
+                t.file(&format!("{dir}/part-{f:03}.parquet"));
+            }
+            t.file(&format!("{dir}/_SUCCESS"));
+            t.file(&format!("{dir}/deep/er/x.crc"));
+        }
+    }
+    t.file("staging/x.tmp");
+    t
+}
+
+fn policy(t: &Tree) -> std::path::PathBuf {
+    t.policy(&one_policy(&["dt=%Y-%m-%d/hour=%H/**"], "3d", "markers: ['_SUCCESS']\non_unmatched: warn"))
+}
+
+/// The JSON lines of a run, without their order (which is not significant across
+/// directories when several threads delete), and its summary without timings.
+fn outcome(done: &Done) -> (BTreeSet<String>, Value) {
+    let lines = done.json();
+    let mut summary = lines.last().unwrap().clone();
+    for p in summary["policies"].as_array_mut().unwrap() {
+        p.as_object_mut()
+            .unwrap()
+            .retain(|k, _| !["duration_seconds", "rate", "disk_used_ratio"].contains(&k.as_str()));
+    }
+    let rest = lines[..lines.len() - 1].iter().map(|l| l.to_string()).collect();
+    (rest, summary)
+}
+
+#[test]
+fn one_thread_and_eight_threads_leave_the_same_tree_and_say_the_same() {
+    let (a, b) = (tree(), tree());
+    let one = a.sweep("apply", &policy(&a), NOW).args(["--jobs", "1", "--format", "json"]).code(0);
+    let eight = b.sweep("apply", &policy(&b), NOW).args(["--jobs", "8", "--format", "json"]).code(0);
+    assert_eq!(a.listing(), b.listing(), "files left");
+    let strip = |(lines, summary): (BTreeSet<String>, Value), root: &str| {
+        (
+            lines.into_iter().map(|l| l.replace(root, "ROOT")).collect::<BTreeSet<_>>(),
+            summary.to_string().replace(root, "ROOT"),
+        )
+    };
+    let (la, sa) = strip(outcome(&one), a.root.to_str().unwrap());
+    let (lb, sb) = strip(outcome(&eight), b.root.to_str().unwrap());
+    assert_eq!(la, lb, "JSON lines, modulo order");
+    assert_eq!(sa, sb, "summary");
+    // Nine days of six hours went, directories and all; three days stayed.
+    assert_eq!(one.summary()["policies"][0]["deleted"], 9 * 6 * 27);
+    assert_eq!(one.summary()["policies"][0]["dirs_removed"], 9 * 6 * 3 + 9);
+    assert!(!a.exists("dt=2024-07-09") && a.exists("dt=2024-07-10/hour=00/_SUCCESS"));
+}
+
+#[test]
+fn with_eight_threads_each_marker_still_goes_before_its_directory() {
+    let t = tree();
+    let done = t.sweep("apply", &policy(&t), NOW).args(["--jobs", "8", "--format", "json"]).code(0);
+    // The marker's line comes first among its directory's deleted files: it was removed,
+    // on the walk's own thread, before anything else of the directory was queued.
+    let mut seen_marker = BTreeSet::new();
+    for l in done.json().into_iter().filter(|l| l["outcome"] == "deleted") {
+        let path = l["path"].as_str().unwrap();
+        let (dir, name) = path.rsplit_once('/').unwrap();
+        if name == "_SUCCESS" {
+            seen_marker.insert(dir.to_string());
+        } else if name.starts_with("part-") {
+            assert!(seen_marker.contains(dir), "{path} went before its directory's marker");
+        }
+    }
+    assert_eq!(seen_marker.len(), 9 * 6);
+}
+
+#[test]
+fn a_paced_run_takes_at_least_files_over_rate() {
+    let t = Tree::new();
+    for i in 0..60 {
+        t.file(&format!("2024-07-01/{i:02}"));
+    }
+    let p = t.policy(&one_policy(&["%Y-%m-%d/**"], "1d", "max_rate: 1000/s"));
+    // The stricter of the policy's max_rate and --max-rate applies: 100 files a second.
+    let started = Instant::now();
+    let done = t.sweep("apply", &p, NOW).args(["--max-rate", "100/s", "--jobs", "4", "--format", "json"]).code(0);
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(590), "60 files at 100/s took {took:?}");
+    assert!(t.listing().is_empty());
+    let rate = &done.summary()["policies"][0]["rate"];
+    assert!(rate["files_per_second"].as_f64().unwrap() <= 105.0, "{rate}");
+    // A byte rate paces by size: 8 files of 10 KiB at 40K/s take about 2 seconds.
+    let t = Tree::new();
+    for i in 0..8 {
+        t.file_sized(&format!("2024-07-01/{i}"), 10 * 1024);
+    }
+    let p = t.policy(&one_policy(&["%Y-%m-%d/**"], "1d", ""));
+    let started = Instant::now();
+    t.sweep("apply", &p, NOW).args(["--max-rate", "40K/s"]).code(0);
+    assert!(started.elapsed() >= Duration::from_millis(1700), "{:?}", started.elapsed());
+    Sweep::new().args(["apply", "--max-rate", "fast", "-c"]).arg(&p).code(2).stderr_has("--max-rate");
+}
