@@ -31,6 +31,17 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Build a scratch tree that reproduces the incident sweep was written for, and clean it.
     Demo(DemoArgs),
+    /// Print a commented starter policy file that `sweep check` accepts as it is.
+    Init {
+        /// The layout of the tree to clean.
+        #[arg(long, value_name = "TEMPLATE", default_value = "%Y-%m-%d/**")]
+        layout: String,
+        /// The directory to clean.
+        #[arg(long, value_name = "PATH", default_value = "/data/example")]
+        root: PathBuf,
+    },
+    /// Print a JSON Schema (draft 2020-12) of the policy file, for editors and CI.
+    Schema,
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell.

@@ -28,6 +28,10 @@ pub enum Config {
     Explain(ExplainConfig),
     /// `demo`.
     Demo(DemoConfig),
+    /// `init`: the layout and the root.
+    Init(String, PathBuf),
+    /// `schema`.
+    Schema,
     /// `completions`.
     Completions(Completions),
     /// `man`, with the section.
@@ -146,6 +150,8 @@ impl Config {
                 paths,
             }),
             Command::Demo(DemoArgs { dir, output }) => Config::Demo(DemoConfig { dir, style: style(&output) }),
+            Command::Init { layout, root } => Config::Init(layout, root),
+            Command::Schema => Config::Schema,
             Command::Completions { shell } => Config::Completions(Completions(shell)),
             Command::Man { section } => Config::Man(section),
         })

@@ -4,6 +4,7 @@
 mod check;
 mod demo;
 mod explain;
+mod init;
 mod man;
 mod plan;
 
@@ -22,6 +23,8 @@ pub fn run(config: Config, signal: Arc<AtomicUsize>) -> Exit {
         Config::Check(c) => check::run(&c),
         Config::Explain(c) => explain::run(&c),
         Config::Demo(c) => demo::run(&c, &signal),
+        Config::Init(layout, root) => init::run(&layout, &root),
+        Config::Schema => init::schema(),
         Config::Completions(shell) => man::completions(shell),
         Config::Man(section) => man::run(section),
     }

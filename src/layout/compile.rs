@@ -243,3 +243,89 @@ mod tests {
         assert!(err("[z-a]").contains("invalid range"));
     }
 }
+
+/// A name that `text` (one component) matches, with its fields filled from `date`: `*`
+/// and `?` become `x`, a class its first member, alternatives their first, `**` a
+/// directory named `sub`. For examples (`sweep init`); the caller checks the result
+/// really matches.
+pub fn example(text: &str, date: chrono::NaiveDateTime) -> String {
+    use chrono::Datelike;
+    if text == "**" {
+        return "sub".into();
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    let mut skip_alternatives = 0usize;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '\\' if i + 1 < chars.len() => {
+                if skip_alternatives == 0 {
+                    out.push(chars[i + 1]);
+                }
+                i += 2;
+                continue;
+            }
+            ',' if skip_alternatives > 0 => {
+                // Skip the remaining alternatives up to the matching `}`.
+                let mut depth = 1;
+                i += 1;
+                while i < chars.len() && depth > 0 {
+                    match chars[i] {
+                        '{' => depth += 1,
+                        '}' => depth -= 1,
+                        _ => {}
+                    }
+                    i += 1;
+                }
+                skip_alternatives -= 1;
+                continue;
+            }
+            '{' => skip_alternatives += 1,
+            '}' => skip_alternatives = skip_alternatives.saturating_sub(1),
+            '*' | '?' => out.push('x'),
+            '[' => {
+                let mut j = i + 1;
+                if matches!(chars.get(j), Some('!' | '^')) {
+                    // A negated class: a digit is rarely what it excludes.
+                    out.push('0');
+                    while j < chars.len() && chars[j] != ']' {
+                        j += 1;
+                    }
+                } else {
+                    if let Some(&first) = chars.get(j) {
+                        out.push(first);
+                    }
+                    j += 1;
+                    while j < chars.len() && chars[j] != ']' {
+                        j += 1;
+                    }
+                }
+                i = j + 1;
+                continue;
+            }
+            '%' => {
+                let field = chars.get(i + 1).copied().unwrap_or('%');
+                let v = match field {
+                    'Y' => format!("{:04}", date.year()),
+                    'y' => format!("{:02}", date.year() % 100),
+                    'm' => format!("{:02}", date.month()),
+                    'd' => format!("{:02}", date.day()),
+                    'j' => format!("{:03}", date.ordinal()),
+                    'H' => date.format("%H").to_string(),
+                    'M' => date.format("%M").to_string(),
+                    'S' => date.format("%S").to_string(),
+                    's' => date.and_utc().timestamp().to_string(),
+                    _ => "%".into(),
+                };
+                out.push_str(&v);
+                i += 2;
+                continue;
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    out
+}

@@ -64,6 +64,24 @@ impl Template {
     pub fn precision(&self) -> Option<Precision> {
         self.precision
     }
+
+    /// A path below the root that this template matches, dated `date` (its last
+    /// component named `file` when that is a bare `*` or `**`), if one can be made.
+    pub fn example(&self, date: chrono::NaiveDateTime, file: &str) -> Option<String> {
+        let parts: Vec<String> = split_components(&self.source)
+            .ok()?
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let last = i + 1 == self.components.len();
+                if last && (p == "*" || p == "**") { file.to_string() } else { compile::example(p, date) }
+            })
+            .collect();
+        let path = parts.join("/");
+        let single = Layouts { templates: vec![self.clone()] };
+        let comps: Vec<&[u8]> = path.split('/').map(str::as_bytes).collect();
+        single.trace(&comps).matched.map(|_| path)
+    }
 }
 
 /// Splits on `/` outside braces; a `/` inside `{...}` is an error, since alternatives
@@ -417,6 +435,21 @@ mod tests {
         let cur = l.descend(&l.start(), b"2024-07-12", &mut scratch);
         assert!(l.match_file(&cur, b"bad\xffname", &mut scratch).is_some());
         assert!(l.match_file(&cur, b"new\nline", &mut scratch).is_some());
+    }
+
+    #[test]
+    fn examples_are_paths_the_template_matches() {
+        let d = chrono::NaiveDate::from_ymd_opt(2024, 7, 5).unwrap().and_hms_opt(3, 0, 0).unwrap();
+        let ex = |s: &str| Template::compile(s).unwrap().example(d, "part-0001.csv");
+        assert_eq!(ex("%Y-%m-%d/**").as_deref(), Some("2024-07-05/part-0001.csv"));
+        assert_eq!(ex("dt=%Y-%m-%d/hour=%H/*").as_deref(), Some("dt=2024-07-05/hour=03/part-0001.csv"));
+        assert_eq!(ex("ticker_%Y%m%d.csv").as_deref(), Some("ticker_20240705.csv"));
+        assert_eq!(ex("app.log.%Y-%m-%d{,.gz}").as_deref(), Some("app.log.2024-07-05"));
+        assert_eq!(
+            ex("dag_id=*/run_id=*__%Y-%m-%dT*/**").as_deref(),
+            Some("dag_id=x/run_id=x__2024-07-05Tx/part-0001.csv")
+        );
+        assert_eq!(ex("logs/**/%Y/[ab]?.log").as_deref(), Some("logs/sub/2024/ax.log"));
     }
 
     #[test]

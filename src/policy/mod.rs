@@ -10,6 +10,7 @@
 mod groups;
 pub mod keys;
 mod load;
+pub mod schema;
 pub mod set;
 pub mod value;
 pub mod yaml;

@@ -27,6 +27,7 @@ mod policy_errors;
 mod props;
 mod race;
 mod reports;
+mod schema;
 mod sets;
 mod shipped;
 mod time;
