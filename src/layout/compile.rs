@@ -194,56 +194,6 @@ impl Translator {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pat(text: &str) -> Pattern {
-        match component(text, &mut FieldSet::default()).unwrap() {
-            Component::Pattern(p) => p,
-            other => panic!("{text}: expected a pattern, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn plain_text_is_a_literal() {
-        assert!(matches!(component("logs", &mut FieldSet::default()), Ok(Component::Literal(b)) if &*b == b"logs"));
-        assert!(matches!(component("100%%", &mut FieldSet::default()), Ok(Component::Literal(b)) if &*b == b"100%"));
-        assert!(matches!(component("a\\*b", &mut FieldSet::default()), Ok(Component::Literal(b)) if &*b == b"a*b"));
-    }
-
-    #[test]
-    fn globs_and_fields() {
-        let p = pat("ticker_%Y%m%d.{csv,csv.gz}");
-        assert!(p.regex.is_match(b"ticker_20240712.csv"));
-        assert!(p.regex.is_match(b"ticker_20240712.csv.gz"));
-        assert!(!p.regex.is_match(b"ticker_2024712.csv"));
-        assert!(!p.regex.is_match(b"xticker_20240712.csv"));
-        assert_eq!(p.groups.len(), 3);
-        let p = pat("run_id=*__%Y-%m-%dT*");
-        assert!(p.regex.is_match(b"run_id=scheduled__2024-07-12T00:00:00+00:00"));
-        let p = pat("part-[0-9][!a-z]?.csv");
-        assert!(p.regex.is_match(b"part-12x.csv"));
-        assert!(!p.regex.is_match(b"part-1\xffx.csv"));
-        assert!(p.regex.is_match("part-12é.csv".as_bytes()));
-        assert!(pat("*.log").regex.is_match(b"a\nb.log"));
-        assert!(pat("?").regex.is_match(b"\xff"));
-    }
-
-    #[test]
-    fn errors_name_the_problem() {
-        let err = |t| component(t, &mut FieldSet::default()).unwrap_err();
-        assert!(err("%Q").contains("unknown field `%Q`"));
-        assert!(err("a**").contains("whole path component"));
-        assert!(err("{a,b").contains("unclosed `{`"));
-        assert!(err("[ab").contains("unclosed `[`"));
-        assert!(err("a}").contains("unbalanced"));
-        assert!(err("x%").contains("`%%`"));
-        assert!(err("..").contains("not allowed"));
-        assert!(err("[z-a]").contains("invalid range"));
-    }
-}
-
 /// A name that `text` (one component) matches, with its fields filled from `date`: `*`
 /// and `?` become `x`, a class its first member, alternatives their first, `**` a
 /// directory named `sub`. For examples (`sweep init`); the caller checks the result
@@ -328,4 +278,54 @@ pub fn example(text: &str, date: chrono::NaiveDateTime) -> String {
         i += 1;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pat(text: &str) -> Pattern {
+        match component(text, &mut FieldSet::default()).unwrap() {
+            Component::Pattern(p) => p,
+            other => panic!("{text}: expected a pattern, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn plain_text_is_a_literal() {
+        assert!(matches!(component("logs", &mut FieldSet::default()), Ok(Component::Literal(b)) if &*b == b"logs"));
+        assert!(matches!(component("100%%", &mut FieldSet::default()), Ok(Component::Literal(b)) if &*b == b"100%"));
+        assert!(matches!(component("a\\*b", &mut FieldSet::default()), Ok(Component::Literal(b)) if &*b == b"a*b"));
+    }
+
+    #[test]
+    fn globs_and_fields() {
+        let p = pat("ticker_%Y%m%d.{csv,csv.gz}");
+        assert!(p.regex.is_match(b"ticker_20240712.csv"));
+        assert!(p.regex.is_match(b"ticker_20240712.csv.gz"));
+        assert!(!p.regex.is_match(b"ticker_2024712.csv"));
+        assert!(!p.regex.is_match(b"xticker_20240712.csv"));
+        assert_eq!(p.groups.len(), 3);
+        let p = pat("run_id=*__%Y-%m-%dT*");
+        assert!(p.regex.is_match(b"run_id=scheduled__2024-07-12T00:00:00+00:00"));
+        let p = pat("part-[0-9][!a-z]?.csv");
+        assert!(p.regex.is_match(b"part-12x.csv"));
+        assert!(!p.regex.is_match(b"part-1\xffx.csv"));
+        assert!(p.regex.is_match("part-12é.csv".as_bytes()));
+        assert!(pat("*.log").regex.is_match(b"a\nb.log"));
+        assert!(pat("?").regex.is_match(b"\xff"));
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let err = |t| component(t, &mut FieldSet::default()).unwrap_err();
+        assert!(err("%Q").contains("unknown field `%Q`"));
+        assert!(err("a**").contains("whole path component"));
+        assert!(err("{a,b").contains("unclosed `{`"));
+        assert!(err("[ab").contains("unclosed `[`"));
+        assert!(err("a}").contains("unbalanced"));
+        assert!(err("x%").contains("`%%`"));
+        assert!(err("..").contains("not allowed"));
+        assert!(err("[z-a]").contains("invalid range"));
+    }
 }
