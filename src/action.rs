@@ -1,4 +1,5 @@
-//! The five buckets every file under a root ends in.
+//! The buckets every file under a root ends in: the five of v1, and the two lifecycle
+//! actions of tiers (compress, move), which keep a file in another form or place.
 
 use std::fmt;
 use std::str::FromStr;
@@ -16,11 +17,23 @@ pub enum Action {
     Unmatched,
     /// Could not be read or classified.
     Error,
+    /// Not expired, old enough to be compressed in place (`compress`).
+    Compress,
+    /// Not expired, old enough to be moved to the archive (`archive`).
+    Move,
 }
 
 impl Action {
     /// All buckets, in the order summaries list them.
-    pub const ALL: [Action; 5] = [Action::Delete, Action::Keep, Action::Protect, Action::Unmatched, Action::Error];
+    pub const ALL: [Action; 7] = [
+        Action::Delete,
+        Action::Keep,
+        Action::Protect,
+        Action::Unmatched,
+        Action::Error,
+        Action::Compress,
+        Action::Move,
+    ];
 
     /// The name used in JSON, policy tests and metrics labels.
     pub fn as_str(self) -> &'static str {
@@ -30,6 +43,8 @@ impl Action {
             Action::Protect => "protect",
             Action::Unmatched => "unmatched",
             Action::Error => "error",
+            Action::Compress => "compress",
+            Action::Move => "move",
         }
     }
 
@@ -49,10 +64,9 @@ impl FromStr for Action {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Action, String> {
-        Action::ALL
-            .into_iter()
-            .find(|a| a.as_str() == s)
-            .ok_or_else(|| format!("`{s}` is not an action: use delete, keep, protect, unmatched or error"))
+        Action::ALL.into_iter().find(|a| a.as_str() == s).ok_or_else(|| {
+            format!("`{s}` is not an action: use delete, keep, protect, unmatched, error, compress or move")
+        })
     }
 }
 

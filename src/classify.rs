@@ -20,7 +20,7 @@ use chrono_tz::Tz;
 use crate::action::Action;
 use crate::clock::{self, Cutoff, DateSpec, KeepUnit, Period};
 use crate::layout::{Cursor, Match, Scratch};
-use crate::policy::{DateFrom, Policy};
+use crate::policy::{DateFrom, Policy, Rule};
 use crate::tree::local::open::{Holder, OpenFiles};
 use crate::tree::{Entry, Kind};
 
@@ -45,6 +45,12 @@ pub enum Reason<'p> {
     Open(Holder),
     /// Not expired, but deleted to meet a capacity target.
     ForSpace,
+    /// Expired, but kept by a thinning rule, for this bucket.
+    Thinned(Rule, Rc<str>),
+    /// Old enough to be compressed (`compress.after`).
+    Compress,
+    /// Old enough to be archived (`archive.after`).
+    Archive,
     /// No layout matches.
     NoLayout,
     /// A layout matched the shape but the date is impossible or does not exist.
@@ -81,6 +87,8 @@ pub struct Override {
     /// Places (directories below the root) whose partition of this period is deleted for
     /// space, although it is not expired.
     pub for_space: Vec<Box<[u8]>>,
+    /// Expired, but kept by thinning: the rule and its bucket (`weekly`, `2024-W27`).
+    pub thinned: Option<(Rule, Rc<str>)>,
 }
 
 /// What rendering a reason needs besides the verdict.
@@ -102,6 +110,10 @@ pub struct Facts {
     pub max_future: i64,
     /// The capacity targets, as written (`min_free 15%, max_bytes 500G`).
     pub capacity: String,
+    /// The compression cutoff (RFC 3339) and the suffix it adds.
+    pub compress: Option<(String, &'static str)>,
+    /// The archive cutoff (RFC 3339) and the archive's root.
+    pub archive: Option<(String, String)>,
 }
 
 /// The first `n` components of `rel`: the place that names a partition.
@@ -111,6 +123,11 @@ pub fn place_of(rel: &[u8], n: u16) -> &[u8] {
     }
     let end = rel.iter().enumerate().filter(|(_, b)| **b == b'/').nth(usize::from(n) - 1).map_or(rel.len(), |(i, _)| i);
     &rel[..end]
+}
+
+/// Whether a name is compressed already (so `compress` leaves it alone).
+pub fn compressed(name: &[u8]) -> bool {
+    crate::policy::COMPRESSED.iter().any(|s| name.ends_with(s.as_bytes()))
 }
 
 /// The capacity targets as written, for reasons.
@@ -163,6 +180,10 @@ pub struct Classifier<'p> {
     min_date: i64,
     scratch: Scratch,
     overrides: BTreeMap<Period, Override>,
+    /// Kept files whose period ends at or before this are compressed.
+    compress: Option<i64>,
+    /// Kept files whose period ends at or before this are moved to the archive.
+    archive: Option<i64>,
     open: Option<&'p OpenFiles>,
     /// The last per-file match and its resolution: neighbouring files usually share it.
     last: Option<(Match, Resolved)>,
@@ -174,8 +195,16 @@ pub struct Classifier<'p> {
 impl<'p> Classifier<'p> {
     /// A classifier for `policy` at `now` (seconds since the epoch) with `cutoff`;
     /// `open` when `skip_open` is to be honoured.
-    pub fn new(policy: &'p Policy, cutoff: &Cutoff, now: i64, open: Option<&'p OpenFiles>) -> Classifier<'p> {
+    pub fn new(
+        policy: &'p Policy,
+        cutoff: &Cutoff,
+        at: chrono::DateTime<Tz>,
+        open: Option<&'p OpenFiles>,
+    ) -> Classifier<'p> {
         let tz = policy.zone.tz();
+        let now = at.timestamp();
+        let tier = |after: crate::clock::Keep| clock::cutoff(after, at, &policy.calendar).timestamp();
+        let rfc = |t: i64| clock::local(tz, t).to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
         let max_future = i64::try_from(policy.max_future.as_secs()).unwrap_or(i64::MAX);
         let min_date = clock::start_of(tz, policy.min_date.and_time(NaiveTime::MIN));
         Classifier {
@@ -186,6 +215,8 @@ impl<'p> Classifier<'p> {
             future: now.saturating_add(max_future),
             min_date,
             scratch: policy.layouts.scratch(),
+            compress: policy.tiers.compress.map(|c| tier(c.after)),
+            archive: policy.tiers.archive.as_ref().map(|a| tier(a.after)),
             overrides: BTreeMap::new(),
             open: open.filter(|_| policy.skip_open),
             last: None,
@@ -199,6 +230,8 @@ impl<'p> Classifier<'p> {
                 min_date: policy.min_date,
                 max_future,
                 capacity: capacity_text(policy),
+                compress: policy.tiers.compress.map(|c| (rfc(tier(c.after)), c.format.suffix())),
+                archive: policy.tiers.archive.as_ref().map(|a| (rfc(tier(a.after)), a.to.display().to_string())),
             },
         }
     }
@@ -206,6 +239,11 @@ impl<'p> Classifier<'p> {
     /// Sets what whole-tree guards decided for partitions.
     pub fn set_overrides(&mut self, overrides: BTreeMap<Period, Override>) {
         self.overrides = overrides;
+    }
+
+    /// The whole-tree decisions in force.
+    pub fn overrides(&self) -> &BTreeMap<Period, Override> {
+        &self.overrides
     }
 
     /// Whether a guard would still protect this file if its partition expired (for
@@ -347,21 +385,37 @@ impl<'p> Classifier<'p> {
         let for_space = !expired
             && over
                 .is_some_and(|o| !o.for_space.is_empty() && o.for_space.iter().any(|p| **p == *place_of(e.rel, place)));
-        if !expired && !for_space {
-            let reason = if mtime_mode { Reason::MtimeCurrent(e.mtime) } else { Reason::Current };
-            return verdict(Action::Keep, reason);
-        }
         if expired && over.is_some_and(|o| o.keep_last) {
             return verdict(Action::Protect, Reason::KeepLast);
         }
-        let age = self.now.saturating_sub(e.mtime);
-        if self.facts.min_age > 0 && age < self.facts.min_age {
-            return verdict(Action::Protect, Reason::MinAge(age));
+        let thinned = if expired { over.and_then(|o| o.thinned.clone()) } else { None };
+        if (!expired || thinned.is_some()) && !for_space {
+            // Kept: as it is, or in another form or place once it is old enough.
+            let tier = if e.kind != Kind::File {
+                None
+            } else if self.archive.is_some_and(|c| period.end <= c) {
+                Some((Action::Move, Reason::Archive))
+            } else if self.compress.is_some_and(|c| period.end <= c) && !compressed(e.name) && !self.is_marker(e.name) {
+                Some((Action::Compress, Reason::Compress))
+            } else {
+                None
+            };
+            let Some((action, reason)) = tier else {
+                let reason = match (thinned, mtime_mode) {
+                    (Some((rule, bucket)), _) => Reason::Thinned(rule, bucket),
+                    (None, true) => Reason::MtimeCurrent(e.mtime),
+                    (None, false) => Reason::Current,
+                };
+                return verdict(Action::Keep, reason);
+            };
+            // A file still being written, or held open, is not moved or rewritten either.
+            return match self.guarded(e) {
+                Some(r) => verdict(Action::Protect, r),
+                None => verdict(action, reason),
+            };
         }
-        if e.kind == Kind::File
-            && let Some(h) = self.open.and_then(|o| o.holder(e.dev, e.ino))
-        {
-            return verdict(Action::Protect, Reason::Open(h.clone()));
+        if let Some(r) = self.guarded(e) {
+            return verdict(Action::Protect, r);
         }
         let reason = match (for_space, mtime_mode) {
             (true, _) => Reason::ForSpace,
@@ -382,6 +436,28 @@ impl<'p> Classifier<'p> {
             }
             _ => false,
         }
+    }
+
+    /// Whether `name` is a completion marker (never compressed: readers look for it
+    /// by name).
+    fn is_marker(&self, name: &[u8]) -> bool {
+        use std::os::unix::ffi::OsStrExt;
+        !self.policy.markers.is_empty()
+            && self.policy.markers.matching(std::path::Path::new(std::ffi::OsStr::from_bytes(name))).is_some()
+    }
+
+    /// The guard that protects a file by its own state: `min_age`, `skip_open`.
+    fn guarded(&self, e: &Entry) -> Option<Reason<'p>> {
+        let age = self.now.saturating_sub(e.mtime);
+        if self.facts.min_age > 0 && age < self.facts.min_age {
+            return Some(Reason::MinAge(age));
+        }
+        if e.kind == Kind::File
+            && let Some(h) = self.open.and_then(|o| o.holder(e.dev, e.ino))
+        {
+            return Some(Reason::Open(h.clone()));
+        }
+        None
     }
 
     /// Whether a decision to delete depends on the file's own state, so the removal

@@ -6,10 +6,11 @@
 use std::collections::BTreeMap;
 
 use super::Ctx;
+use super::events::{Level, Sink};
 use super::summary::CapacityReport;
 use super::visit::Member;
 use crate::classify::Override;
-use crate::clock::{self, Cutoff};
+use crate::clock::{self, Cutoff, Period};
 use crate::guard::capacity::{self, Before, Targets};
 use crate::guard::{self, Refusal};
 use crate::policy::{MaxDelete, OnUnmatched};
@@ -45,6 +46,37 @@ pub fn before_walking(ctx: &Ctx, members: &mut [Member], root: &Root) {
     }
 }
 
+/// Opens the archive root of each member that moves files (`archive.to`), once: a
+/// missing one, or one that is a system directory, fails every move (exit 5), in plan
+/// as in apply. In apply, copies an interrupted run left in its incoming directory are
+/// removed first.
+pub fn open_archives(ctx: &Ctx, members: &mut [Member], apply: bool, sink: &mut dyn Sink) {
+    for m in members.iter_mut().filter(|m| m.selected) {
+        let Some(a) = m.policy.tiers.archive.as_ref() else { continue };
+        let to = a.to.display();
+        m.archive = match Root::open(&a.to) {
+            Ok(r) => match ctx.system.refuse(&r.path, Some(r.id), r.resolved.as_deref()) {
+                Some(reason) => Err(format!("archive.to {to}: {reason}")),
+                None => Ok(Some(r.dir())),
+            },
+            Err(e) => Err(format!("archive.to {to}: {}", crate::tree::os_message(e))),
+        };
+        match &m.archive {
+            Err(why) => m.summary.problems.push(format!("{why}; nothing is moved")),
+            Ok(Some(dir)) if apply => {
+                let n = crate::tree::local::tier::clean_incoming(dir);
+                if n > 0 {
+                    m.summary.tiers.leftovers += n as u64;
+                    let what = if n == 1 { "copy" } else { "copies" };
+                    let msg = format!("removed {n} incomplete {what} an interrupted run left in {to}/.sweep-incoming");
+                    sink.diagnostic(Level::Warn, Some(&m.policy.name), &msg);
+                }
+            }
+            Ok(_) => {}
+        }
+    }
+}
+
 /// After the counting walk, for one member: `keep_last`, capacity, then the refusals.
 pub fn after_counting(
     m: &mut Member,
@@ -69,7 +101,22 @@ pub fn after_counting(
     let mut plan = m.planned;
     plan.delete = plan.delete.saturating_sub(held);
 
-    if let Some(census) = m.census.take() {
+    let keep_last = |o: &BTreeMap<Period, Override>, p: Period| o.get(&p).is_some_and(|o| o.keep_last);
+    let mut census = m.census.take();
+    let thin = m.policy.tiers.thin;
+    if let Some(census) = census.as_mut().filter(|_| thin.any()) {
+        let kept = guard::thin::keep(thin, census.expired(), m.policy.zone.tz());
+        for (period, (rule, bucket)) in kept {
+            // Held by keep_last already (and subtracted from the plan).
+            if keep_last(&overrides, period) {
+                continue;
+            }
+            plan.delete = plan.delete.saturating_sub(census.spare(period));
+            overrides.entry(period).or_default().thinned = Some((rule, bucket.into()));
+        }
+        plan.earliest = census.earliest_delete();
+    }
+    if let Some(census) = census.filter(|_| m.policy.capacity.any()) {
         let c = m.policy.capacity;
         let st = root.statvfs().ok();
         let (ledger_bytes, ledger_inodes) = ledger.get(&root.id.dev).copied().unwrap_or_default();
@@ -86,9 +133,9 @@ pub fn after_counting(
         let floor = clock::cutoff(c.keep_min, now, &m.policy.calendar).timestamp();
         let remove_dirs = m.policy.remove_empty_dirs;
         let age = census.age_plan(remove_dirs);
-        let keep_last = |p| overrides.get(&p).is_some_and(|o: &Override| o.keep_last);
-        let decision =
-            capacity::choose(targets, before, &census, age, remove_dirs, |p| p.end <= floor && !keep_last(p));
+        let decision = capacity::choose(targets, before, &census, age, remove_dirs, |p| {
+            p.end <= floor && !keep_last(&overrides, p)
+        });
         for (period, place) in &decision.chosen {
             overrides.entry(*period).or_default().for_space.push(place.clone());
             let start = period.start;

@@ -24,7 +24,7 @@ pub struct PolicyStart<'a> {
     pub max_delete: Option<MaxDelete>,
 }
 
-/// What happened to a file `delete` chose, in `apply`.
+/// What happened to a file `delete`, `compress` or `move` chose, in `apply`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileOutcome<'a> {
     /// Deleted.
@@ -35,6 +35,10 @@ pub enum FileOutcome<'a> {
     Failed(&'a str),
     /// A guard refused the policy.
     Refused,
+    /// Compressed: the compressed file's size.
+    Compressed(u64),
+    /// Moved to the archive.
+    Moved,
 }
 
 impl FileOutcome<'_> {
@@ -45,6 +49,8 @@ impl FileOutcome<'_> {
             FileOutcome::Vanished => "vanished",
             FileOutcome::Failed(_) => "failed",
             FileOutcome::Refused => "refused",
+            FileOutcome::Compressed(_) => "compressed",
+            FileOutcome::Moved => "moved",
         }
     }
 }
@@ -63,8 +69,10 @@ pub struct FileEvent<'a> {
     pub verdict: &'a Verdict<'a>,
     /// What rendering the decision's reason needs.
     pub facts: &'a Facts,
-    /// `apply` only: what happened to a `delete`.
+    /// `apply` only: what happened to a `delete`, `compress` or `move`.
     pub outcome: Option<FileOutcome<'a>>,
+    /// `compress` and `move`: the file's new path.
+    pub to: Option<&'a [u8]>,
 }
 
 /// An entry that could not be examined: counted in the `error` bucket.
@@ -101,6 +109,18 @@ pub struct NestedEvent<'a> {
     pub owner: &'a str,
 }
 
+/// A temporary an interrupted run left, removed (or, in plan, that would be).
+pub struct LeftoverEvent<'a> {
+    /// The policy whose walk found it.
+    pub policy: &'a str,
+    /// Absolute path.
+    pub path: &'a [u8],
+    /// `None` on success (or in plan), else the OS message.
+    pub error: Option<&'a str>,
+    /// Whether it was really removed (apply) or only planned.
+    pub dry_run: bool,
+}
+
 /// How bad a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
@@ -126,6 +146,10 @@ pub trait Sink {
     }
     /// A directory was emptied and removed.
     fn dir(&mut self, _e: &DirEvent) -> io::Result<()> {
+        Ok(())
+    }
+    /// A temporary an interrupted run left was removed (or would be).
+    fn leftover(&mut self, _e: &LeftoverEvent) -> io::Result<()> {
         Ok(())
     }
     /// A mount point was not entered.
@@ -175,6 +199,9 @@ impl Sink for Fanout<'_> {
     }
     fn mount(&mut self, policy: &str, path: &[u8]) -> io::Result<()> {
         fan!(self, mount, policy, path)
+    }
+    fn leftover(&mut self, e: &LeftoverEvent) -> io::Result<()> {
+        fan!(self, leftover, e)
     }
     fn nested(&mut self, e: &NestedEvent) -> io::Result<()> {
         fan!(self, nested, e)

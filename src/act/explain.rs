@@ -1,19 +1,23 @@
-//! One path's decision without walking anything: what `sweep explain` shows and what
-//! `sweep check` verifies for each expectation in `tests:`.
+//! One path's decision: what `sweep explain` shows and what `sweep check` verifies for
+//! each expectation in `tests:`.
 //!
 //! The path's owner is decided as the walk decides it (over all loaded policies), and
 //! the same classifier decides, so `explain`, `check` and `plan` cannot disagree on what
-//! they all see. Only what needs the whole tree (`keep_last`, `max_delete`) and, for
-//! paths that do not exist, what needs the file (`date_from: mtime`, `min_age`,
-//! `skip_open`) is left out, and the decision says so.
+//! they all see. What needs the whole tree (`keep_last`, thinning, capacity) comes from
+//! a counting walk of the root for `explain` ([`Tree::Walk`]), and from the case's own
+//! paths for `tests:` ([`Tree::Paths`]: thinning only). `max_delete` and, for paths
+//! that do not exist, what needs the file (`date_from: mtime`, `min_age`, `skip_open`)
+//! is left out, and the decision says so.
 
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::action::Action;
-use crate::classify::{Classifier, Facts, Reason, Verdict};
-use crate::clock::{self, Cutoff, Now};
+use std::collections::BTreeMap;
+
+use crate::classify::{Classifier, Facts, Override, Reason, Verdict};
+use crate::clock::{self, Cutoff, Now, Period};
 use crate::policy::set::normalize;
 use crate::policy::{DateFrom, Policy, PolicySet};
 use crate::tree::{Entry, Kind};
@@ -52,13 +56,40 @@ impl Decision<'_> {
     }
 }
 
+/// What the decisions that need the whole tree (`keep_last`, thinning, capacity) are
+/// taken over.
+#[derive(Debug, Clone, Copy)]
+pub enum Tree<'a> {
+    /// The owner's root, walked as `plan` walks it (`sweep explain`).
+    Walk,
+    /// These paths, as if they were the whole tree (a `tests:` case: its paths describe
+    /// the tree it is about). Thinning is taken over them; `keep_last` and capacity are
+    /// not evaluated.
+    Paths(&'a [PathBuf]),
+}
+
 /// The decision for `path` (absolute; `..` is resolved lexically) at `now`, or `None`
 /// when no root contains it. `selected` says which policies `--policy` chose.
-pub fn decide<'p>(set: &'p PolicySet, selected: &[bool], path: &Path, now: &Now) -> Option<Decision<'p>> {
+pub fn decide<'p>(set: &'p PolicySet, selected: &[bool], path: &Path, now: &Now, tree: Tree) -> Option<Decision<'p>> {
     let path = normalize(path);
     let owner = set.owner(&path)?;
     let policy = &set.policies[owner];
-    let mut d = decide_with(policy, &path, now);
+    let mut extra = None;
+    let overrides = match tree {
+        Tree::Walk if policy.keep_last > 0 || policy.tiers.thin.any() || policy.capacity.any() => {
+            match super::whole_tree(set, owner, now) {
+                Ok(o) => Some(o),
+                Err(e) => {
+                    extra = Some(format!("keep_last, thinning and capacity need the tree, which cannot be read: {e}"));
+                    None
+                }
+            }
+        }
+        Tree::Paths(paths) if policy.tiers.thin.any() => Some(thinned_over(set, owner, paths, now)),
+        _ => None,
+    };
+    let mut d = decide_with(policy, &path, now, overrides);
+    d.notes.extend(extra);
     d.selected = selected.get(owner).copied().unwrap_or(true);
     for (i, other) in set.policies.iter().enumerate() {
         if i != owner && path.starts_with(&other.root) && path != other.root {
@@ -78,16 +109,44 @@ pub fn decide<'p>(set: &'p PolicySet, selected: &[bool], path: &Path, now: &Now)
     Some(d)
 }
 
-/// The decision for `path` under `policy`, as a walk would make it.
-fn decide_with<'p>(policy: &'p Policy, path: &Path, now: &Now) -> Decision<'p> {
+/// Thinning over the partitions of `paths` that policy `owner` owns and that age
+/// expires.
+fn thinned_over(set: &PolicySet, owner: usize, paths: &[PathBuf], now: &Now) -> BTreeMap<Period, Override> {
+    let policy = &set.policies[owner];
+    let expired = paths.iter().filter_map(|p| {
+        let p = normalize(p);
+        if set.owner(&p) != Some(owner) {
+            return None;
+        }
+        let d = decide_with(policy, &p, now, None);
+        d.verdict.filter(|v| v.action == Action::Delete).and_then(|v| v.partition)
+    });
+    let kept = crate::guard::thin::keep(policy.tiers.thin, expired.collect::<Vec<_>>(), policy.zone.tz());
+    kept.into_iter()
+        .map(|(p, (rule, bucket))| (p, Override { thinned: Some((rule, bucket.into())), ..Override::default() }))
+        .collect()
+}
+
+/// The decision for `path` under `policy`, as a walk would make it, with the
+/// whole-tree decisions `overrides` when they are known.
+fn decide_with<'p>(
+    policy: &'p Policy,
+    path: &Path,
+    now: &Now,
+    overrides: Option<BTreeMap<Period, Override>>,
+) -> Decision<'p> {
     let now_at = now.resolve(&policy.zone);
     let cutoff = clock::cutoff(policy.keep, now_at, &policy.calendar);
     let tz = policy.zone.tz();
     let rel: PathBuf = path.strip_prefix(&policy.root).map(Path::to_path_buf).unwrap_or_default();
     let parts: Vec<&[u8]> = rel.iter().map(|c| c.as_bytes()).collect();
-    let mut classifier = Classifier::new(policy, &cutoff, now_at.timestamp(), None);
+    let mut classifier = Classifier::new(policy, &cutoff, now_at, None);
     let mut notes = Vec::new();
-    if policy.keep_last > 0 {
+    let whole = overrides.is_some();
+    if let Some(o) = overrides {
+        classifier.set_overrides(o);
+    }
+    if policy.keep_last > 0 && !whole {
         notes.push(format!("keep_last {} needs the whole tree; not evaluated here (plan shows it)", policy.keep_last));
     }
     let meta = std::fs::symlink_metadata(path).ok();

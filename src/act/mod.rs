@@ -130,21 +130,7 @@ fn run_group(
     let started = Instant::now();
     let opts = ctx.opts;
     let apply = opts.mode == Mode::Apply;
-    let mut members: Vec<Member> = Vec::new();
-    let mut cutoffs = Vec::new();
-    let mut nows = Vec::new();
-    for &i in &group.members {
-        let policy = &ctx.set.policies[i];
-        let now = opts.now.resolve(&policy.zone);
-        nows.push(now);
-        let cutoff = clock::cutoff(policy.keep, now, &policy.calendar);
-        let classifier = Classifier::new(policy, &cutoff, now.timestamp(), ctx.open);
-        let mut m = Member::new(policy, classifier, selected.get(i).copied().unwrap_or(false));
-        m.summary.cutoff = Some((cutoff.rfc3339(), cutoff.timestamp()));
-        m.summary.unmatched_fails = policy.on_unmatched == OnUnmatched::Fail;
-        members.push(m);
-        cutoffs.push(cutoff);
-    }
+    let (mut members, cutoffs, nows) = members(ctx, group, selected);
     let max_delete = |m: &Member| opts.max_delete.unwrap_or(m.policy.max_delete);
     let mut out = Ok(());
     for (m, cutoff) in members.iter().zip(&cutoffs) {
@@ -176,6 +162,7 @@ fn run_group(
     let mut before = None;
     if let Some(root) = &root {
         decide::before_walking(ctx, &mut members, root);
+        decide::open_archives(ctx, &mut members, apply, sink);
         before = root.statvfs().ok().map(|s| (s.f_bavail.saturating_mul(s.f_frsize), s.f_favail));
         let nested = nested_roots(ctx.set, group);
         // A system directory is not even read: its plan is the refusal.
@@ -187,31 +174,11 @@ fn run_group(
                     && (m.policy.keep_last > 0
                         || max_delete(m).is_some()
                         || m.policy.on_unmatched == OnUnmatched::Refuse
-                        || m.policy.capacity.any())
+                        || m.policy.capacity.any()
+                        || m.policy.tiers.thin.any())
             });
         if needs_prepass && out.is_ok() {
-            // Names are enough to count, unless a policy needs sizes or times.
-            let stat = members.iter().any(|m| {
-                !m.policy.min_age.is_zero() || m.policy.date_from == DateFrom::Mtime || m.policy.capacity.any()
-            });
-            for m in members.iter_mut().filter(|m| m.selected) {
-                if m.policy.keep_last > 0 {
-                    m.newest = Some(Newest::new(m.policy.keep_last));
-                }
-                if m.policy.capacity.any() {
-                    m.census = Some(Census::default());
-                }
-            }
-            let mut silent = events::Fanout(Vec::new());
-            let mut w = GroupWalk::new(members, &mut silent, Pass::Count, nested.clone(), root.id, opts.signal);
-            let one_file_system = one_fs(&w.members);
-            let options = local::Options { mode: Mode::Plan, one_file_system, stat, budget: ctx.budget, jobs: 1 };
-            local::walk(root, options, &Pacer::default(), opts.signal, &mut w);
-            members = w.members;
-            for ((m, cutoff), now) in members.iter_mut().zip(&cutoffs).zip(&nows) {
-                let limit = max_delete(m);
-                decide::after_counting(m, cutoff, limit, root, ledger, *now);
-            }
+            members = count(ctx, members, root, nested.clone(), &cutoffs, &nows, ledger);
         }
         if out.is_ok() && !dangerous {
             let acting = apply && members.iter().any(|m| m.selected && !m.refused);
@@ -250,6 +217,99 @@ fn run_group(
         done.push(s);
     }
     (done, out)
+}
+
+/// The members of a group: each policy with its classifier, cutoff and now.
+fn members<'p>(
+    ctx: &Ctx<'p>,
+    group: &Group,
+    selected: &[bool],
+) -> (Vec<Member<'p>>, Vec<clock::Cutoff>, Vec<chrono::DateTime<chrono_tz::Tz>>) {
+    let mut members = Vec::new();
+    let mut cutoffs = Vec::new();
+    let mut nows = Vec::new();
+    for &i in &group.members {
+        let policy = &ctx.set.policies[i];
+        let now = ctx.opts.now.resolve(&policy.zone);
+        nows.push(now);
+        let cutoff = clock::cutoff(policy.keep, now, &policy.calendar);
+        let classifier = Classifier::new(policy, &cutoff, now, ctx.open);
+        let mut m = Member::new(policy, classifier, selected.get(i).copied().unwrap_or(false));
+        m.summary.cutoff = Some((cutoff.rfc3339(), cutoff.timestamp()));
+        m.summary.unmatched_fails = policy.on_unmatched == OnUnmatched::Fail;
+        members.push(m);
+        cutoffs.push(cutoff);
+    }
+    (members, cutoffs, nows)
+}
+
+/// The counting walk: read-only and silent, it gathers what the whole-tree decisions
+/// need (`keep_last`, thinning, capacity, `max_delete`, `on_unmatched: refuse`), which
+/// are then taken for each selected member.
+fn count<'p>(
+    ctx: &Ctx<'p>,
+    mut members: Vec<Member<'p>>,
+    root: &Root,
+    nested: Vec<(Vec<u8>, Option<DirId>, &'p str)>,
+    cutoffs: &[clock::Cutoff],
+    nows: &[chrono::DateTime<chrono_tz::Tz>],
+    ledger: &Ledger,
+) -> Vec<Member<'p>> {
+    let opts = ctx.opts;
+    // Names are enough to count, unless a policy needs sizes or times.
+    let stat = members
+        .iter()
+        .any(|m| !m.policy.min_age.is_zero() || m.policy.date_from == DateFrom::Mtime || m.policy.capacity.any());
+    for m in members.iter_mut().filter(|m| m.selected) {
+        if m.policy.keep_last > 0 {
+            m.newest = Some(Newest::new(m.policy.keep_last));
+        }
+        if m.policy.capacity.any() || m.policy.tiers.thin.any() {
+            m.census = Some(Census::default());
+        }
+    }
+    let mut silent = events::Fanout(Vec::new());
+    let mut w = GroupWalk::new(members, &mut silent, Pass::Count, nested, root.id, opts.signal);
+    let one_file_system = one_fs(&w.members);
+    let options = local::Options { mode: Mode::Plan, one_file_system, stat, budget: ctx.budget, jobs: 1 };
+    local::walk(root, options, &Pacer::default(), opts.signal, &mut w);
+    let mut members = w.members;
+    for ((m, cutoff), now) in members.iter_mut().zip(cutoffs).zip(nows) {
+        let limit = opts.max_delete.unwrap_or(m.policy.max_delete);
+        decide::after_counting(m, cutoff, limit, root, ledger, *now);
+    }
+    members
+}
+
+/// What the whole-tree decisions (`keep_last`, thinning, capacity) make of the
+/// partitions of policy `index`, from a counting walk of its root as `plan` makes it:
+/// for `explain`, which otherwise looks at one path only.
+pub fn whole_tree(
+    set: &PolicySet,
+    index: usize,
+    now: &Now,
+) -> Result<std::collections::BTreeMap<clock::Period, crate::classify::Override>, String> {
+    let group = set.groups().into_iter().find(|g| g.members.contains(&index)).ok_or("no such policy")?;
+    let root = Root::open(&group.root).map_err(|e| format!("{}: {}", group.root.display(), os_message(e)))?;
+    let signal = AtomicUsize::new(0);
+    let opts = Options {
+        mode: Mode::Plan,
+        now: *now,
+        system_clock: false,
+        max_delete: None,
+        previous_start: None,
+        signal: &signal,
+        jobs: 1,
+        max_rate: None,
+    };
+    let system = SystemDirs::read();
+    let ctx = Ctx { set, opts: &opts, system: &system, open: None, budget: Budget::from_limit() };
+    let selected: Vec<bool> = (0..set.policies.len()).map(|i| i == index).collect();
+    let (members, cutoffs, nows) = members(&ctx, &group, &selected);
+    let nested = nested_roots(set, &group);
+    let members = count(&ctx, members, &root, nested, &cutoffs, &nows, &Ledger::new());
+    let at = group.members.iter().position(|&i| i == index).unwrap_or(0);
+    Ok(members.get(at).map(|m| m.classifier.overrides().clone()).unwrap_or_default())
 }
 
 /// Whether the walk stays on the root's filesystem: unless every policy there allows

@@ -11,7 +11,7 @@ use crate::policy::Share;
 
 /// Per-bucket numbers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Buckets(pub [u64; 5]);
+pub struct Buckets(pub [u64; 7]);
 
 impl Buckets {
     /// The number for one bucket.
@@ -95,6 +95,23 @@ pub struct Fresh {
     pub stale: bool,
 }
 
+/// What the lifecycle actions did (in plan: would do).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TierTally {
+    /// Files compressed.
+    pub compressed: u64,
+    /// Their sizes before compression.
+    pub bytes_before: u64,
+    /// The compressed files' sizes (0 in plan: not known before compressing).
+    pub bytes_after: u64,
+    /// Files moved to the archive.
+    pub moved: u64,
+    /// Their sizes.
+    pub moved_bytes: u64,
+    /// Temporaries of interrupted runs removed (in plan: found).
+    pub leftovers: u64,
+}
+
 /// One policy's result.
 #[derive(Debug, Clone)]
 pub struct PolicySummary {
@@ -112,7 +129,9 @@ pub struct PolicySummary {
     pub deleted: u64,
     /// Bytes of the files deleted.
     pub deleted_bytes: u64,
-    /// Deletions the OS refused.
+    /// Compressions and moves.
+    pub tiers: TierTally,
+    /// Deletions (and compressions, moves) the OS refused.
     pub failed: u64,
     /// Files already gone when their turn came (listed, then removed by someone else).
     pub vanished: u64,
@@ -168,6 +187,7 @@ impl PolicySummary {
             bytes: Buckets::default(),
             deleted: 0,
             deleted_bytes: 0,
+            tiers: TierTally::default(),
             failed: 0,
             vanished: 0,
             dirs_removed: 0,

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rustix::io::Errno;
 
-use super::events::{DirEvent, ErrorEvent, FileEvent, FileOutcome, NestedEvent, Sink};
+use super::events::{DirEvent, ErrorEvent, FileEvent, FileOutcome, LeftoverEvent, NestedEvent, Sink};
 use super::summary::PolicySummary;
 use std::rc::Rc;
 
@@ -23,7 +23,7 @@ use crate::classify::{Classifier, DirCtx, Reason, Verdict, place_of};
 use crate::guard::capacity::Census;
 use crate::guard::{Newest, Planned};
 use crate::policy::Policy;
-use crate::tree::{Check, Decision, DirId, DirTrouble, Enter, Entry, Removal, Visitor, os_message};
+use crate::tree::{Check, Decision, DirId, DirTrouble, Enter, Entry, Removal, Transform, Visitor, os_message};
 
 /// One policy at the root being walked.
 pub struct Member<'p> {
@@ -45,6 +45,9 @@ pub struct Member<'p> {
     pub census: Option<Census>,
     /// The end of the newest matched partition, and its date, for `expect_fresh`.
     pub newest_end: Option<(i64, Rc<str>)>,
+    /// The archive's root, opened once (`archive.to`); `Err` with the reason when it
+    /// could not be.
+    pub archive: Result<Option<std::sync::Arc<std::os::fd::OwnedFd>>, String>,
     /// The filesystem said EROFS once: nothing more is attempted.
     read_only: bool,
 }
@@ -62,6 +65,7 @@ impl<'p> Member<'p> {
             newest: None,
             census: None,
             newest_end: None,
+            archive: Ok(None),
             read_only: false,
         }
     }
@@ -93,6 +97,8 @@ pub struct Doomed<'p> {
     size: u64,
     verdict: Verdict<'p>,
     marker: bool,
+    /// Compress and move: the new path.
+    to: Option<Vec<u8>>,
 }
 
 /// The visitor.
@@ -265,7 +271,8 @@ impl<'p> Visitor for GroupWalk<'_, 'p> {
         if self.pass == Pass::Count {
             m.planned.add(action, verdict.partition);
             if let Some(c) = m.census.as_mut() {
-                let protected = action == Action::Keep && m.classifier.protected_if_expired(e);
+                let kept = matches!(action, Action::Keep | Action::Compress | Action::Move);
+                let protected = kept && m.classifier.protected_if_expired(e);
                 c.file(e, action, verdict.partition, place_of(e.rel, verdict.place), protected);
             }
             if let (Some(n), Some(p)) = (&mut m.newest, verdict.partition) {
@@ -292,14 +299,31 @@ impl<'p> Visitor for GroupWalk<'_, 'p> {
             m.summary.freed_predicted += e.allocated;
         }
         let marker_failed;
+        let archive_failed;
+        let to = match action {
+            Action::Compress => m.policy.tiers.compress.map(|c| [e.path, c.format.suffix().as_bytes()].concat()),
+            Action::Move => m.policy.tiers.archive.as_ref().map(|a| {
+                use std::os::unix::ffi::OsStrExt;
+                [a.to.as_os_str().as_bytes(), b"/", e.rel].concat()
+            }),
+            _ => None,
+        };
         let (decision, outcome) = match action {
-            Action::Delete if m.refused => (Decision::Keep, apply.then_some(FileOutcome::Refused)),
+            Action::Delete | Action::Compress | Action::Move if m.refused => {
+                (Decision::Keep, apply.then_some(FileOutcome::Refused))
+            }
+            Action::Move if m.archive.is_err() => {
+                m.summary.failed += 1;
+                archive_failed = m.archive.as_ref().err().cloned().unwrap_or_default();
+                (Decision::Keep, Some(FileOutcome::Failed(&archive_failed)))
+            }
             // A plan: the walk learns the file would go, to predict emptied directories.
-            Action::Delete if !apply => {
+            Action::Delete | Action::Move if !apply => {
                 dir.deleters |= 1 << i.min(63);
                 (Decision::WouldRemove, None)
             }
-            Action::Delete if m.read_only => {
+            Action::Compress if !apply => (Decision::Keep, None),
+            Action::Delete | Action::Compress | Action::Move if m.read_only => {
                 m.summary.failed += 1;
                 (Decision::Keep, Some(FileOutcome::Failed(NOT_ATTEMPTED)))
             }
@@ -311,8 +335,19 @@ impl<'p> Visitor for GroupWalk<'_, 'p> {
                 );
                 (Decision::Keep, Some(FileOutcome::Failed(&marker_failed)))
             }
-            Action::Delete => {
-                dir.deleters |= 1 << i.min(63);
+            Action::Delete | Action::Compress | Action::Move => {
+                let transform = match (action, &m.archive) {
+                    (Action::Compress, _) => {
+                        m.policy.tiers.compress.map(|c| Transform::Compress { format: c.format, level: c.level })
+                    }
+                    (Action::Move, Ok(Some(to))) => {
+                        Some(Transform::Move { to: std::sync::Arc::clone(to), rel: e.rel.to_vec() })
+                    }
+                    _ => None,
+                };
+                if action != Action::Compress {
+                    dir.deleters |= 1 << i.min(63);
+                }
                 let check = if m.classifier.depends_on_mtime() {
                     Check::Same { ino: e.ino, mtime: e.mtime }
                 } else {
@@ -325,8 +360,11 @@ impl<'p> Visitor for GroupWalk<'_, 'p> {
                 };
                 let rel_at = e.path.len() - e.rel.len();
                 // Reported when the outcome is known.
-                let doomed = Doomed { member: i, path: e.path.to_vec(), rel_at, size: e.size, verdict, marker };
-                return Decision::Remove(doomed, check);
+                let doomed = Doomed { member: i, path: e.path.to_vec(), rel_at, size: e.size, verdict, marker, to };
+                return match transform {
+                    Some(t) => Decision::Transform(doomed, t),
+                    None => Decision::Remove(doomed, check),
+                };
             }
             _ => (Decision::Keep, None),
         };
@@ -339,6 +377,7 @@ impl<'p> Visitor for GroupWalk<'_, 'p> {
             verdict: &verdict,
             facts: m.classifier.facts(),
             outcome,
+            to: to.as_deref(),
         };
         let r = self.sink.file(&event);
         self.report(r);
@@ -349,11 +388,40 @@ impl<'p> Visitor for GroupWalk<'_, 'p> {
         let m = &mut self.members[d.member];
         let s = &mut m.summary;
         let message;
+        let action = d.verdict.action;
         let outcome = match result {
-            Removal::Removed | Removal::Planned => {
+            Removal::Planned => {
+                match action {
+                    Action::Compress => {
+                        s.tiers.compressed += 1;
+                        s.tiers.bytes_before += d.size;
+                    }
+                    Action::Move => {
+                        s.tiers.moved += 1;
+                        s.tiers.moved_bytes += d.size;
+                    }
+                    _ => {
+                        s.deleted += 1;
+                        s.deleted_bytes += d.size;
+                    }
+                }
+                FileOutcome::Deleted
+            }
+            Removal::Removed => {
                 s.deleted += 1;
                 s.deleted_bytes += d.size;
                 FileOutcome::Deleted
+            }
+            Removal::Compressed(after) => {
+                s.tiers.compressed += 1;
+                s.tiers.bytes_before += d.size;
+                s.tiers.bytes_after += after;
+                FileOutcome::Compressed(after)
+            }
+            Removal::Moved => {
+                s.tiers.moved += 1;
+                s.tiers.moved_bytes += d.size;
+                FileOutcome::Moved
             }
             Removal::Vanished => {
                 s.vanished += 1;
@@ -387,7 +455,8 @@ impl<'p> Visitor for GroupWalk<'_, 'p> {
             bytes: d.size,
             verdict: &d.verdict,
             facts: m.classifier.facts(),
-            outcome: Some(outcome),
+            outcome: (!matches!(result, Removal::Planned)).then_some(outcome),
+            to: d.to.as_deref(),
         };
         let r = self.sink.file(&event);
         self.report(r);
@@ -415,6 +484,31 @@ impl<'p> Visitor for GroupWalk<'_, 'p> {
         if self.pass != Pass::Count {
             self.members[i].summary.vanished += 1;
         }
+    }
+
+    fn leftover(&mut self, path: &[u8], result: Removal) {
+        if self.pass == Pass::Count {
+            return;
+        }
+        let i = self.primary();
+        let apply = self.apply();
+        let m = &mut self.members[i];
+        let error = match result {
+            Removal::Failed(e) => Some(os_message(e)),
+            _ => None,
+        };
+        if error.is_some() {
+            m.summary.failed += 1;
+        } else {
+            m.summary.tiers.leftovers += 1;
+        }
+        let r = self.sink.leftover(&LeftoverEvent {
+            policy: &m.policy.name,
+            path,
+            error: error.as_deref(),
+            dry_run: !apply,
+        });
+        self.report(r);
     }
 
     fn mount(&mut self, path: &[u8]) {
@@ -476,7 +570,7 @@ impl<'p> Visitor for GroupWalk<'_, 'p> {
             Removal::Failed(Errno::ROFS) if m.read_only => return,
             Removal::Failed(e) => Some(os_message(e)),
             Removal::Vanished => return,
-            Removal::Planned | Removal::Removed => None,
+            Removal::Planned | Removal::Removed | Removal::Compressed(_) | Removal::Moved => None,
         };
         if error.is_some() {
             m.summary.dirs_failed += 1;

@@ -95,6 +95,30 @@ impl Census {
         self.part(period, place).dirs += 1;
     }
 
+    /// Periods the age plan deletes files of.
+    pub fn expired(&self) -> impl Iterator<Item = Period> + '_ {
+        self.parts.iter().filter(|(_, places)| places.iter().any(|(_, p)| p.delete.files > 0)).map(|(p, _)| *p)
+    }
+
+    /// A period thinning keeps: what the age plan would delete of it is kept instead
+    /// (and so becomes what deleting it for space would free). Returns how many files.
+    pub fn spare(&mut self, period: Period) -> u64 {
+        let mut n = 0;
+        for (_, p) in self.parts.get_mut(&period).into_iter().flatten() {
+            n += p.delete.files;
+            p.freeable.files += p.delete.files;
+            p.freeable.freed += p.delete.freed;
+            p.freeable.size += p.delete.size;
+            p.delete = Tally::default();
+        }
+        n
+    }
+
+    /// The start of the earliest period the age plan deletes files of.
+    pub fn earliest_delete(&self) -> Option<i64> {
+        self.expired().next().map(|p| p.start)
+    }
+
     /// What the age plan frees: bytes on disk, inodes (files, and the directories of
     /// partitions it deletes whole, when emptied directories are removed), and sizes.
     pub fn age_plan(&self, remove_dirs: bool) -> (u64, u64, u64) {

@@ -8,6 +8,7 @@
 //! whole-policy decision that deletes more, within its own floor.
 
 pub mod capacity;
+pub mod thin;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
@@ -15,7 +16,7 @@ use std::path::Path;
 
 use crate::action::Action;
 use crate::clock::Period;
-use crate::policy::MaxDelete;
+use crate::policy::{MaxDelete, SYSTEM_DIRS};
 use crate::tree::DirId;
 
 /// Why a guard refused a policy's deletions.
@@ -31,51 +32,6 @@ pub struct Refusal {
     pub limit: Option<u64>,
 }
 
-/// Directories that hold the system itself. A policy rooted at one of them (or at a path
-/// that resolves to one, or at a bind mount of one) is refused: a retention policy there
-/// is a typo, not a plan.
-const DANGEROUS: &[&str] = &[
-    "/",
-    "/bin",
-    "/boot",
-    "/dev",
-    "/etc",
-    "/home",
-    "/lib",
-    "/lib32",
-    "/lib64",
-    "/libx32",
-    "/lost+found",
-    "/media",
-    "/mnt",
-    "/opt",
-    "/proc",
-    "/root",
-    "/run",
-    "/sbin",
-    "/snap",
-    "/srv",
-    "/sys",
-    "/usr",
-    "/var",
-    "/usr/bin",
-    "/usr/include",
-    "/usr/lib",
-    "/usr/lib32",
-    "/usr/lib64",
-    "/usr/libexec",
-    "/usr/local",
-    "/usr/sbin",
-    "/usr/share",
-    "/usr/src",
-    "/var/backups",
-    "/var/cache",
-    "/var/lib",
-    "/var/mail",
-    "/var/opt",
-    "/var/spool",
-];
-
 /// The system directories of this machine, by name and by identity (device and inode),
 /// read once per run. Comparing identities is what `rm --preserve-root` does ("same as
 /// '/'"): a bind mount of `/` or `/etc` under a harmless path is the directory itself.
@@ -88,7 +44,7 @@ impl SystemDirs {
     /// Stats every system directory that exists here.
     pub fn read() -> SystemDirs {
         let mut ids = BTreeMap::new();
-        for d in DANGEROUS {
+        for d in SYSTEM_DIRS {
             if let Ok(m) = std::fs::metadata(d) {
                 ids.entry(DirId { dev: m.dev(), ino: m.ino() }).or_insert(*d);
             }
@@ -99,7 +55,7 @@ impl SystemDirs {
     /// Why `root` (opened, with identity `id` and the path the kernel resolved, when
     /// known) must not be a policy's root, if it must not.
     pub fn refuse(&self, root: &Path, id: Option<DirId>, resolved: Option<&Path>) -> Option<String> {
-        if let Some(d) = DANGEROUS.iter().find(|d| Path::new(d) == root) {
+        if let Some(d) = SYSTEM_DIRS.iter().find(|d| Path::new(d) == root) {
             return Some(format!("root {} is the system directory {d}; sweep refuses to clean it", root.display()));
         }
         let same = id.and_then(|id| self.ids.get(&id))?;

@@ -79,6 +79,10 @@ pub(super) fn policy(ctx: &mut Ctx, f: Field, defaults: &BTreeMap<&'static str, 
     let capacity = capacity(ctx, &keys);
     let expect_fresh = keys.or(ctx, "expect_fresh", None, false, |s| value::days_or_hours(s).map(Some));
     let max_rate = keys.or(ctx, "max_rate", None, false, |s| value::Rate::parse(s).map(Some));
+    let tiers = tiers(ctx, &keys).map(Some);
+    if let (Some(keep), Some(Some(t)), Some(root), Some(l)) = (&keep, &tiers, &root, &layouts) {
+        check_tiers(ctx, &keys, t, *keep, root, l);
+    }
     if ctx.problems.len() > before {
         return None;
     }
@@ -102,6 +106,7 @@ pub(super) fn policy(ctx: &mut Ctx, f: Field, defaults: &BTreeMap<&'static str, 
         capacity: capacity?,
         expect_fresh: expect_fresh?,
         max_rate: max_rate?,
+        tiers: tiers??,
         max_future: dates.max_future,
         min_date: dates.min_date,
         date_from: dates.date_from,
@@ -195,6 +200,145 @@ fn capacity(ctx: &mut Ctx, keys: &Lookup) -> Option<Capacity> {
         max_bytes: max_bytes?,
         keep_min: keep_min?,
     })
+}
+
+/// Thinning, compression, archiving.
+fn tiers(ctx: &mut Ctx, keys: &Lookup) -> Option<Tiers> {
+    let thin = Thin {
+        daily: keys.or(ctx, "keep_daily", 0, true, value::count)?,
+        weekly: keys.or(ctx, "keep_weekly", 0, true, value::count)?,
+        monthly: keys.or(ctx, "keep_monthly", 0, true, value::count)?,
+        yearly: keys.or(ctx, "keep_yearly", 0, true, value::count)?,
+    };
+    let compress = match keys.get("compress") {
+        None => None,
+        Some(f) => {
+            let entries = ctx.map(f, "a mapping with after, format and level")?;
+            let k = ctx.keys(entries, f.path, keys::COMPRESS);
+            let field = |name: &str| k.get(name).map(|(p, e)| Field { node: &e.value, path: p.as_str() });
+            let missing = |ctx: &mut Ctx, name: &str| {
+                ctx.problem(&yaml::key_path(f.path, name), f.node.mark, format!("missing key `{name}`"));
+                None
+            };
+            let after = match field("after") {
+                Some(v) => ctx.value(v, false, Keep::parse),
+                None => missing(ctx, "after"),
+            };
+            let format = match field("format") {
+                None => Some(Format::Zstd),
+                Some(v) => ctx.value(v, false, |s| match s {
+                    "zstd" => Ok(Format::Zstd),
+                    "gzip" => Ok(Format::Gzip),
+                    _ => Err(format!("`{s}`: use zstd or gzip")),
+                }),
+            };
+            let level = match field("level") {
+                None => Some(3),
+                Some(v) => ctx.value(v, true, value::count),
+            };
+            let (after, format, level) = (after?, format?, level?);
+            let max = if format == Format::Zstd { 19 } else { 9 };
+            if !(1..=max).contains(&level) {
+                let at = field("level").map_or(f.node.mark, |v| v.node.mark);
+                ctx.problem(&yaml::key_path(f.path, "level"), at, format!("`{level}`: the level is 1 to {max}"));
+                return None;
+            }
+            Some(Compress { after, format, level })
+        }
+    };
+    let archive = match keys.get("archive") {
+        None => None,
+        Some(f) => {
+            let entries = ctx.map(f, "a mapping with after and to")?;
+            let k = ctx.keys(entries, f.path, keys::ARCHIVE);
+            let field = |name: &str| k.get(name).map(|(p, e)| Field { node: &e.value, path: p.as_str() });
+            let after = match field("after") {
+                Some(v) => ctx.value(v, false, Keep::parse),
+                None => {
+                    ctx.problem(&yaml::key_path(f.path, "after"), f.node.mark, "missing key `after`");
+                    None
+                }
+            };
+            let to = match field("to") {
+                Some(v) => ctx.value(v, false, valid_root),
+                None => {
+                    ctx.problem(&yaml::key_path(f.path, "to"), f.node.mark, "missing key `to`");
+                    None
+                }
+            };
+            Some(Archive { after: after?, to: to? })
+        }
+    };
+    Some(Tiers { thin, compress, archive })
+}
+
+/// A retention's nominal length in hours, to compare `after` with `keep`.
+fn nominal_hours(k: Keep) -> f64 {
+    let n = f64::from(k.count.get());
+    match k.unit {
+        crate::clock::KeepUnit::Hours => n,
+        crate::clock::KeepUnit::Days => n * 24.0,
+        crate::clock::KeepUnit::BusinessDays => n * 24.0 * 7.0 / 5.0,
+    }
+}
+
+/// The rules that span tiers and the rest of the policy.
+fn check_tiers(ctx: &mut Ctx, keys: &Lookup, t: &Tiers, keep: Keep, root: &Path, layouts: &Layouts) {
+    let place = |name: &str| keys.get(name).map(|f| (f.path.to_string(), f.node.mark));
+    if let (Some(c), Some((path, mark))) = (&t.compress, place("compress")) {
+        if nominal_hours(c.after) >= nominal_hours(keep) {
+            ctx.problem(
+                &yaml::key_path(&path, "after"),
+                mark,
+                format!(
+                    "`{}` is not shorter than keep `{keep}`: files would expire before they are compressed",
+                    c.after
+                ),
+            );
+        }
+        // The compressed names must still be the policy's: a layout must match them.
+        let date = NaiveDate::from_ymd_opt(2024, 7, 5).and_then(|d| d.and_hms_opt(3, 0, 0));
+        for tpl in layouts.templates() {
+            let Some(example) = date.and_then(|d| tpl.example(d, "part-0001.csv")) else { continue };
+            let zipped = format!("{example}{}", c.format.suffix());
+            let parts: Vec<&[u8]> = zipped.split('/').map(str::as_bytes).collect();
+            if layouts.trace(&parts).matched.is_none() {
+                ctx.problem(
+                    &path,
+                    mark,
+                    format!(
+                        "compressed names such as `{zipped}` match no layout: add one (e.g. `{}{{,{}}}`), or the files would be unmatched once compressed",
+                        tpl.source(),
+                        c.format.suffix()
+                    ),
+                );
+                break;
+            }
+        }
+    }
+    if let (Some(a), Some((path, mark))) = (&t.archive, place("archive")) {
+        if nominal_hours(a.after) >= nominal_hours(keep) {
+            ctx.problem(
+                &yaml::key_path(&path, "after"),
+                mark,
+                format!("`{}` is not shorter than keep `{keep}`: files would expire before they are archived", a.after),
+            );
+        }
+        if a.to.starts_with(root) || root.starts_with(&a.to) {
+            ctx.problem(
+                &yaml::key_path(&path, "to"),
+                mark,
+                format!(
+                    "`{}` and the root {} contain one another: the archive must be outside the root",
+                    a.to.display(),
+                    root.display()
+                ),
+            );
+        }
+        if super::is_system_dir(&a.to) {
+            ctx.problem(&yaml::key_path(&path, "to"), mark, format!("`{}` is a system directory", a.to.display()));
+        }
+    }
 }
 
 /// What keeps files a plain age rule would delete, and what refuses a whole policy.

@@ -141,9 +141,48 @@ pub const POLICY: &[Key] = &[
         ,
     key("keep_min", Shape::Text { pattern: KEEP }, "2d", "Capacity targets never delete a partition inside this window (`N d`, `N h` or `N bd`, counted as `keep` counts).")
         .default("1d"),
+    key("keep_daily", Shape::Count, "7", "Among expired partitions, for each of the last N days that hold one, keep the newest partition that starts in it (restic's `forget` rule): kept as daily."),
+    key("keep_weekly", Shape::Count, "4", "Likewise for the last N ISO weeks: kept as weekly 2024-W27."),
+    key("keep_monthly", Shape::Count, "12", "Likewise for the last N months: kept as monthly."),
+    key("keep_yearly", Shape::Count, "3", "Likewise for the last N years: kept as yearly."),
+    key("compress", Shape::Map(COMPRESS), "{after: 2d, format: zstd, level: 3}", "Files not expired whose period ends at or before the cutoff `keep: AFTER` would give are compressed in place: NAME becomes NAME.zst (or .gz) with the same mode, owner and mtime, crash-safe. Names already ending .gz .zst .xz .bz2 .lz4 are left alone; a layout must match the compressed names.")
+        .local_only(),
+    key("archive", Shape::Map(ARCHIVE), "{after: 30d, to: /archive/ticker}", "Files not expired dated before the cutoff `keep: AFTER` would give move to TO plus their path below the root (a rename on one filesystem; else copy, sync, verify, unlink). TO is absolute, outside the root, not a system directory, and must exist at run time. Delete wins over archive, archive over compress.")
+        .local_only(),
     key("max_rate", Shape::Text { pattern: Some(r"^[0-9]+[KMG]?/s$") }, "5000/s", "Pace deletions: files per second (`5000/s`) or bytes per second (`200M/s`; K M G are powers of 1024), smoothly, a burst at most one second's worth. `--max-rate` applies too; the stricter wins."),
     key("expect_fresh", Shape::Text { pattern: SPAN_DH }, "26h", "The newest matched partition must have ended no earlier than this before now; otherwise (or when nothing matches) the policy reports it stale and the run exits 9.")
         ,
+];
+
+/// The keys of `compress:`.
+pub const COMPRESS: &[Key] = &[
+    key(
+        "after",
+        Shape::Text { pattern: KEEP },
+        "2d",
+        "Compress files whose period ends at or before the cutoff `keep: AFTER` would give; shorter than `keep`.",
+    )
+    .required(),
+    key("format", Shape::Choice(&["zstd", "gzip"]), "zstd", "zstd (NAME.zst) or gzip (NAME.gz).").default("zstd"),
+    key("level", Shape::Count, "3", "Compression level: zstd 1 to 19, gzip 1 to 9.").default("3"),
+];
+
+/// The keys of `archive:`.
+pub const ARCHIVE: &[Key] = &[
+    key(
+        "after",
+        Shape::Text { pattern: KEEP },
+        "30d",
+        "Move files dated before the cutoff `keep: AFTER` would give; shorter than `keep`.",
+    )
+    .required(),
+    key(
+        "to",
+        Shape::Text { pattern: Some(r"^/") },
+        "/archive/ticker",
+        "The archive's root: absolute, outside the policy's root.",
+    )
+    .required(),
 ];
 
 /// The keys of a `tests:` item.

@@ -19,7 +19,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use globset::GlobSet;
 
 use crate::action::Action;
@@ -80,6 +80,120 @@ pub struct Policy {
     pub expect_fresh: Option<Duration>,
     /// Deletions are paced to this rate.
     pub max_rate: Option<value::Rate>,
+    /// Thinning, compression and archiving.
+    pub tiers: Tiers,
+}
+
+/// The lifecycle before deletion: thinning of expired partitions, compression and
+/// archiving of kept ones.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tiers {
+    /// `keep_daily`, `keep_weekly`, `keep_monthly`, `keep_yearly`.
+    pub thin: Thin,
+    /// `compress`.
+    pub compress: Option<Compress>,
+    /// `archive`.
+    pub archive: Option<Archive>,
+}
+
+/// Thinning counts (restic's rule); 0 turns a rule off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Thin {
+    /// `keep_daily`.
+    pub daily: u32,
+    /// `keep_weekly`.
+    pub weekly: u32,
+    /// `keep_monthly`.
+    pub monthly: u32,
+    /// `keep_yearly`.
+    pub yearly: u32,
+}
+
+impl Thin {
+    /// Whether any rule is set.
+    pub fn any(&self) -> bool {
+        self.daily + self.weekly + self.monthly + self.yearly > 0
+    }
+}
+
+/// The rule that kept a partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// `keep_daily`.
+    Daily,
+    /// `keep_weekly`.
+    Weekly,
+    /// `keep_monthly`.
+    Monthly,
+    /// `keep_yearly`.
+    Yearly,
+}
+
+impl Rule {
+    /// The word for reasons.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::Daily => "daily",
+            Rule::Weekly => "weekly",
+            Rule::Monthly => "monthly",
+            Rule::Yearly => "yearly",
+        }
+    }
+
+    /// The bucket a day falls in, as a label: `2024-07-05`, `2024-W27`, `2024-07`, `2024`.
+    pub fn bucket(self, d: NaiveDate) -> String {
+        match self {
+            Rule::Daily => d.format("%Y-%m-%d").to_string(),
+            Rule::Weekly => {
+                let w = d.iso_week();
+                format!("{}-W{:02}", w.year(), w.week())
+            }
+            Rule::Monthly => d.format("%Y-%m").to_string(),
+            Rule::Yearly => format!("{}", d.year()),
+        }
+    }
+}
+
+/// `compress`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compress {
+    /// Compress files older than the cutoff this would give.
+    pub after: Keep,
+    /// zstd or gzip.
+    pub format: Format,
+    /// Compression level.
+    pub level: u32,
+}
+
+/// A compression format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `NAME.zst`.
+    Zstd,
+    /// `NAME.gz`.
+    Gzip,
+}
+
+impl Format {
+    /// The suffix it adds.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Format::Zstd => ".zst",
+            Format::Gzip => ".gz",
+        }
+    }
+}
+
+/// Names that are compressed already, by their suffix.
+pub const COMPRESSED: &[&str] = &[".gz", ".zst", ".xz", ".bz2", ".lz4"];
+
+/// `archive`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Archive {
+    /// Move files dated before the cutoff this would give.
+    pub after: Keep,
+    /// The archive's root.
+    pub to: PathBuf,
 }
 
 /// Capacity targets: after the age plan, while one is not met, the oldest kept
@@ -101,6 +215,57 @@ impl Capacity {
     pub fn any(&self) -> bool {
         self.min_free.is_some() || self.min_free_inodes.is_some() || self.max_bytes.is_some()
     }
+}
+
+/// Directories that hold the system itself. A policy rooted at one of them (or at a path
+/// that resolves to one, or at a bind mount of one) is refused: a retention policy there
+/// is a typo, not a plan.
+pub const SYSTEM_DIRS: &[&str] = &[
+    "/",
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/home",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/lost+found",
+    "/media",
+    "/mnt",
+    "/opt",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/snap",
+    "/srv",
+    "/sys",
+    "/usr",
+    "/var",
+    "/usr/bin",
+    "/usr/include",
+    "/usr/lib",
+    "/usr/lib32",
+    "/usr/lib64",
+    "/usr/libexec",
+    "/usr/local",
+    "/usr/sbin",
+    "/usr/share",
+    "/usr/src",
+    "/var/backups",
+    "/var/cache",
+    "/var/lib",
+    "/var/mail",
+    "/var/opt",
+    "/var/spool",
+];
+
+/// Whether `path` names a system directory (by name only: for validating a policy file,
+/// where nothing need exist yet).
+pub fn is_system_dir(path: &Path) -> bool {
+    SYSTEM_DIRS.iter().any(|d| Path::new(d) == path)
 }
 
 /// Where a policy or test was written.

@@ -67,11 +67,12 @@ pub fn schema() -> Value {
     let mut defaults = object(keys::POLICY, Some(Place::Either), false);
     defaults["description"] = json!("Values for every policy of this file that does not set them.");
     let mut test = object(keys::TEST, None, true);
+    let actions: Vec<&str> = crate::action::Action::ALL.iter().map(|a| a.as_str()).collect();
     test["properties"]["expect"] = json!({
         "type": "object",
         "description": keys::TEST[1].doc,
         "propertyNames": {"pattern": "^/"},
-        "additionalProperties": {"enum": ["delete", "keep", "protect", "unmatched", "error"]}
+        "additionalProperties": {"enum": actions}
     });
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::Printer;
 use super::reason;
-use crate::act::events::{DirEvent, ErrorEvent, FileEvent, FileOutcome, NestedEvent, Sink};
+use crate::act::events::{DirEvent, ErrorEvent, FileEvent, FileOutcome, LeftoverEvent, NestedEvent, Sink};
 use crate::act::summary::{Buckets, CapacityReport, PolicySummary, RunSummary};
 use crate::action::Action;
 
@@ -68,6 +68,16 @@ struct FileLine<'a> {
     outcome: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
+    /// `compress` and `move`: the new path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    to: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    to_base64: Option<&'a str>,
+    /// `compress`: the sizes before and (once compressed) after.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes_before: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -115,6 +125,12 @@ struct PolicyJson<'a> {
     files: BucketJson,
     bytes: BucketJson,
     deleted: u64,
+    compressed: u64,
+    compressed_bytes_before: u64,
+    compressed_bytes_after: u64,
+    moved: u64,
+    moved_bytes: u64,
+    leftovers: u64,
     failed: u64,
     dirs_removed: u64,
     refused: Option<RefusalJson<'a>>,
@@ -221,6 +237,9 @@ struct BucketJson {
     protect: u64,
     unmatched: u64,
     error: u64,
+    compress: u64,
+    #[serde(rename = "move")]
+    moved: u64,
 }
 
 impl From<Buckets> for BucketJson {
@@ -231,6 +250,8 @@ impl From<Buckets> for BucketJson {
             protect: b.get(Action::Protect),
             unmatched: b.get(Action::Unmatched),
             error: b.get(Action::Error),
+            compress: b.get(Action::Compress),
+            moved: b.get(Action::Move),
         }
     }
 }
@@ -254,6 +275,8 @@ impl Sink for Json<'_> {
             Some(o @ FileOutcome::Failed(msg)) => (Some(o.as_str()), Some(msg)),
             Some(o) => (Some(o.as_str()), None),
         };
+        let to = e.to.map(json_path);
+        let compress = e.verdict.action == Action::Compress;
         let row = FileLine {
             kind: "file",
             policy: e.policy,
@@ -265,6 +288,13 @@ impl Sink for Json<'_> {
             bytes: e.bytes,
             outcome,
             error,
+            to: to.as_ref().map(|t| &*t.text),
+            to_base64: to.as_ref().and_then(|t| t.base64.as_deref()),
+            bytes_before: compress.then_some(e.bytes),
+            bytes_after: match e.outcome {
+                Some(FileOutcome::Compressed(n)) => Some(n),
+                _ => None,
+            },
         };
         let r = line(self.out, &row);
         self.reason = reason;
@@ -284,6 +314,10 @@ impl Sink for Json<'_> {
             bytes: 0,
             outcome: None,
             error: None,
+            to: None,
+            to_base64: None,
+            bytes_before: None,
+            bytes_after: None,
         };
         line(self.out, &row)
     }
@@ -327,6 +361,28 @@ impl Sink for Json<'_> {
         )
     }
 
+    fn leftover(&mut self, e: &LeftoverEvent) -> io::Result<()> {
+        let p = json_path(e.path);
+        let outcome = match (e.dry_run, e.error) {
+            (true, _) => None,
+            (false, None) => Some("removed"),
+            (false, Some(_)) => Some("failed"),
+        };
+        line(
+            self.out,
+            &DirLine {
+                kind: "leftover",
+                policy: e.policy,
+                path: &p.text,
+                path_base64: p.base64.as_deref(),
+                action: "remove",
+                outcome,
+                error: e.error,
+                reason: Some("a temporary an interrupted run left"),
+            },
+        )
+    }
+
     fn nested(&mut self, e: &NestedEvent) -> io::Result<()> {
         let p = json_path(e.path);
         line(
@@ -356,6 +412,12 @@ impl Sink for Json<'_> {
                 files: p.files.into(),
                 bytes: p.bytes.into(),
                 deleted: p.deleted,
+                compressed: p.tiers.compressed,
+                compressed_bytes_before: p.tiers.bytes_before,
+                compressed_bytes_after: p.tiers.bytes_after,
+                moved: p.tiers.moved,
+                moved_bytes: p.tiers.moved_bytes,
+                leftovers: p.tiers.leftovers,
                 failed: p.failed,
                 dirs_removed: p.dirs_removed,
                 dirs_failed: p.dirs_failed,

@@ -44,12 +44,42 @@ pub fn render(run: &RunSummary, previous_success: Option<f64>) -> String {
     };
     family(
         "sweep_files",
-        "Files under the policy's root per action (delete, keep, protect, unmatched, error) in the last run.",
+        "Files under the policy's root per action (delete, keep, protect, unmatched, error, compress, move) in the last run.",
         buckets(&|p| &p.files),
     );
     family("sweep_bytes", "Bytes under the policy's root per action in the last run.", buckets(&|p| &p.bytes));
     family("sweep_deleted_files", "Files deleted by the last run (0 in plan).", per(&|p| Some(p.deleted as f64)));
     family("sweep_deleted_bytes", "Bytes deleted by the last run (0 in plan).", per(&|p| Some(p.deleted_bytes as f64)));
+    family(
+        "sweep_compressed_files",
+        "Files compressed in place by the last run (0 in plan).",
+        per(&|p| Some(p.tiers.compressed as f64)),
+    );
+    family(
+        "sweep_compressed_input_bytes",
+        "Sizes of the files compressed by the last run, before compression.",
+        per(&|p| Some(p.tiers.bytes_before as f64)),
+    );
+    family(
+        "sweep_compressed_output_bytes",
+        "Sizes of the compressed files the last run wrote.",
+        per(&|p| Some(p.tiers.bytes_after as f64)),
+    );
+    family(
+        "sweep_moved_files",
+        "Files moved to the archive by the last run (0 in plan).",
+        per(&|p| Some(p.tiers.moved as f64)),
+    );
+    family(
+        "sweep_moved_bytes",
+        "Bytes moved to the archive by the last run.",
+        per(&|p| Some(p.tiers.moved_bytes as f64)),
+    );
+    family(
+        "sweep_leftovers_removed",
+        "Temporaries of interrupted runs removed by the last run.",
+        per(&|p| Some(p.tiers.leftovers as f64)),
+    );
     family("sweep_failed_files", "Deletions the OS refused in the last run.", per(&|p| Some(p.failed as f64)));
     family(
         "sweep_vanished_files",

@@ -35,6 +35,15 @@ pub fn render(v: &Verdict, f: &Facts, out: &mut String) {
         }
         Reason::Open(h) => write!(out, "open by {} ({})", h.pid, h.command),
         Reason::ForSpace => write!(out, "for space: {date} is the oldest kept partition and {} is not met", f.capacity),
+        Reason::Thinned(rule, bucket) => write!(out, "kept as {} {bucket}", rule.as_str()),
+        Reason::Compress => match &f.compress {
+            Some((cutoff, suffix)) => write!(out, "{date} ends before compress cutoff {cutoff}: to NAME{suffix}"),
+            None => write!(out, "{date}: compress"),
+        },
+        Reason::Archive => match &f.archive {
+            Some((cutoff, to)) => write!(out, "{date} ends before archive cutoff {cutoff}: to {to}"),
+            None => write!(out, "{date}: archive"),
+        },
         Reason::NoLayout => write!(out, "no layout matches"),
         Reason::BadDate(why) => write!(out, "{why}"),
         Reason::Implausible => write!(out, "implausible date: {date} is before min_date {}", f.min_date),

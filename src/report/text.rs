@@ -15,7 +15,7 @@ use regex::Regex;
 
 use super::reason::{self, count, thousands};
 use super::{Printer, display_path};
-use crate::act::events::{DirEvent, ErrorEvent, FileEvent, FileOutcome, NestedEvent, PolicyStart, Sink};
+use crate::act::events::{DirEvent, ErrorEvent, FileEvent, FileOutcome, LeftoverEvent, NestedEvent, PolicyStart, Sink};
 use crate::act::summary::{CapacityReport, PolicySummary, RunSummary};
 use crate::action::Action;
 use crate::clock::Period;
@@ -35,6 +35,7 @@ impl Paint {
             Action::Keep => "32",
             Action::Protect => "33",
             Action::Unmatched | Action::Error => "1;31",
+            Action::Compress | Action::Move => "36",
         };
         self.wrap(code, s)
     }
@@ -47,6 +48,8 @@ struct Agg {
     date: String,
     /// Deleted for space, not for age.
     for_space: bool,
+    /// Kept by thinning: the rule and bucket (`weekly 2024-W27`).
+    thinned: Option<String>,
 }
 
 /// Unmatched files that share a shape and a reason.
@@ -131,7 +134,11 @@ impl<'a> Text<'a> {
             // Name the place when another row has the same date in another directory.
             let shared = rows.iter().filter(|((_, p, _), _)| p == period).count() > 1;
             let date = if shared && !place.is_empty() { format!("{} in {place}/", agg.date) } else { agg.date.clone() };
-            let why = if agg.for_space { "  for space" } else { "" };
+            let why = match &agg.thinned {
+                _ if agg.for_space => "  for space".to_string(),
+                Some(t) => format!("  kept as {t}"),
+                None => String::new(),
+            };
             writeln!(
                 self.out,
                 "  {label} {date:<22} {:>13} {:>11}{why}",
@@ -296,6 +303,9 @@ impl Sink for Text<'_> {
                 agg.date = date.to_string();
             }
             agg.for_space |= matches!(v.reason, crate::classify::Reason::ForSpace);
+            if let crate::classify::Reason::Thinned(rule, bucket) = &v.reason {
+                agg.thinned.get_or_insert_with(|| format!("{} {bucket}", rule.as_str()));
+            }
             agg.files += 1;
             agg.bytes += e.bytes;
         }
@@ -305,8 +315,13 @@ impl Sink for Text<'_> {
         let r = if self.verbose {
             let outcome = match e.outcome {
                 Some(FileOutcome::Failed(msg)) => format!("  FAILED: {msg}"),
+                Some(FileOutcome::Compressed(n)) => format!("  compressed to {}", HumanBytes(n)),
                 Some(o) => format!("  {}", o.as_str()),
                 None => String::new(),
+            };
+            let outcome = match e.to {
+                Some(to) => format!("  → {}{outcome}", display_path(to)),
+                None => outcome,
             };
             let label = self.paint.action(v.action, &format!("{:<9}", v.action.as_str()));
             writeln!(
@@ -337,6 +352,18 @@ impl Sink for Text<'_> {
         } else if self.verbose {
             let verb = if e.dry_run { "rmdir (planned)" } else { "rmdir" };
             writeln!(self.out, "  {verb:<9} {}", display_path(e.path))?;
+        }
+        Ok(())
+    }
+
+    fn leftover(&mut self, e: &LeftoverEvent) -> io::Result<()> {
+        let path = display_path(e.path);
+        match e.error {
+            Some(err) => self.tally(e.policy).problem(format!("leftover {path}: {err}")),
+            None => {
+                let verb = if e.dry_run { "would remove" } else { "removed" };
+                writeln!(self.out, "  leftover {path}: a temporary an interrupted run left; {verb}")?;
+            }
         }
         Ok(())
     }
@@ -387,7 +414,7 @@ impl Sink for Text<'_> {
                 )?;
             }
         }
-        for a in [Action::Delete, Action::Protect, Action::Keep] {
+        for a in [Action::Delete, Action::Move, Action::Compress, Action::Protect, Action::Keep] {
             self.rows(&t, a)?;
         }
         for line in &s.problems {
@@ -423,8 +450,25 @@ impl Sink for Text<'_> {
         if s.foreign > 0 {
             also.push(format!("{} of unselected policies left alone", count(s.foreign, "file", "files")));
         }
+        for (a, verb) in [(Action::Move, "move"), (Action::Compress, "compress")] {
+            if f.get(a) > 0 {
+                also.push(format!("{verb} {} ({})", count(f.get(a), "file", "files"), HumanBytes(b.get(a))));
+            }
+        }
         if !also.is_empty() {
             writeln!(self.out, "  = {}", also.join(", "))?;
+        }
+        let tiers = &s.tiers;
+        if !self.dry_run && (tiers.compressed > 0 || tiers.moved > 0) {
+            writeln!(
+                self.out,
+                "  = compressed {} ({} → {}), moved {} ({})",
+                count(tiers.compressed, "file", "files"),
+                HumanBytes(tiers.bytes_before),
+                HumanBytes(tiers.bytes_after),
+                count(tiers.moved, "file", "files"),
+                HumanBytes(tiers.moved_bytes)
+            )?;
         }
         if self.dry_run {
             let dirs = count(s.dirs_removed, "directory", "directories");

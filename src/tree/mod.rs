@@ -88,6 +88,10 @@ pub enum Removal {
     Vanished,
     /// The OS refused.
     Failed(Errno),
+    /// Compressed in place: the compressed file's size.
+    Compressed(u64),
+    /// Moved to the archive.
+    Moved,
 }
 
 impl Removal {
@@ -110,6 +114,28 @@ pub enum Decision<P> {
     WouldRemove,
     /// Remove it; the outcome comes back with `P` through [`Visitor::removed`].
     Remove(P, Check),
+    /// Compress it in place or move it to the archive; the outcome comes back likewise.
+    Transform(P, Transform),
+}
+
+/// A lifecycle operation on a file that is kept.
+#[derive(Debug, Clone)]
+pub enum Transform {
+    /// `NAME` becomes `NAME.zst` or `NAME.gz`, with the same mode, owner and mtime.
+    Compress {
+        /// The format.
+        format: crate::policy::Format,
+        /// Its level.
+        level: u32,
+    },
+    /// The file moves to the archive root `to`, at `rel` (its path below the policy's
+    /// root).
+    Move {
+        /// The archive's root, opened once.
+        to: std::sync::Arc<std::os::fd::OwnedFd>,
+        /// The path below it.
+        rel: Vec<u8>,
+    },
 }
 
 /// What must still hold, immediately before the removal, for it to go ahead: the
@@ -179,6 +205,10 @@ pub trait Visitor {
     fn error(&mut self, path: &[u8], trouble: DirTrouble, err: Errno);
     /// A listed entry was gone before it could be examined (removed by someone else).
     fn vanished(&mut self, _path: &[u8]) {}
+    /// A temporary an interrupted run left (a partial compression or copy, a file
+    /// caught between its check and its unlink) was removed — or, in plan mode, would
+    /// be.
+    fn leftover(&mut self, _path: &[u8], _result: Removal) {}
     /// A directory on another filesystem that was not entered.
     fn mount(&mut self, path: &[u8]);
     /// Whether an emptied directory should be removed. Called for every emptied

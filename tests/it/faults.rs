@@ -106,7 +106,10 @@ fn an_empty_root_is_clean() {
     let p = t.policy(&one_policy(&["%Y-%m-%d/**"], "1d", ""));
     let done = t.sweep("apply", &p, NOW).args(["--format", "json"]).code(0);
     let s = done.summary();
-    assert_eq!(s["policies"][0]["files"], serde_json::json!({"delete":0,"keep":0,"protect":0,"unmatched":0,"error":0}));
+    assert_eq!(
+        s["policies"][0]["files"],
+        serde_json::json!({"delete":0,"keep":0,"protect":0,"unmatched":0,"error":0,"compress":0,"move":0})
+    );
     assert!(t.root.is_dir());
 }
 

@@ -571,7 +571,10 @@ exec "$@""#;
     let listed = plan.json().iter().filter(|l| l["type"] == "file" || l["type"] == "dir").count();
     assert_eq!(
         (listed, &policy["files"]),
-        (0, &serde_json::json!({"delete": 0, "keep": 0, "protect": 0, "unmatched": 0, "error": 0})),
+        (
+            0,
+            &serde_json::json!({"delete": 0, "keep": 0, "protect": 0, "unmatched": 0, "error": 0, "compress": 0, "move": 0})
+        ),
         "a root refused as a system directory must not be walked, yet plan listed {listed} entries of /etc: {s}"
     );
 }

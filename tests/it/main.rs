@@ -30,4 +30,5 @@ mod reports;
 mod schema;
 mod sets;
 mod shipped;
+mod tiers;
 mod time;

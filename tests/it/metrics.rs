@@ -30,7 +30,13 @@ const CUTOFF_2D_NEW_YORK: f64 = 1_720_670_400.0;
 const BUCKETED: [&str; 2] = ["sweep_files", "sweep_bytes"];
 
 /// Families with one series per policy (`policy` label).
-const PER_POLICY: [&str; 19] = [
+const PER_POLICY: [&str; 25] = [
+    "sweep_compressed_files",
+    "sweep_compressed_input_bytes",
+    "sweep_compressed_output_bytes",
+    "sweep_moved_files",
+    "sweep_moved_bytes",
+    "sweep_leftovers_removed",
     "sweep_nested_roots",
     "sweep_foreign_files",
     "sweep_future_files",
@@ -71,7 +77,7 @@ const PER_RUN: [&str; 4] = [
     "sweep_last_success_timestamp_seconds",
 ];
 
-const ACTIONS: [&str; 5] = ["delete", "keep", "protect", "unmatched", "error"];
+const ACTIONS: [&str; 7] = ["delete", "keep", "protect", "unmatched", "error", "compress", "move"];
 
 // ---------------------------------------------------------------------------------------
 // A strict reader of the text exposition format (version 0.0.4), as the textfile collector
@@ -311,9 +317,9 @@ impl Exposition {
         self.get(name, &[])
     }
 
-    /// `(delete, keep, protect, unmatched, error)` of a bucketed family.
+    /// `(delete, keep, protect, unmatched, error, compress, move)` of a bucketed family.
     #[track_caller]
-    fn buckets(&self, name: &str, policy: &str) -> [f64; 5] {
+    fn buckets(&self, name: &str, policy: &str) -> [f64; 7] {
         ACTIONS.map(|a| self.bucket(name, policy, a))
     }
 }
@@ -428,8 +434,12 @@ fn promtool_accepts_plan_and_apply_output_with_every_bucket_filled() {
 
     let plan = read_metrics(&plan_file);
     let apply = read_metrics(&apply_file);
-    assert_eq!(plan.buckets("sweep_files", "t"), [2.0, 1.0, 1.0, 1.0, 1.0]);
-    assert_eq!(apply.buckets("sweep_files", "t"), [2.0, 1.0, 1.0, 1.0, 1.0], "every bucket is non-zero");
+    assert_eq!(plan.buckets("sweep_files", "t"), [2.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0]);
+    assert_eq!(
+        apply.buckets("sweep_files", "t"),
+        [2.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0],
+        "every bucket of v1 is non-zero (tiers fill the other two)"
+    );
     assert_eq!(apply.policy("sweep_deleted_files", "t"), 1.0);
     assert_eq!(apply.policy("sweep_failed_files", "t"), 1.0);
     assert_eq!(apply.run("sweep_last_run_exit_code"), 5.0);
@@ -568,8 +578,8 @@ fn values_match_a_known_tree_in_plan_and_apply() {
 
     let plan = t.sweep("plan", &p, NOW).args(["--format", "json"]).arg("--metrics-file").arg(&m).code(7);
     let e = read_metrics(&m);
-    assert_eq!(e.buckets("sweep_files", "t"), [3.0, 2.0, 0.0, 1.0, 0.0]);
-    assert_eq!(e.buckets("sweep_bytes", "t"), [600.0, 30.0, 0.0, 7.0, 0.0]);
+    assert_eq!(e.buckets("sweep_files", "t"), [3.0, 2.0, 0.0, 1.0, 0.0, 0.0, 0.0]);
+    assert_eq!(e.buckets("sweep_bytes", "t"), [600.0, 30.0, 0.0, 7.0, 0.0, 0.0, 0.0]);
     assert_eq!(e.policy("sweep_deleted_files", "t"), 0.0, "plan deletes nothing");
     assert_eq!(e.policy("sweep_deleted_bytes", "t"), 0.0);
     assert_eq!(e.policy("sweep_failed_files", "t"), 0.0);
@@ -593,8 +603,8 @@ fn values_match_a_known_tree_in_plan_and_apply() {
     let code = done.out.status.code().expect("an exit code");
     assert_eq!(code, 7, "{}", done.stderr());
     let e = read_metrics(&m);
-    assert_eq!(e.buckets("sweep_files", "t"), [3.0, 2.0, 0.0, 1.0, 0.0]);
-    assert_eq!(e.buckets("sweep_bytes", "t"), [600.0, 30.0, 0.0, 7.0, 0.0]);
+    assert_eq!(e.buckets("sweep_files", "t"), [3.0, 2.0, 0.0, 1.0, 0.0, 0.0, 0.0]);
+    assert_eq!(e.buckets("sweep_bytes", "t"), [600.0, 30.0, 0.0, 7.0, 0.0, 0.0, 0.0]);
     assert_eq!(e.policy("sweep_deleted_files", "t"), 3.0);
     assert_eq!(e.policy("sweep_deleted_bytes", "t"), 600.0);
     assert_eq!(e.policy("sweep_failed_files", "t"), 0.0);
@@ -631,7 +641,7 @@ fn values_match_a_known_tree_in_plan_and_apply() {
     t.sweep("plan", &p, NOW).arg("--metrics-file").arg(&m).code(0);
     let e = read_metrics(&m);
     assert_eq!(e.policy("sweep_cutoff_timestamp_seconds", "t"), CUTOFF_1D_UTC);
-    assert_eq!(e.buckets("sweep_files", "t"), [1.0, 1.0, 0.0, 1.0, 0.0]);
+    assert_eq!(e.buckets("sweep_files", "t"), [1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0]);
     assert_eq!(e.run("sweep_last_run_exit_code"), 0.0);
 }
 
@@ -964,8 +974,8 @@ fn several_policies_get_one_series_each_under_one_help_and_type() {
     for name in BUCKETED {
         let got: BTreeSet<(String, String)> =
             e.families[name].samples.iter().map(|(l, _)| (l["policy"].clone(), l["action"].clone())).collect();
-        assert_eq!(e.families[name].samples.len(), 15, "{name}");
-        assert_eq!(got.len(), 15, "{name}: one series per policy and action");
+        assert_eq!(e.families[name].samples.len(), 21, "{name}");
+        assert_eq!(got.len(), 21, "{name}: one series per policy and action");
         assert!(e.families[name].samples.iter().all(|(l, _)| l.len() == 2));
     }
     for name in PER_POLICY {

@@ -7,7 +7,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use chrono::{Duration, NaiveDate, NaiveDateTime};
+use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime};
 
 use crate::support::*;
 
@@ -150,11 +150,115 @@ fn scratch_mtime_on_a_steady_night_and_after_a_jump() {
     });
 }
 
+/// `quotes-lifecycle.yaml` with its two roots under a tree: `/data/quotes` is the
+/// tree's root, `/archive/quotes` a directory beside it.
+fn lifecycle(t: &Tree) -> (PathBuf, PathBuf) {
+    let text =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/quotes-lifecycle.yaml")).unwrap();
+    let archive = t.dir.path().join("archive");
+    fs::create_dir_all(&archive).unwrap();
+    let text =
+        text.replace("/data/quotes", t.root.to_str().unwrap()).replace("/archive/quotes", archive.to_str().unwrap());
+    (t.policy_named("quotes-lifecycle.yaml", &text), archive)
+}
+
+/// The lifecycle's steady state at 02:00 in New York on `today`: raw partitions for the
+/// last 7 days, compressed ones back to day 30, and in the archive the Sundays of the
+/// last year plus every day since the last Sunday that moved.
+fn lifecycle_tree(t: &Tree, archive: &Path, today: NaiveDate) {
+    for (i, d) in (0..31).map(|i| (i, today - Duration::days(i))) {
+        let name = if i < 8 { "part-0001.csv" } else { "part-0001.csv.zst" };
+        t.file(&format!("{d}/{name}"));
+        t.file(&format!("{d}/_SUCCESS"));
+    }
+    for i in 31..420 {
+        let d = today - Duration::days(i);
+        let since_sunday = d.weekday().num_days_from_sunday();
+        let last_sunday_moved = (today - Duration::days(31)).weekday().num_days_from_sunday();
+        if d.weekday() == chrono::Weekday::Sun || (i - 31) < i64::from(last_sunday_moved) && since_sunday > 0 {
+            fs::create_dir_all(archive.join(d.to_string())).unwrap();
+            fs::write(archive.join(format!("{d}/part-0001.csv.zst")), b"z").unwrap();
+        }
+    }
+}
+
+fn listing_of(dir: &Path) -> Vec<String> {
+    let mut out: Vec<String> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| !e.file_type().is_dir())
+        .map(|e| e.path().strip_prefix(dir).unwrap().to_string_lossy().into_owned())
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn quotes_lifecycle_on_a_steady_night_and_after_a_jump() {
+    // Friday 12 July 2024, 02:00 in New York.
+    let today = NaiveDate::from_ymd_opt(2024, 7, 12).unwrap();
+    let now = "2024-07-12T02:00:00-04:00";
+    let t = Tree::new();
+    let (p, archive) = lifecycle(&t);
+    lifecycle_tree(&t, &archive, today);
+    let done = t.sweep("apply", &p, now).args(["--format", "json"]).output();
+    assert_eq!(done.out.status.code(), Some(0), "a steady night exits 0\n{}\n{}", done.stdout(), done.stderr());
+    let s = done.summary();
+    let (hot, cold) = (&s["policies"][0], &s["policies"][1]);
+    // Tonight: day 7 (the 5th) is compressed; day 30 (12 June) moves, and so does its marker.
+    assert_eq!(
+        (hot["compressed"].as_u64(), hot["moved"].as_u64(), hot["deleted"].as_u64()),
+        (Some(1), Some(2), Some(0))
+    );
+    let hot_days: Vec<String> = t.listing().iter().filter(|f| !f.ends_with("_SUCCESS")).cloned().collect();
+    let want: Vec<String> = (0..30)
+        .rev()
+        .map(|i| {
+            let d = today - Duration::days(i);
+            if i < 7 { format!("{d}/part-0001.csv") } else { format!("{d}/part-0001.csv.zst") }
+        })
+        .collect();
+    assert_eq!(hot_days, want, "7 days raw, compressed to day 29; day 30 moved");
+    // The archive: 12 June (a Wednesday) arrived; the 10th and 11th, kept last night as
+    // the newest of their week, went; at most one partition per ISO week, 52 weeks.
+    let left = listing_of(&archive);
+    assert!(left.contains(&"2024-06-12/part-0001.csv.zst".to_string()), "{left:?}");
+    assert!(left.contains(&"2024-06-12/_SUCCESS".to_string()));
+    let weeks: Vec<String> = left
+        .iter()
+        .filter(|f| f.ends_with(".zst"))
+        .map(|f| {
+            let d = NaiveDate::parse_from_str(&f[..10], "%Y-%m-%d").unwrap();
+            format!("{}-W{:02}", d.iso_week().year(), d.iso_week().week())
+        })
+        .collect();
+    let distinct: std::collections::BTreeSet<&String> = weeks.iter().collect();
+    assert_eq!(distinct.len(), weeks.len(), "one partition per week: {left:?}");
+    assert_eq!(weeks.len(), 52, "{left:?}");
+    assert_eq!(cold["exit_code"], 0);
+    assert!(cold["deleted"].as_u64().unwrap() >= 2);
+
+    // A year later: everything in the hot tier would move, and the archive would lose more
+    // than a quarter: its deletions are refused (exit 6), none happens.
+    let t = Tree::new();
+    let (p, archive) = lifecycle(&t);
+    lifecycle_tree(&t, &archive, today);
+    let before = listing_of(&archive).len() + t.listing().len();
+    let done = t.sweep("apply", &p, "2025-07-12T02:00:00-04:00").args(["--format", "json"]).output();
+    assert_eq!(done.out.status.code(), Some(6), "a year's jump refuses\n{}\n{}", done.stdout(), done.stderr());
+    assert_eq!(done.summary()["policies"][1]["refused"]["guard"], "max_delete");
+    assert_eq!(listing_of(&archive).len() + t.listing().len(), before, "moved, maybe; deleted, nothing");
+}
+
 #[test]
 fn every_shipped_policy_has_a_steady_night_test() {
     let this = include_str!("shipped.rs");
     for e in fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")).unwrap() {
         let name = e.unwrap().file_name().to_string_lossy().into_owned();
-        assert!(this.contains(&format!("run(\"{name}\"")), "policies/{name} has no steady-night test here");
+        let stem = name.trim_end_matches(".yaml").replace('-', "_");
+        assert!(
+            this.contains(&format!("run(\"{name}\"")) || this.contains(&format!("fn {stem}_on_a_steady_night")),
+            "policies/{name} has no steady-night test here"
+        );
     }
 }

@@ -26,6 +26,7 @@
 pub mod open;
 mod remover;
 mod root;
+pub mod tier;
 
 use std::collections::HashMap;
 use std::mem::MaybeUninit;
@@ -35,10 +36,11 @@ use std::sync::Arc;
 use rustix::fs::{AtFlags, FileType, Mode as FsMode, OFlags, RawDir, SeekFrom, Stat};
 use rustix::io::Errno;
 
-use super::{Decision, DirId, DirTrouble, Enter, Entry, Kind, Mode, Removal, Visitor};
+use super::{Check, Decision, DirId, DirTrouble, Enter, Entry, Kind, Mode, Removal, Transform, Visitor};
 use crate::tree::pace::Pacer;
-use remover::{Node, Pool, is_in_flight, remove_checked};
+use remover::{Node, Op, Pool, remove_checked};
 pub use root::{Budget, Root, raise_fd_limit};
+use tier::Debris;
 
 /// Options of one walk.
 #[derive(Debug, Clone, Copy)]
@@ -429,10 +431,19 @@ impl<P> Walker<'_, '_, P> {
             };
             let cname = ent.file_name();
             let name = cname.to_bytes();
-            if name == b"." || name == b".." || is_in_flight(name) {
+            if name == b"." || name == b".." {
                 continue;
             }
             let listed = ent.file_type();
+            if listed != FileType::Directory && tier::is_ours(name) {
+                // sweep's own temporaries: in use by a run now, or left by one that
+                // was killed (and removed, once: not in the markers' pass).
+                if pass != Pass::Markers {
+                    self.path.truncate(base);
+                    self.debris(level, &fd, cname, v);
+                }
+                continue;
+            }
             let marker = pass != Pass::All && listed != FileType::Directory && v.is_marker(&level.state, name);
             match pass {
                 Pass::Markers if !marker => continue,
@@ -485,21 +496,72 @@ impl<P> Walker<'_, '_, P> {
                             self.pacer.wait(entry_size(&st));
                             v.removed(p, remove_checked(&fd, cname, check));
                         }
-                        (Some(pool), _) => {
-                            let id = pool.unlink(&fd, &level.node, cname.to_owned(), check, entry_size(&st));
-                            self.waiting.insert(id, Waiting::File(p));
-                            self.since_check += 1;
-                            if self.since_check >= 64 {
-                                self.since_check = 0;
-                                let got = pool.ready();
-                                self.deliver(got, v);
-                            }
+                        (Some(_), _) => {
+                            let op = Op::Unlink(cname.to_owned(), check, entry_size(&st));
+                            self.queue(&fd, &level.node, op, p, v);
                         }
+                    }
+                }
+                Decision::Transform(p, t) => {
+                    // A move empties its directory as a deletion does; a compression
+                    // leaves a file behind.
+                    if matches!(t, Transform::Move { .. }) {
+                        level.gone += 1;
+                    }
+                    let check = st.as_ref().map_or(Check::None, |s| Check::Same { ino: s.st_ino, mtime: s.st_mtime });
+                    if self.pool.is_some() {
+                        let op = Op::Transform(cname.to_owned(), check, t, entry_size(&st));
+                        self.queue(&fd, &level.node, op, p, v);
+                    } else {
+                        v.removed(p, Removal::Planned);
                     }
                 }
             }
         }
         self.buf = buf;
+        self.path.truncate(base);
+    }
+
+    /// Hands an operation to the deleting threads; its outcome comes back with `p`.
+    fn queue<V: Visitor<Pending = P>>(&mut self, fd: &Arc<OwnedFd>, node: &Arc<Node>, op: Op, p: P, v: &mut V) {
+        let Some(pool) = self.pool.as_mut() else { return };
+        let id = pool.queue(fd, node, op);
+        self.waiting.insert(id, Waiting::File(p));
+        self.since_check += 1;
+        if self.since_check >= 64 {
+            self.since_check = 0;
+            let got = pool.ready();
+            self.deliver(got, v);
+        }
+    }
+
+    /// One of sweep's own temporaries, found by the walk (`self.path` ends at its
+    /// directory): one an interrupted run left is removed (in plan: would be) and
+    /// reported; one in use now is not counted at all.
+    fn debris<V: Visitor<Pending = P>>(
+        &mut self,
+        level: &mut Level<V::Dir>,
+        fd: &OwnedFd,
+        name: &std::ffi::CStr,
+        v: &mut V,
+    ) {
+        if tier::debris(fd, name) != Debris::Leftover {
+            return;
+        }
+        let base = self.path.len();
+        self.path.push(b'/');
+        self.path.extend_from_slice(name.to_bytes());
+        let r = match self.opts.mode {
+            Mode::Plan => Removal::Planned,
+            Mode::Apply => Removal::of(rustix::fs::unlinkat(fd, name, AtFlags::empty())),
+        };
+        level.entries += 1;
+        if matches!(r, Removal::Failed(_)) {
+            level.troubled = true;
+        } else {
+            level.gone += 1;
+        }
+        v.leftover(&self.path, r);
         self.path.truncate(base);
     }
 }

@@ -31,17 +31,19 @@ use rustix::fs::AtFlags;
 use rustix::io::Errno;
 
 use crate::tree::pace::Pacer;
-use crate::tree::{Check, Removal};
+use crate::tree::{Check, Removal, Transform};
 
 /// Operations per batch.
 const BATCH: usize = 256;
 
-/// One removal, relative to an open directory.
+/// One operation, relative to an open directory.
 pub(super) enum Op {
     /// `unlinkat(dir, name, 0)`, if the check holds; the file's size, for pacing.
     Unlink(CString, Check, u64),
     /// `unlinkat(dir, name, AT_REMOVEDIR)`.
     Rmdir(CString),
+    /// Compress or move a file, if the check holds; its size, for pacing.
+    Transform(CString, Check, Transform, u64),
 }
 
 /// A directory being walked, as the deleting threads see it: the operations in flight
@@ -145,21 +147,13 @@ impl<'scope> Pool<'scope> {
         Ok(Pool { shared, results, batch: None, next: 0, outstanding: 0, max_deferred: budget.window.max(2), threads })
     }
 
-    /// Queues the removal of `name` in the directory open as `fd`, whose node is `node`;
-    /// returns its id.
-    pub(super) fn unlink(
-        &mut self,
-        fd: &Arc<OwnedFd>,
-        node: &Arc<Node>,
-        name: CString,
-        check: Check,
-        size: u64,
-    ) -> u64 {
+    /// Queues an operation on a file of the directory open as `fd`, whose node is
+    /// `node`; returns its id.
+    pub(super) fn queue(&mut self, fd: &Arc<OwnedFd>, node: &Arc<Node>, op: Op) -> u64 {
         let id = self.next;
         self.next += 1;
         node.add(1);
         self.outstanding += 1;
-        let op = Op::Unlink(name, check, size);
         let same = self.batch.as_ref().is_some_and(|b| Arc::ptr_eq(&b.node, node) && Arc::ptr_eq(&b.fd, fd));
         if !same {
             self.send();
@@ -313,6 +307,15 @@ fn work(shared: &Shared, results: &Sender<Vec<(u64, Removal)>>, pacer: &Pacer, s
                     remove_checked(&batch.fd, name, *check)
                 }
                 Op::Rmdir(name) => Removal::of(rustix::fs::unlinkat(&*batch.fd, name, AtFlags::REMOVEDIR)),
+                Op::Transform(name, check, t, size) => {
+                    pacer.wait(*size);
+                    match t {
+                        Transform::Compress { format, level } => {
+                            super::tier::compress(&batch.fd, name, *format, *level, *check)
+                        }
+                        Transform::Move { to, rel } => super::tier::archive(&batch.fd, name, to, rel, *check),
+                    }
+                }
             };
             done.push((*id, r));
         }
@@ -351,11 +354,18 @@ pub(super) fn is_in_flight(name: &[u8]) -> bool {
     name.len() == 33 && name.starts_with(b".sweep.") && name.ends_with(b".unlinking")
 }
 
+/// Whether an in-flight name is this process's (its top bits are the process id).
+pub(super) fn is_own_in_flight(name: &[u8]) -> bool {
+    let hex = name.get(7..23).and_then(|h| std::str::from_utf8(h).ok());
+    hex.and_then(|h| u64::from_str_radix(h, 16).ok())
+        .is_some_and(|n| n >> 40 == u64::from(std::process::id()) & 0xff_ffff)
+}
+
 /// A name for [`is_in_flight`], unique in this process.
 fn in_flight_name() -> std::ffi::CString {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let seed = u64::from(std::process::id()) << 40;
+    let seed = (u64::from(std::process::id()) & 0xff_ffff) << 40;
     let n = seed ^ NEXT.fetch_add(1, Ordering::Relaxed);
     std::ffi::CString::new(format!(".sweep.{n:016x}.unlinking")).unwrap_or_default()
 }
@@ -404,6 +414,7 @@ mod tests {
         let (a, b) = (in_flight_name(), in_flight_name());
         assert_ne!(a, b);
         assert!(is_in_flight(a.to_bytes()), "{a:?}");
+        assert!(is_own_in_flight(a.to_bytes()) && !is_own_in_flight(b".sweep.ffffff0000000000.unlinking"));
         assert!(!is_in_flight(b".sweep.unlinking") && !is_in_flight(b"part-0.csv"));
     }
 

@@ -35,6 +35,12 @@ impl Root {
         Ok(Root { fd: Arc::new(fd), id: DirId { dev: st.st_dev, ino: st.st_ino }, path: path.to_path_buf(), resolved })
     }
 
+    /// The open directory, to hand to a [`crate::tree::Transform::Move`] as its
+    /// destination.
+    pub fn dir(&self) -> Arc<OwnedFd> {
+        Arc::clone(&self.fd)
+    }
+
     /// The filesystem's numbers (statvfs of the open root).
     pub fn statvfs(&self) -> Result<rustix::fs::StatVfs, Errno> {
         rustix::fs::fstatvfs(&*self.fd)
