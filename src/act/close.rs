@@ -10,7 +10,7 @@ use super::visit::Member;
 use crate::action::Action;
 use crate::clock;
 use crate::policy::{OnUnmatched, Share};
-use crate::tree::local::Root;
+use crate::tree::Root;
 use crate::tree::local::open::OpenFiles;
 
 /// The member's summary, closed. `before` is the filesystem's free bytes and inodes when
@@ -27,20 +27,20 @@ pub fn summary(
     let policy = m.policy;
     let mut s = m.summary;
     if let Some(root) = root {
-        let earlier = ledger.get(&root.id.dev).copied().unwrap_or_default();
+        let earlier = ledger.get(&root.id().dev).copied().unwrap_or_default();
         // What this plan frees: blocks of the files it deletes, and one inode per file
         // and per directory it removes. In apply the filesystem says it.
         let (freed, inodes) =
             if apply { (0, 0) } else { (s.freed_predicted, s.files.get(Action::Delete) + s.dirs_removed) };
         s.disk = disk(policy.disk_fail_above, root, earlier.0 + freed, open, before.map(|b| b.0));
         if !apply {
-            let e = ledger.entry(root.id.dev).or_default();
+            let e = ledger.entry(root.id().dev).or_default();
             e.0 += freed;
             e.1 += inodes;
         }
         if let Some(c) = s.capacity.as_mut()
             && apply
-            && let Ok(st) = root.statvfs()
+            && let Some(st) = root.statvfs()
         {
             c.real_after = Some((st.f_bavail.saturating_mul(st.f_frsize), st.f_favail));
         }
@@ -67,7 +67,7 @@ fn disk(
     open: Option<&OpenFiles>,
     before: Option<u64>,
 ) -> Option<Disk> {
-    let st = root.statvfs().ok()?;
+    let st = root.statvfs()?;
     let used = st.f_blocks.saturating_sub(st.f_bfree).saturating_mul(st.f_frsize).saturating_sub(freed);
     let avail = st.f_bavail.saturating_mul(st.f_frsize) + freed;
     let capacity = used + avail;
@@ -79,7 +79,7 @@ fn disk(
         Some(t) if used_ratio * 100.0 > t.0 => used - (capacity as f64 * t.0 / 100.0) as u64,
         _ => 0,
     };
-    let held_open = open.map_or((0, 0), |o| o.deleted_on(root.id.dev));
+    let held_open = open.map_or((0, 0), |o| o.deleted_on(root.id().dev));
     Some(Disk {
         used_ratio,
         used_bytes: used,

@@ -14,7 +14,8 @@ use crate::clock::{self, Cutoff, Period};
 use crate::guard::capacity::{self, Before, Targets};
 use crate::guard::{self, Refusal};
 use crate::policy::{MaxDelete, OnUnmatched};
-use crate::tree::local::Root;
+use crate::tree::Root;
+use crate::tree::local::Root as LocalRoot;
 
 /// What earlier policies in this run are predicted to free on each filesystem (plan
 /// only: in apply the filesystem itself says what they freed): bytes and inodes.
@@ -22,7 +23,7 @@ pub type Ledger = BTreeMap<u64, (u64, u64)>;
 
 /// Refusals that need no walk: a dangerous root, a clock gone backwards.
 pub fn before_walking(ctx: &Ctx, members: &mut [Member], root: &Root) {
-    let danger = ctx.system.refuse(&root.path, Some(root.id), root.resolved.as_deref());
+    let danger = root.local().and_then(|r| ctx.system.refuse(&r.path, Some(r.id), r.resolved.as_deref()));
     let now = ctx.opts.now.resolve(&crate::clock::Zone::utc()).timestamp();
     let clock = if ctx.opts.system_clock {
         guard::clock(now, ctx.opts.previous_start, |t| {
@@ -54,7 +55,7 @@ pub fn open_archives(ctx: &Ctx, members: &mut [Member], apply: bool, sink: &mut 
     for m in members.iter_mut().filter(|m| m.selected) {
         let Some(a) = m.policy.tiers.archive.as_ref() else { continue };
         let to = a.to.display();
-        m.archive = match Root::open(&a.to) {
+        m.archive = match LocalRoot::open(&a.to) {
             Ok(r) => match ctx.system.refuse(&r.path, Some(r.id), r.resolved.as_deref()) {
                 Some(reason) => Err(format!("archive.to {to}: {reason}")),
                 None => Ok(Some(r.dir())),
@@ -118,8 +119,8 @@ pub fn after_counting(
     }
     if let Some(census) = census.filter(|_| m.policy.capacity.any()) {
         let c = m.policy.capacity;
-        let st = root.statvfs().ok();
-        let (ledger_bytes, ledger_inodes) = ledger.get(&root.id.dev).copied().unwrap_or_default();
+        let st = root.statvfs();
+        let (ledger_bytes, ledger_inodes) = ledger.get(&root.id().dev).copied().unwrap_or_default();
         let before = Before {
             free: st.as_ref().map_or(0, |s| s.f_bavail.saturating_mul(s.f_frsize)) + ledger_bytes,
             inodes: st.as_ref().map_or(0, |s| s.f_favail) + ledger_inodes,

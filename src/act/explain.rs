@@ -149,7 +149,7 @@ fn decide_with<'p>(
     if policy.keep_last > 0 && !whole {
         notes.push(format!("keep_last {} needs the whole tree; not evaluated here (plan shows it)", policy.keep_last));
     }
-    let meta = std::fs::symlink_metadata(path).ok();
+    let meta = if policy.object.is_some() { None } else { std::fs::symlink_metadata(path).ok() };
     let directory = meta.as_ref().is_some_and(|m| m.is_dir());
     let mtime = meta.as_ref().filter(|_| !directory).map(MetadataExt::mtime);
     let needs_mtime = policy.date_from == DateFrom::Mtime || !policy.min_age.is_zero();
@@ -221,7 +221,7 @@ fn decide_with<'p>(
 
 /// Makes `p` absolute against the current directory.
 pub fn absolute(p: &Path) -> PathBuf {
-    if p.is_absolute() {
+    if p.is_absolute() || crate::policy::object::is_url(p) {
         p.to_path_buf()
     } else {
         std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf())

@@ -21,8 +21,6 @@ use std::os::unix::fs::MetadataExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Instant, SystemTime};
 
-use rustix::io::Errno;
-
 use crate::action::Action;
 use crate::classify::Classifier;
 use crate::clock::{self, Now};
@@ -31,10 +29,11 @@ use crate::guard::capacity::Census;
 use crate::guard::{Newest, SystemDirs};
 use crate::policy::set::Group;
 use crate::policy::{DateFrom, MaxDelete, OnUnmatched, PolicySet};
+use crate::tree::local::Budget;
 use crate::tree::local::open::OpenFiles;
-use crate::tree::local::{self, Budget, Root};
 use crate::tree::pace::{Pacer, Rate};
-use crate::tree::{DirId, Mode, os_message};
+use crate::tree::{DirId, Mode};
+use crate::tree::{Root, WalkOptions};
 use decide::Ledger;
 use events::{ErrorEvent, Level, PolicyStart, Sink};
 use summary::{PolicySummary, RunSummary};
@@ -139,14 +138,10 @@ fn run_group(
         }
     }
 
-    let root = match Root::open(&group.root) {
+    let object = members.first().and_then(|m| m.policy.object.as_ref());
+    let root = match Root::open(&group.root, object) {
         Ok(r) => Some(r),
-        Err(err) => {
-            let message = match err {
-                Errno::NOENT => "root does not exist".to_string(),
-                Errno::NOTDIR => "root is not a directory".to_string(),
-                err => format!("cannot open root: {}", os_message(err)),
-            };
+        Err(message) => {
             for m in members.iter_mut().filter(|m| m.selected) {
                 m.summary.files.add(Action::Error, 1);
                 m.summary.problems.push(format!("{}: {message}", group.root.display()));
@@ -163,7 +158,7 @@ fn run_group(
     if let Some(root) = &root {
         decide::before_walking(ctx, &mut members, root);
         decide::open_archives(ctx, &mut members, apply, sink);
-        before = root.statvfs().ok().map(|s| (s.f_bavail.saturating_mul(s.f_frsize), s.f_favail));
+        before = root.statvfs().map(|s| (s.f_bavail.saturating_mul(s.f_frsize), s.f_favail));
         let nested = nested_roots(ctx.set, group);
         // A system directory is not even read: its plan is the refusal.
         let dangerous = members.iter().any(|m| m.summary.refused.as_ref().is_some_and(|r| r.guard == "dangerous_root"));
@@ -182,10 +177,10 @@ fn run_group(
         }
         if out.is_ok() && !dangerous {
             let acting = apply && members.iter().any(|m| m.selected && !m.refused);
-            let mut w = GroupWalk::new(members, sink, Pass::Act { apply }, nested, root.id, opts.signal);
+            let mut w = GroupWalk::new(members, sink, Pass::Act { apply }, nested, root.id(), opts.signal);
             let mode = if acting { Mode::Apply } else { Mode::Plan };
             let one_file_system = one_fs(&w.members);
-            let options = local::Options { mode, one_file_system, stat: true, budget: ctx.budget, jobs: opts.jobs };
+            let options = WalkOptions { mode, one_file_system, stat: true, budget: ctx.budget, jobs: opts.jobs };
             let rates: Vec<Rate> = opts
                 .max_rate
                 .into_iter()
@@ -193,7 +188,7 @@ fn run_group(
                 .collect();
             let pacer = Pacer::new(&rates);
             let deleting = Instant::now();
-            local::walk(root, options, &pacer, opts.signal, &mut w);
+            root.walk(options, &pacer, opts.signal, &mut w);
             let took = deleting.elapsed();
             out = w.output.take().map_or(Ok(()), Err);
             members = w.members;
@@ -269,10 +264,10 @@ fn count<'p>(
         }
     }
     let mut silent = events::Fanout(Vec::new());
-    let mut w = GroupWalk::new(members, &mut silent, Pass::Count, nested, root.id, opts.signal);
+    let mut w = GroupWalk::new(members, &mut silent, Pass::Count, nested, root.id(), opts.signal);
     let one_file_system = one_fs(&w.members);
-    let options = local::Options { mode: Mode::Plan, one_file_system, stat, budget: ctx.budget, jobs: 1 };
-    local::walk(root, options, &Pacer::default(), opts.signal, &mut w);
+    let options = WalkOptions { mode: Mode::Plan, one_file_system, stat, budget: ctx.budget, jobs: opts.jobs };
+    root.walk(options, &Pacer::default(), opts.signal, &mut w);
     let mut members = w.members;
     for ((m, cutoff), now) in members.iter_mut().zip(cutoffs).zip(nows) {
         let limit = opts.max_delete.unwrap_or(m.policy.max_delete);
@@ -290,7 +285,8 @@ pub fn whole_tree(
     now: &Now,
 ) -> Result<std::collections::BTreeMap<clock::Period, crate::classify::Override>, String> {
     let group = set.groups().into_iter().find(|g| g.members.contains(&index)).ok_or("no such policy")?;
-    let root = Root::open(&group.root).map_err(|e| format!("{}: {}", group.root.display(), os_message(e)))?;
+    let object = group.members.first().and_then(|&i| set.policies[i].object.as_ref());
+    let root = Root::open(&group.root, object).map_err(|e| format!("{}: {e}", group.root.display()))?;
     let signal = AtomicUsize::new(0);
     let opts = Options {
         mode: Mode::Plan,
@@ -325,7 +321,8 @@ fn nested_roots<'p>(set: &'p PolicySet, group: &Group) -> Vec<(Vec<u8>, Option<D
         .into_iter()
         .filter_map(|n| {
             let rel = n.root.strip_prefix(&group.root).ok()?.as_os_str().as_bytes().to_vec();
-            let id = std::fs::metadata(&n.root).ok().map(|m| DirId { dev: m.dev(), ino: m.ino() });
+            let local = !crate::policy::object::is_url(&n.root);
+            let id = std::fs::metadata(&n.root).ok().filter(|_| local).map(|m| DirId { dev: m.dev(), ino: m.ino() });
             Some((rel, id, set.policies[n.owner].name.as_str()))
         })
         .collect()

@@ -446,6 +446,14 @@ impl<'p> Visitor for GroupWalk<'_, 'p> {
                 };
                 FileOutcome::Failed(&message)
             }
+            Removal::Rejected(ref why) => {
+                s.failed += 1;
+                if d.marker {
+                    self.marker_failure = Some(String::from_utf8_lossy(&d.path).into_owned());
+                }
+                message = why.to_string();
+                FileOutcome::Failed(&message)
+            }
         };
         let m = &self.members[d.member];
         let event = FileEvent {
@@ -476,6 +484,22 @@ impl<'p> Visitor for GroupWalk<'_, 'p> {
         let root_len = m.policy.root.as_os_str().len();
         let rel = path.get(root_len + 1..).unwrap_or_default();
         let r = self.sink.error(&ErrorEvent { policy: &m.policy.name, path, rel, message: &message });
+        self.report(r);
+    }
+
+    fn service_error(&mut self, path: &[u8], message: &str) {
+        if self.pass == Pass::Count {
+            return;
+        }
+        let i = self.primary();
+        let m = &mut self.members[i];
+        m.summary.files.add(Action::Error, 1);
+        let root_len = m.policy.root.as_os_str().len();
+        let rel = path.get(root_len + 1..).unwrap_or_default();
+        if rel.is_empty() {
+            m.summary.problems.push(format!("{}: {message}", m.policy.root.display()));
+        }
+        let r = self.sink.error(&ErrorEvent { policy: &m.policy.name, path, rel, message });
         self.report(r);
     }
 
@@ -569,6 +593,7 @@ impl<'p> Visitor for GroupWalk<'_, 'p> {
             // Already reported once for the policy.
             Removal::Failed(Errno::ROFS) if m.read_only => return,
             Removal::Failed(e) => Some(os_message(e)),
+            Removal::Rejected(why) => Some(why.to_string()),
             Removal::Vanished => return,
             Removal::Planned | Removal::Removed | Removal::Compressed(_) | Removal::Moved => None,
         };

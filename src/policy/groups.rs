@@ -80,6 +80,19 @@ pub(super) fn policy(ctx: &mut Ctx, f: Field, defaults: &BTreeMap<&'static str, 
     let expect_fresh = keys.or(ctx, "expect_fresh", None, false, |s| value::days_or_hours(s).map(Some));
     let max_rate = keys.or(ctx, "max_rate", None, false, |s| value::Rate::parse(s).map(Some));
     let tiers = tiers(ctx, &keys).map(Some);
+    let object = root.as_deref().and_then(|r| object::ObjectRoot::parse(r.to_str()?)).and_then(Result::ok);
+    if let Some(o) = &object {
+        // What means nothing without a local filesystem is an error, not ignored.
+        for k in keys::POLICY.iter().filter(|k| !k.object_root) {
+            if let Some(v) = keys.get(k.name) {
+                ctx.problem(
+                    v.path,
+                    v.node.mark,
+                    format!("`{}` means nothing on an object storage root ({o}): remove it", k.name),
+                );
+            }
+        }
+    }
     if let (Some(keep), Some(Some(t)), Some(root), Some(l)) = (&keep, &tiers, &root, &layouts) {
         check_tiers(ctx, &keys, t, *keep, root, l);
     }
@@ -91,6 +104,7 @@ pub(super) fn policy(ctx: &mut Ctx, f: Field, defaults: &BTreeMap<&'static str, 
         name: name?,
         origin: ctx.origin(f.node.mark),
         root: root?,
+        object,
         layouts: layouts?,
         keep: keep?,
         keep_last: keep_last?,
@@ -435,9 +449,12 @@ fn valid_name(s: &str) -> Result<String, String> {
 }
 
 fn valid_root(s: &str) -> Result<PathBuf, String> {
+    if let Some(o) = object::ObjectRoot::parse(s) {
+        return o.map(|o| o.path());
+    }
     let p = Path::new(s);
     if !p.is_absolute() {
-        return Err(format!("`{s}` is relative; a root must be an absolute path"));
+        return Err(format!("`{s}` is relative; a root must be an absolute path (or s3://, gs://, az://)"));
     }
     if p.components().any(|c| matches!(c, Component::ParentDir)) {
         return Err(format!("`{s}` contains `..`; write the directory it means"));

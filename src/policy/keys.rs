@@ -94,7 +94,7 @@ pub const POLICY: &[Key] = &[
     key("name", Shape::Text { pattern: Some(r"^[A-Za-z0-9_.-]+$") }, "ticker-load", "Unique across all files read; letters, digits, `_`, `.` and `-`.")
         .policy_only()
         .required(),
-    key("root", Shape::Text { pattern: Some(r"^/") }, "/data/ticker", "Absolute path of the directory the policy cleans; it must exist at run time, not for `check`. Its filesystem, its mount points and the roots of other policies below it are never crossed.")
+    key("root", Shape::Text { pattern: Some(r"^(/|s3://|gs://|az://)") }, "/data/ticker", "Absolute path of the directory the policy cleans; it must exist at run time, not for `check`. Its filesystem, its mount points and the roots of other policies below it are never crossed. Or an object storage root, `s3://BUCKET/PREFIX`, `gs://BUCKET/PREFIX`, `az://CONTAINER/PREFIX`, with credentials and endpoint from the environment.")
         .policy_only()
         .required(),
     key("layouts", Shape::List, "[\"%Y-%m-%d/**\", \"ticker_%Y-%m-%d.csv\"]", "Path templates relative to the root, the first that matches a file wins: globs (`*`, `?`, `[...]`, `{a,b}`, `**`) with strftime fields (`%Y %m %d %H %M %S %j %y %s %%`) that capture the partition's date.")

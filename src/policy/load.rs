@@ -306,8 +306,12 @@ fn test(ctx: &mut Ctx, f: Field) -> Option<PolicyTest> {
     {
         for item in items {
             let at = yaml::key_path(p, &item.key);
-            if !item.key.starts_with('/') {
-                ctx.problem(&at, item.key_mark, format!("`{}`: test paths are absolute", item.key));
+            if !item.key.starts_with('/') && !super::object::is_url(std::path::Path::new(&item.key)) {
+                ctx.problem(
+                    &at,
+                    item.key_mark,
+                    format!("`{}`: test paths are absolute (or s3://, gs://, az:// URLs)", item.key),
+                );
                 continue;
             }
             if let Some(action) = ctx.value(Field { node: &item.value, path: &at }, false, |s| s.parse::<Action>()) {

@@ -10,6 +10,7 @@
 mod groups;
 pub mod keys;
 mod load;
+pub mod object;
 pub mod schema;
 pub mod set;
 pub mod value;
@@ -37,8 +38,11 @@ pub struct Policy {
     pub name: String,
     /// Where it was defined, for messages.
     pub origin: Origin,
-    /// Absolute, without `..`; it need not exist until run time.
+    /// Absolute, without `..`; it need not exist until run time. An object storage root
+    /// is kept as its URL (`s3://bucket/prefix`), which behaves as a path.
     pub root: PathBuf,
+    /// The bucket and prefix, when the root is in object storage.
+    pub object: Option<object::ObjectRoot>,
     /// Compiled layouts; the first that matches wins.
     pub layouts: Layouts,
     /// Retention.

@@ -71,7 +71,7 @@ pub fn schema() -> Value {
     test["properties"]["expect"] = json!({
         "type": "object",
         "description": keys::TEST[1].doc,
-        "propertyNames": {"pattern": "^/"},
+        "propertyNames": {"pattern": "^(/|s3://|gs://|az://)"},
         "additionalProperties": {"enum": actions}
     });
     json!({

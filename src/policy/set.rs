@@ -147,6 +147,9 @@ pub fn claims(policy: &Policy, rel: &Path) -> bool {
 /// `path` with `.` and `..` resolved lexically (as `explain` and policy tests see paths:
 /// they need not exist, so no symlink is read).
 pub fn normalize(path: &Path) -> PathBuf {
+    if let Some(url) = super::object::normalize(path) {
+        return url;
+    }
     let mut out = PathBuf::new();
     for c in path.components() {
         match c {

@@ -5,9 +5,11 @@
 //! outcome back. It decides nothing itself. Classification, guards, ownership and
 //! reporting are written once, against this trait, for every kind of tree:
 //! [`local`] is sweep's fd-relative walk of a directory tree (the only code that deletes
-//! local files).
+//! local files); [`object`] walks a bucket through the `object_store` crate. [`Root`] is
+//! either, opened once.
 
 pub mod local;
+pub mod object;
 pub mod pace;
 
 use std::io;
@@ -77,7 +79,7 @@ pub enum Mode {
 }
 
 /// The result of a removal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Removal {
     /// Plan mode: it would be removed.
     Planned,
@@ -88,6 +90,8 @@ pub enum Removal {
     Vanished,
     /// The OS refused.
     Failed(Errno),
+    /// A service refused (object storage), with its message.
+    Rejected(std::sync::Arc<str>),
     /// Compressed in place: the compressed file's size.
     Compressed(u64),
     /// Moved to the archive.
@@ -203,6 +207,8 @@ pub trait Visitor {
     fn removed(&mut self, pending: Self::Pending, result: Removal);
     /// An entry could not be examined (`path` is absolute).
     fn error(&mut self, path: &[u8], trouble: DirTrouble, err: Errno);
+    /// A directory could not be listed by a service (object storage): its message.
+    fn service_error(&mut self, path: &[u8], message: &str);
     /// A listed entry was gone before it could be examined (removed by someone else).
     fn vanished(&mut self, _path: &[u8]) {}
     /// A temporary an interrupted run left (a partial compression or copy, a file
@@ -237,5 +243,87 @@ pub fn os_message(e: Errno) -> String {
     match s.find(" (os error") {
         Some(i) => s[..i].to_string(),
         None => s,
+    }
+}
+
+/// A policy's root, opened: a local directory or a bucket prefix.
+#[derive(Debug)]
+pub enum Root {
+    /// A directory, opened once.
+    Local(local::Root),
+    /// A bucket and prefix, with its client.
+    Object(object::Root),
+}
+
+/// Options of one walk, whatever the tree.
+#[derive(Debug, Clone, Copy)]
+pub struct WalkOptions {
+    /// Plan or apply.
+    pub mode: Mode,
+    /// Local: do not enter other filesystems.
+    pub one_file_system: bool,
+    /// Local: whether files need `fstatat`.
+    pub stat: bool,
+    /// Local: descriptors.
+    pub budget: local::Budget,
+    /// Deleting threads (local), deletion batches in flight (object storage).
+    pub jobs: usize,
+}
+
+impl Root {
+    /// Opens the root `path` of a policy (`object` when it is in object storage).
+    pub fn open(path: &std::path::Path, object: Option<&crate::policy::object::ObjectRoot>) -> Result<Root, String> {
+        match object {
+            Some(o) => object::Root::open(o).map(Root::Object),
+            None => local::Root::open(path).map(Root::Local).map_err(|err| match err {
+                Errno::NOENT => "root does not exist".to_string(),
+                Errno::NOTDIR => "root is not a directory".to_string(),
+                err => format!("cannot open root: {}", os_message(err)),
+            }),
+        }
+    }
+
+    /// Its identity (a stand-in for object storage).
+    pub fn id(&self) -> DirId {
+        match self {
+            Root::Local(r) => r.id,
+            Root::Object(r) => r.id,
+        }
+    }
+
+    /// The local root, if it is one.
+    pub fn local(&self) -> Option<&local::Root> {
+        match self {
+            Root::Local(r) => Some(r),
+            Root::Object(_) => None,
+        }
+    }
+
+    /// The filesystem's numbers (local roots only).
+    pub fn statvfs(&self) -> Option<rustix::fs::StatVfs> {
+        self.local().and_then(|r| r.statvfs().ok())
+    }
+
+    /// Walks it.
+    pub fn walk<V: Visitor>(
+        &self,
+        opts: WalkOptions,
+        pacer: &pace::Pacer,
+        stop: &std::sync::atomic::AtomicUsize,
+        v: &mut V,
+    ) {
+        match self {
+            Root::Local(r) => {
+                let o = local::Options {
+                    mode: opts.mode,
+                    one_file_system: opts.one_file_system,
+                    stat: opts.stat,
+                    budget: opts.budget,
+                    jobs: opts.jobs,
+                };
+                local::walk(r, o, pacer, stop, v);
+            }
+            Root::Object(r) => object::walk(r, object::Options { mode: opts.mode, jobs: opts.jobs }, pacer, stop, v),
+        }
     }
 }

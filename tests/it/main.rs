@@ -21,6 +21,7 @@ mod hardening;
 mod layouts;
 mod metrics;
 mod names;
+mod objects;
 mod output;
 mod parallel;
 mod policy_errors;

@@ -1,0 +1,500 @@
+//! Object storage roots against real servers on 127.0.0.1: moto (S3), Azurite (Azure
+//! Blob) and fake-gcs-server (GCS), installed by `tests/servers/install.sh` (which
+//! `.ci/run` runs) and started here, once per test binary; a test that kills its server
+//! starts its own. Buckets are filled and listed afterwards with an independent client
+//! (`tests/servers/objstore.py`, Python's standard library), never with sweep's.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+const NOW: &str = "2024-07-12T12:00:00Z";
+const AZ_KEY: &str = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    S3,
+    Az,
+    Gcs,
+}
+
+impl Kind {
+    fn scheme(self) -> &'static str {
+        match self {
+            Kind::S3 => "s3",
+            Kind::Az => "az",
+            Kind::Gcs => "gs",
+        }
+    }
+    fn tool(self) -> &'static str {
+        match self {
+            Kind::S3 => "s3",
+            Kind::Az => "az",
+            Kind::Gcs => "gcs",
+        }
+    }
+}
+
+fn servers_dir() -> PathBuf {
+    std::env::var_os("SWEEP_TEST_SERVERS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-servers"))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A server process, killed when the test process ends (a watchdog polls this process)
+/// or when dropped.
+struct Server {
+    kind: Kind,
+    endpoint: String,
+    child: Child,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Starts a server of `kind`, or says why it cannot (not installed).
+    fn start(kind: Kind) -> Result<Server, String> {
+        let dir = servers_dir();
+        let port = free_port();
+        let data = tempfile::tempdir().unwrap();
+        let (program, args): (PathBuf, Vec<String>) = match kind {
+            Kind::S3 => {
+                (dir.join("venv/bin/moto_server"), vec!["-H".into(), "127.0.0.1".into(), "-p".into(), port.to_string()])
+            }
+            Kind::Az => (
+                dir.join("node/node_modules/.bin/azurite-blob"),
+                [
+                    "--blobHost",
+                    "127.0.0.1",
+                    "--blobPort",
+                    &port.to_string(),
+                    "--inMemoryPersistence",
+                    "--skipApiVersionCheck",
+                    "--loose",
+                    "--disableTelemetry",
+                    "--silent",
+                ]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            ),
+            Kind::Gcs => (
+                dir.join("fake-gcs-server"),
+                vec![
+                    "-scheme".into(),
+                    "http".into(),
+                    "-host".into(),
+                    "127.0.0.1".into(),
+                    "-port".into(),
+                    port.to_string(),
+                    "-backend".into(),
+                    // The filesystem backend cannot hold `dir/` beside `dir/file`.
+                    "memory".into(),
+                    "-log-level".into(),
+                    "warn".into(),
+                    "-public-host".into(),
+                    format!("127.0.0.1:{port}"),
+                    "-external-url".into(),
+                    format!("http://127.0.0.1:{port}"),
+                ],
+            ),
+        };
+        if !program.exists() {
+            return Err(format!("{} is not installed (run tests/servers/install.sh)", program.display()));
+        }
+        // The server dies with this process: a watchdog shell polls our pid.
+        let script = format!(
+            "\"$@\" & s=$!; while kill -0 {} 2>/dev/null && kill -0 $s 2>/dev/null; do sleep 0.5; done; kill -9 $s 2>/dev/null",
+            std::process::id()
+        );
+        let child = Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .arg("server")
+            .arg(&program)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if started.elapsed() > Duration::from_secs(60) {
+                return Err(format!("{kind:?} server did not answer on port {port} within 60 s"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(Server { kind, endpoint, child, _data: data })
+    }
+
+    /// Kills the server (and its watchdog's child) at once.
+    fn kill(&mut self) {
+        let pgid = self.child.id();
+        let _ = Command::new("kill").args(["-9", "--", &format!("-{pgid}")]).status();
+        let _ = self.child.wait();
+    }
+
+    /// The environment sweep reads for this server.
+    fn env(&self, cmd: &mut Sweep) {
+        for k in
+            ["AWS_PROFILE", "AWS_SESSION_TOKEN", "AZURE_STORAGE_CONNECTION_STRING", "GOOGLE_APPLICATION_CREDENTIALS"]
+        {
+            cmd.command().env_remove(k);
+        }
+        match self.kind {
+            Kind::S3 => {
+                cmd.env("AWS_ACCESS_KEY_ID", "testing")
+                    .env("AWS_SECRET_ACCESS_KEY", "testing")
+                    .env("AWS_REGION", "us-east-1")
+                    .env("AWS_ENDPOINT_URL", &self.endpoint);
+            }
+            Kind::Az => {
+                // The connection string, as Azure's own tools take it.
+                let cs = format!(
+                    "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZ_KEY};BlobEndpoint={}/devstoreaccount1;",
+                    self.endpoint
+                );
+                cmd.env("AZURE_STORAGE_CONNECTION_STRING", &cs);
+            }
+            Kind::Gcs => {
+                cmd.env("STORAGE_EMULATOR_HOST", &self.endpoint);
+            }
+        }
+    }
+
+    fn objstore(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/servers/objstore.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg(self.kind.tool())
+            .arg(&self.endpoint)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(text) = stdin {
+            child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        }
+        drop(child.stdin.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "objstore.py {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// A fresh bucket filled with `keys` (objects of `size` bytes; `KEY/` are markers).
+    fn bucket(&self, keys: &[String], size: usize) -> String {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let name = format!("t{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+        self.objstore(&["mkbucket", &name], None);
+        self.objstore(&["put", &name, &size.to_string()], Some(&keys.join("\n")));
+        name
+    }
+
+    fn list(&self, bucket: &str) -> Vec<String> {
+        self.objstore(&["list", bucket], None).lines().filter(|l| !l.is_empty()).map(str::to_string).collect()
+    }
+
+    fn sweep(&self, sub: &str, policy: &Path, t: &Tree) -> Sweep {
+        let mut s = t.sweep(sub, policy, NOW);
+        self.env(&mut s);
+        s
+    }
+}
+
+/// The shared server of `kind`, started on first use; `None` (a loud skip, or a failure
+/// under CI) when it is not installed.
+fn shared(kind: Kind, test: &str) -> Option<&'static Server> {
+    static S3: OnceLock<Result<Server, String>> = OnceLock::new();
+    static AZ: OnceLock<Result<Server, String>> = OnceLock::new();
+    static GCS: OnceLock<Result<Server, String>> = OnceLock::new();
+    let cell = match kind {
+        Kind::S3 => &S3,
+        Kind::Az => &AZ,
+        Kind::Gcs => &GCS,
+    };
+    match cell.get_or_init(|| Server::start(kind)) {
+        Ok(s) => Some(s),
+        Err(why) => {
+            missing(test, why);
+            None
+        }
+    }
+}
+
+/// A dated tree: hive partitions, daily directories, dated names, unmatched keys and
+/// directory markers; and what `keep: 2d` at NOW deletes of it.
+fn lake() -> (Vec<String>, BTreeSet<String>) {
+    let mut keys = Vec::new();
+    let mut gone = BTreeSet::new();
+    for d in 8..=12 {
+        let expired = d <= 10;
+        let mut add = |k: String| {
+            if expired {
+                gone.insert(k.clone());
+            }
+            keys.push(k);
+        };
+        for h in ["00", "13"] {
+            add(format!("lake/events/dt=2024-07-{d:02}/hour={h}/part-0.parquet"));
+        }
+        add(format!("lake/events/dt=2024-07-{d:02}/_SUCCESS"));
+        add(format!("lake/daily/2024-07-{d:02}/a.csv"));
+        add(format!("lake/daily/2024-07-{d:02}/sub/b.csv"));
+        add(format!("lake/ticker_2024-07-{d:02}.csv"));
+    }
+    // Directory markers: one in an expired daily partition (removed once emptied), one in a
+    // kept one, one at the top (never removed: never emptied).
+    keys.push("lake/daily/2024-07-09/".into());
+    gone.insert("lake/daily/2024-07-09/".into());
+    keys.push("lake/daily/2024-07-11/".into());
+    keys.push("lake/daily/".into());
+    keys.push("lake/staging/upload-3f2a.tmp".into());
+    keys.push("lake/README".into());
+    (keys, gone)
+}
+
+fn lake_policy(t: &Tree, kind: Kind, bucket: &str, extra: &str) -> PathBuf {
+    let root = format!("{}://{bucket}/lake", kind.scheme());
+    t.policy(&format!(
+        "version: 1\npolicies:\n  - name: lake\n    root: {root}\n    timezone: UTC\n    layouts: [\"events/dt=%Y-%m-%d/hour=%H/*\", \"events/dt=%Y-%m-%d/_SUCCESS\", \"daily/%Y-%m-%d/**\", \"ticker_%Y-%m-%d.csv\"]\n    keep: 2d\n    markers: [\"_SUCCESS\"]\n    on_unmatched: warn\n{extra}"
+    ))
+}
+
+fn plan_and_apply(kind: Kind, test: &str) {
+    let Some(server) = shared(kind, test) else { return };
+    let t = Tree::new();
+    let (keys, gone) = lake();
+    let bucket = server.bucket(&keys, 100);
+    let p = lake_policy(&t, kind, &bucket, "");
+    let url = |k: &str| format!("{}://{bucket}/{k}", kind.scheme());
+
+    let plan = server.sweep("plan", &p, &t).args(["--format", "json"]).code(0);
+    let lines = plan.json();
+    let files: Vec<&serde_json::Value> = lines.iter().filter(|l| l["type"] == "file").collect();
+    // Every object but the markers is classified, with its full URL.
+    assert_eq!(files.len(), keys.iter().filter(|k| !k.ends_with('/')).count(), "{lines:?}");
+    let deletes: BTreeSet<String> =
+        files.iter().filter(|l| l["action"] == "delete").map(|l| l["path"].as_str().unwrap().to_string()).collect();
+    let want: BTreeSet<String> = gone.iter().filter(|k| !k.ends_with('/')).map(|k| url(k)).collect();
+    assert_eq!(deletes, want);
+    let unmatched: BTreeSet<&str> =
+        files.iter().filter(|l| l["action"] == "unmatched").map(|l| l["path"].as_str().unwrap()).collect();
+    assert_eq!(
+        unmatched,
+        [url("lake/README"), url("lake/staging/upload-3f2a.tmp")].iter().map(String::as_str).collect()
+    );
+    let s = &plan.summary()["policies"][0];
+    assert_eq!(s["root"], url("lake"));
+    assert_eq!(s["files"]["delete"], want.len());
+    assert_eq!(server.list(&bucket).len(), keys.len(), "plan deletes nothing");
+
+    let done = server.sweep("apply", &p, &t).args(["--format", "json"]).code(0);
+    let s = &done.summary()["policies"][0];
+    assert_eq!(s["deleted"], want.len());
+    assert_eq!(s["failed"], 0);
+    let mut left: Vec<String> = keys.iter().filter(|k| !gone.contains(*k)).cloned().collect();
+    left.sort();
+    assert_eq!(server.list(&bucket), left, "exactly the expired objects (and the marker they emptied) went");
+    // The emptied marker is reported as a removed directory.
+    let dirs: Vec<String> =
+        done.json().iter().filter(|l| l["type"] == "dir").map(|l| l["path"].as_str().unwrap().to_string()).collect();
+    assert!(dirs.contains(&url("lake/daily/2024-07-09")), "{dirs:?}");
+
+    // The next night finds nothing to do.
+    let again = server.sweep("apply", &p, &t).args(["--format", "json"]).code(0);
+    assert_eq!(again.summary()["policies"][0]["files"]["delete"], 0);
+}
+
+#[test]
+fn s3_plan_and_apply_on_a_dated_tree() {
+    plan_and_apply(Kind::S3, "s3_plan_and_apply_on_a_dated_tree");
+}
+
+#[test]
+fn azure_plan_and_apply_on_a_dated_tree() {
+    plan_and_apply(Kind::Az, "azure_plan_and_apply_on_a_dated_tree");
+}
+
+#[test]
+fn gcs_plan_and_apply_on_a_dated_tree() {
+    plan_and_apply(Kind::Gcs, "gcs_plan_and_apply_on_a_dated_tree");
+}
+
+#[test]
+fn pagination_over_more_than_1000_keys_in_one_partition() {
+    let Some(server) = shared(Kind::S3, "pagination_over_more_than_1000_keys_in_one_partition") else { return };
+    let t = Tree::new();
+    let mut keys: Vec<String> = (0..1500).map(|i| format!("lake/daily/2024-07-01/part-{i:05}.csv")).collect();
+    keys.push("lake/daily/2024-07-12/part-0.csv".into());
+    let bucket = server.bucket(&keys, 1);
+    let p = lake_policy(&t, Kind::S3, &bucket, "");
+    let done = server.sweep("apply", &p, &t).args(["--format", "json"]).code(0);
+    assert_eq!(done.summary()["policies"][0]["deleted"], 1500);
+    assert_eq!(server.list(&bucket), vec!["lake/daily/2024-07-12/part-0.csv".to_string()]);
+}
+
+#[test]
+fn max_delete_refuses_and_nothing_is_deleted() {
+    let Some(server) = shared(Kind::S3, "max_delete_refuses_and_nothing_is_deleted") else { return };
+    let t = Tree::new();
+    let (keys, _) = lake();
+    let bucket = server.bucket(&keys, 1);
+    let p = lake_policy(&t, Kind::S3, &bucket, "    max_delete: 3\n");
+    let done = server.sweep("apply", &p, &t).args(["--format", "json"]).code(6);
+    assert_eq!(done.summary()["policies"][0]["refused"]["guard"], "max_delete");
+    assert_eq!(server.list(&bucket).len(), keys.len());
+}
+
+#[test]
+fn a_missing_bucket_is_an_error_with_the_services_message() {
+    for kind in [Kind::S3, Kind::Az] {
+        let Some(server) = shared(kind, "a_missing_bucket_is_an_error_with_the_services_message") else { return };
+        let t = Tree::new();
+        let p = lake_policy(&t, kind, "no-such-bucket", "");
+        let done = server.sweep("apply", &p, &t).args(["--format", "json"]).code(5);
+        let lines = done.json();
+        let error = lines.iter().find(|l| l["action"] == "error").expect("an error line");
+        let msg = error["reason"].as_str().unwrap();
+        assert!(msg.contains("NoSuchBucket") || msg.contains("ContainerNotFound"), "{kind:?}: {msg}");
+        assert_eq!(done.summary()["policies"][0]["files"]["error"], 1);
+    }
+}
+
+#[test]
+fn refused_credentials_are_an_error_and_no_secret_is_printed() {
+    let Some(server) = shared(Kind::Az, "refused_credentials_are_an_error_and_no_secret_is_printed") else { return };
+    let t = Tree::new();
+    let (keys, _) = lake();
+    let bucket = server.bucket(&keys, 1);
+    let p = lake_policy(&t, Kind::Az, &bucket, "");
+    let wrong = "c2VjcmV0LXRoYXQtbXVzdC1uZXZlci1iZS1wcmludGVkLWFueXdoZXJlLTAxMjM0NQ==";
+    for format in ["text", "json"] {
+        let mut s = server.sweep("apply", &p, &t);
+        s.env("AZURE_STORAGE_ACCOUNT_NAME", "devstoreaccount1")
+            .env("AZURE_STORAGE_ACCOUNT_KEY", wrong)
+            .env("AZURE_STORAGE_ENDPOINT", &format!("{}/devstoreaccount1", server.endpoint))
+            .command()
+            .env_remove("AZURE_STORAGE_CONNECTION_STRING");
+        let done = s.args(["--format", format, "-v"]).code(5);
+        let all = format!("{}{}", done.stdout(), done.stderr());
+        assert!(
+            all.contains("403")
+                || all.contains("AuthorizationFailure")
+                || all.contains("Server failed to authenticate"),
+            "{all}"
+        );
+        assert!(!all.contains(wrong) && !all.contains(&wrong[..20]), "the key leaked:\n{all}");
+    }
+    assert_eq!(server.list(&bucket).len(), keys.len());
+}
+
+/// Kills the server of `kind` while sweep deletes from it (paced, so it is mid-run): the
+/// run must end with exit 5 and a summary, within a bounded time.
+fn killed_mid_run(kind: Kind, per_day: usize, rate: usize, test: &str) {
+    let mut server = match Server::start(kind) {
+        Ok(s) => s,
+        Err(why) => return missing(test, &why),
+    };
+    let t = Tree::new();
+    let keys: Vec<String> =
+        (1..=6).flat_map(|d| (0..per_day).map(move |i| format!("lake/daily/2024-07-{d:02}/p{i}.csv"))).collect();
+    let bucket = server.bucket(&keys, 1);
+    let p = lake_policy(&t, kind, &bucket, &format!("    max_rate: {rate}/s\n"));
+    let mut cmd = server.sweep("apply", &p, &t);
+    let child = cmd.args(["--format", "json"]).command().stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    server.kill();
+    let killed = Instant::now();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let pid = child.id();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = match rx.recv_timeout(Duration::from_secs(120)) {
+        Ok(o) => o.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!("{kind:?}: sweep still running 120 s after its server died");
+        }
+    };
+    let done = Done { out };
+    assert_eq!(done.out.status.code(), Some(5), "{kind:?}\n{}\n{}", done.stdout(), done.stderr());
+    let s = done.summary();
+    let p = &s["policies"][0];
+    assert!(p["failed"].as_u64().unwrap() + p["files"]["error"].as_u64().unwrap() > 0, "{s}");
+    assert!(p["deleted"].as_u64().unwrap() < keys.len() as u64, "{s}");
+    // Bounded: the retries give up within their time limit, and what was not sent is
+    // reported as not attempted rather than retried key by key.
+    assert!(killed.elapsed() < Duration::from_secs(120));
+}
+
+#[test]
+fn an_s3_server_killed_mid_run_ends_with_exit_5_and_a_summary() {
+    killed_mid_run(Kind::S3, 300, 300, "an_s3_server_killed_mid_run_ends_with_exit_5_and_a_summary");
+}
+
+#[test]
+fn a_gcs_server_killed_mid_run_ends_with_exit_5_and_a_summary() {
+    killed_mid_run(Kind::Gcs, 100, 100, "a_gcs_server_killed_mid_run_ends_with_exit_5_and_a_summary");
+}
+
+#[test]
+fn check_refuses_keys_that_mean_nothing_on_an_object_root() {
+    let t = Tree::new();
+    for (key, value) in [
+        ("one_file_system", "true"),
+        ("disk_fail_above", "90%"),
+        ("min_free", "10%"),
+        ("min_free_inodes", "5%"),
+        ("skip_open", "false"),
+        ("compress", "{after: 2d}"),
+    ] {
+        let p = t.policy(&format!(
+            "version: 1\npolicies:\n  - name: lake\n    root: s3://bucket/lake\n    layouts: [\"%Y-%m-%d/*\"]\n    keep: 7d\n    {key}: {value}\n"
+        ));
+        let mut s = Sweep::new();
+        let done = s.args(["check", "-c"]).arg(&p).code(3);
+        done.stdout_has(&format!("`{key}` means nothing on an object storage root (s3://bucket/lake)"));
+    }
+}
+
+#[test]
+fn explain_and_policy_tests_work_without_network() {
+    let t = Tree::new();
+    let p = t.policy(
+        "version: 1\npolicies:\n  - name: lake\n    root: s3://bucket/lake\n    timezone: UTC\n    layouts: [\"dt=%Y-%m-%d/*\"]\n    keep: 2d\ntests:\n  - now: 2024-07-12T12:00:00Z\n    expect:\n      s3://bucket/lake/dt=2024-07-10/part-0.parquet: delete\n      s3://bucket/lake/dt=2024-07-11/part-0.parquet: keep\n      s3://bucket/lake/other/x: unmatched\n",
+    );
+    let mut s = Sweep::new();
+    s.args(["check", "-c"])
+        .arg(&p)
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .code(0)
+        .stdout_has("3 of 3 test expectations pass");
+    let mut e = Sweep::new();
+    e.args(["explain", "-c"]).arg(&p).args(["--now", NOW, "s3://bucket/lake/dt=2024-07-10/x/../part-0.parquet"]);
+    let done = e.env("AWS_ENDPOINT_URL", "http://127.0.0.1:9").code(0);
+    done.stdout_has("s3://bucket/lake/dt=2024-07-10/x/../part-0.parquet").stdout_has("decision  delete");
+}
