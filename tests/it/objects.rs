@@ -498,3 +498,66 @@ fn explain_and_policy_tests_work_without_network() {
     let done = e.env("AWS_ENDPOINT_URL", "http://127.0.0.1:9").code(0);
     done.stdout_has("s3://bucket/lake/dt=2024-07-10/x/../part-0.parquet").stdout_has("decision  delete");
 }
+
+#[test]
+fn the_bucket_cronjob_runs_once_with_secrets_from_the_cluster_and_cleans_a_bucket() {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/kubernetes/cronjob-bucket.yaml"))
+            .unwrap();
+    let docs = yaml_documents(&text);
+    let kind = |k: &str| docs.iter().find(|d| d["kind"] == k).unwrap_or_else(|| panic!("no {k} document"));
+    let (cm, cj) = (kind("ConfigMap"), kind("CronJob"));
+    let job = &cj["spec"]["jobTemplate"]["spec"];
+    assert_eq!((cj["spec"]["concurrencyPolicy"].as_str(), job["backoffLimit"].as_u64()), (Some("Forbid"), Some(0)));
+    let pod = &job["template"]["spec"];
+    assert_eq!(pod["restartPolicy"], "Never");
+    let c = &pod["containers"][0];
+    // No secret in the manifest: credentials come from a Secret.
+    for e in c["env"].as_array().unwrap() {
+        let name = e["name"].as_str().unwrap();
+        if name.contains("SECRET") || name.contains("KEY_ID") {
+            assert!(
+                e.get("value").is_none() && e["valueFrom"]["secretKeyRef"].is_object(),
+                "{name} must come from a Secret"
+            );
+        }
+    }
+    let policy = cm["data"]["lake.yaml"].as_str().unwrap();
+    let t = Tree::new();
+    let p = t.policy_named("lake.yaml", policy);
+    Sweep::new().args(["check", "-c"]).arg(&p).code(0).stdout_has("4 of 4 test expectations pass");
+
+    // The container's arguments, against a bucket on a local S3 server.
+    let Some(server) =
+        shared(Kind::S3, "the_bucket_cronjob_runs_once_with_secrets_from_the_cluster_and_cleans_a_bucket")
+    else {
+        return;
+    };
+    let day = |n: i64| (chrono::Utc::now() - chrono::Duration::days(n)).format("%Y-%m-%d").to_string();
+    let keys: Vec<String> = [31, 30, 1, 0]
+        .iter()
+        .flat_map(|n| {
+            let d = day(*n);
+            [format!("events/dt={d}/hour=00/part-0000.parquet"), format!("events/dt={d}/_SUCCESS")]
+        })
+        .collect();
+    let bucket = server.bucket(&keys, 10);
+    let p = t.policy_named("lake.yaml", &policy.replace("s3://lake/", &format!("s3://{bucket}/")));
+    let mut args: Vec<String> = c["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect();
+    let at = |flag: &str, args: &Vec<String>| args.iter().position(|a| a == flag).unwrap() + 1;
+    let i = at("-c", &args);
+    args[i] = p.display().to_string();
+    let i = at("--lock-file", &args);
+    args[i] = t.dir.path().join("sweep.lock").display().to_string();
+    let mut s = Sweep::new();
+    s.args(&args);
+    server.env(&mut s);
+    let done = s.output();
+    assert_eq!(done.out.status.code(), Some(0), "{}\n{}", done.stdout(), done.stderr());
+    let mut left = server.list(&bucket);
+    left.sort();
+    let mut want: Vec<String> =
+        keys.iter().filter(|k| !k.contains(&day(31)) && !k.contains(&day(30))).cloned().collect();
+    want.sort();
+    assert_eq!(left, want, "the expired days went, markers first; the recent ones stayed");
+}
