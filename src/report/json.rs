@@ -28,6 +28,35 @@ impl<'a> Json<'a> {
     }
 }
 
+/// A `dir` or `leftover` line: something removed besides the files decided on.
+fn removal(
+    out: &mut Printer,
+    kind: &'static str,
+    policy: &str,
+    path: &[u8],
+    dry_run: bool,
+    error: Option<&str>,
+    reason: Option<&str>,
+) -> io::Result<()> {
+    let p = json_path(path);
+    let outcome = match (dry_run, error) {
+        (true, _) => None,
+        (false, None) => Some("removed"),
+        (false, Some(_)) => Some("failed"),
+    };
+    let row = DirLine {
+        kind,
+        policy,
+        path: &p.text,
+        path_base64: p.base64.as_deref(),
+        action: "remove",
+        outcome,
+        error,
+        reason,
+    };
+    line(out, &row)
+}
+
 fn line<T: Serialize>(out: &mut Printer, v: &T) -> io::Result<()> {
     serde_json::to_writer(&mut *out, v).map_err(io::Error::other)?;
     out.write_all(b"\n")
@@ -323,25 +352,7 @@ impl Sink for Json<'_> {
     }
 
     fn dir(&mut self, e: &DirEvent) -> io::Result<()> {
-        let p = json_path(e.path);
-        let outcome = match (e.dry_run, e.error) {
-            (true, _) => None,
-            (false, None) => Some("removed"),
-            (false, Some(_)) => Some("failed"),
-        };
-        line(
-            self.out,
-            &DirLine {
-                kind: "dir",
-                policy: e.policy,
-                path: &p.text,
-                path_base64: p.base64.as_deref(),
-                action: "remove",
-                outcome,
-                error: e.error,
-                reason: None,
-            },
-        )
+        removal(self.out, "dir", e.policy, e.path, e.dry_run, e.error, None)
     }
 
     fn mount(&mut self, policy: &str, path: &[u8]) -> io::Result<()> {
@@ -362,25 +373,8 @@ impl Sink for Json<'_> {
     }
 
     fn leftover(&mut self, e: &LeftoverEvent) -> io::Result<()> {
-        let p = json_path(e.path);
-        let outcome = match (e.dry_run, e.error) {
-            (true, _) => None,
-            (false, None) => Some("removed"),
-            (false, Some(_)) => Some("failed"),
-        };
-        line(
-            self.out,
-            &DirLine {
-                kind: "leftover",
-                policy: e.policy,
-                path: &p.text,
-                path_base64: p.base64.as_deref(),
-                action: "remove",
-                outcome,
-                error: e.error,
-                reason: Some("a temporary an interrupted run left"),
-            },
-        )
+        let why = Some("a temporary an interrupted run left");
+        removal(self.out, "leftover", e.policy, e.path, e.dry_run, e.error, why)
     }
 
     fn nested(&mut self, e: &NestedEvent) -> io::Result<()> {

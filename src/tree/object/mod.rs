@@ -247,6 +247,13 @@ struct Level<D> {
     marker_known: bool,
 }
 
+impl<D> Level<D> {
+    fn new(prefix: String, path_len: usize, state: D, marker_known: bool) -> Level<D> {
+        let (entries, gone, troubled, marker) = (0, 0, false, None);
+        Level { prefix, path_len, pending: Vec::new(), state, entries, gone, troubled, marker, marker_known }
+    }
+}
+
 /// What waits for a deletion's outcome.
 enum Waiting<P> {
     File(P),
@@ -333,17 +340,7 @@ impl<P> Walk<'_, P> {
         // Azure's listings leave a prefix's own marker blob out: whether there is one is
         // only learnt by deleting it.
         let marker_known = self.root.url.scheme != Scheme::Azure;
-        let mut stack = vec![Level {
-            prefix,
-            path_len: self.path.len(),
-            pending: Vec::new(),
-            state,
-            entries: 0,
-            gone: 0,
-            troubled: false,
-            marker: None,
-            marker_known,
-        }];
+        let mut stack = vec![Level::new(prefix, self.path.len(), state, marker_known)];
         if let Some(top) = stack.last_mut() {
             self.list_dir(top, v).await;
         }
@@ -362,18 +359,7 @@ impl<P> Walk<'_, P> {
                 let id = DirId { dev: self.root.id.dev, ino: 0 };
                 match v.enter(&top.state, name.as_bytes(), &rel, &path, id) {
                     Enter::Walk(state) => {
-                        let level = Level {
-                            prefix,
-                            path_len: self.path.len(),
-                            pending: Vec::new(),
-                            state,
-                            entries: 0,
-                            gone: 0,
-                            troubled: false,
-                            marker: None,
-                            marker_known,
-                        };
-                        stack.push(level);
+                        stack.push(Level::new(prefix, self.path.len(), state, marker_known));
                         self.look_ahead(&stack);
                         if let Some(top) = stack.last_mut() {
                             self.list_dir(top, v).await;
