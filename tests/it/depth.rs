@@ -204,6 +204,10 @@ impl DeepTree {
     fn run(&self, sub: &str, policy: &std::path::Path) -> (Value, Vec<String>) {
         let mut s = self.tree.sweep(sub, policy, NOW);
         s.args(["--format", "json"]);
+        if sub == "apply" {
+            // Several deleting threads under the same tight descriptor limit.
+            s.args(["--jobs", "4"]);
+        }
         // SAFETY: only setrlimit runs between fork and exec.
         unsafe {
             s.command().pre_exec(|| {

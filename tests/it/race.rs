@@ -375,7 +375,9 @@ fn sweep_pass(h: &Harness, stats: &mut Stats) -> Pass {
         .arg("apply")
         .arg("-c")
         .arg(&h.policy)
-        .args(["--now", NOW, "--format", "json", "--lock-file"])
+        // Several deleting threads, whatever this machine's CPU count: the attacks must
+        // fail against the pool as they fail against one thread.
+        .args(["--now", NOW, "--format", "json", "--jobs", "4", "--lock-file"])
         .arg(tmp.join("sweep.lock"))
         .stdin(Stdio::null())
         .stdout(File::create(&out_path).unwrap())
