@@ -140,3 +140,38 @@ fn completions_and_man_page_come_from_the_real_flags() {
         assert!(five.contains(&format!(".SH {section}")), "{section}");
     }
 }
+
+/// Both man pages as `man` shows them: they render without a warning from groff, and the
+/// rendered sweep.yaml(5) names every key the loader accepts (nested ones included).
+#[test]
+fn the_man_pages_render_with_man_and_name_every_key() {
+    let Some(man) = required("man", "the_man_pages_render_with_man_and_name_every_key") else { return };
+    let t = Tree::new();
+    let render = |args: &[&str], file: &str| -> String {
+        let roff = Sweep::new().args(args).code(0).stdout();
+        let path = t.dir.path().join(file);
+        std::fs::write(&path, roff).unwrap();
+        let out = std::process::Command::new(&man)
+            .args(["-l", "-P", "cat"])
+            .arg(&path)
+            .env("MANWIDTH", "100")
+            .env("LANG", "C.UTF-8")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && err.trim().is_empty(), "man -l {file}: {err}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let one = render(&["man"], "sweep.1");
+    for needle in ["SYNOPSIS", "EXIT STATUS", "FILES", "--lock-file", "--max-rate", "--jobs"] {
+        assert!(one.contains(needle), "sweep(1) as rendered lacks {needle}");
+    }
+    let five = render(&["man", "--section", "5"], "sweep.yaml.5");
+    use sweep::policy::keys::{ARCHIVE, COMPRESS, FILE, POLICY, TEST};
+    for key in POLICY.iter().chain(FILE).chain(TEST).chain(COMPRESS).chain(ARCHIVE) {
+        assert!(five.contains(&format!("{}:", key.name)), "rendered sweep.yaml(5) lacks the key {}", key.name);
+    }
+    for section in ["LAYOUTS", "UNITS", "OWNERSHIP", "EXAMPLE"] {
+        assert!(five.contains(section), "{section}");
+    }
+}
