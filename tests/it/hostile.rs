@@ -1,0 +1,138 @@
+//! Hostile policy files, each generated here at the size that once crashed sweep or made
+//! it hang: the run must end with exit 3 and a message naming the file, the line and the
+//! limit. Every run is under hard caps (CPU seconds and address space, set with
+//! `setrlimit` before exec), so a regression to the old cost is killed by the kernel and
+//! fails on its exit status, with no timing assertion to flake on a busy machine.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+
+use rustix::process::{Resource, Rlimit};
+
+use crate::support::*;
+
+/// CPU seconds a capped run may use: the debug build checks every file here in a few.
+const CPU_SECONDS: u64 = 20;
+/// Address space a capped run may map.
+const MEMORY: u64 = 1024 * 1024 * 1024;
+
+/// `s` with the caps: past them the kernel kills the run (SIGXCPU), or an allocation
+/// fails and it aborts.
+fn capped(s: &mut Sweep) -> &mut Sweep {
+    // SAFETY: only setrlimit runs between fork and exec.
+    unsafe {
+        s.command().pre_exec(|| {
+            let cpu = Rlimit { current: Some(CPU_SECONDS), maximum: Some(CPU_SECONDS) };
+            rustix::process::setrlimit(Resource::Cpu, cpu)?;
+            rustix::process::setrlimit(Resource::As, Rlimit { current: Some(MEMORY), maximum: Some(MEMORY) })?;
+            Ok(())
+        });
+    }
+    s
+}
+
+/// `sweep check -c FILE ARGS` under the caps.
+fn check(file: &Path, args: &[&str]) -> Done {
+    let mut s = Sweep::new();
+    s.args(["check", "-c"]).arg(file).args(args);
+    capped(&mut s).output()
+}
+
+/// Writes `text` as `name` in `t`'s directory.
+fn file(t: &Tree, name: &str, text: &str) -> PathBuf {
+    let p = t.dir.path().join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Exit 3, and a problem line starting with `FILE:LINE:` (any line for 0) that holds
+/// every one of `needles`.
+#[track_caller]
+fn refused_at(done: &Done, file: &Path, line: usize, needles: &[&str]) {
+    let out = done.stdout();
+    assert_eq!(
+        done.out.status.code(),
+        Some(3),
+        "status {}\n--- stdout\n{out}\n--- stderr\n{}",
+        done.out.status,
+        done.stderr()
+    );
+    let at = if line == 0 { format!("{}:", file.display()) } else { format!("{}:{line}:", file.display()) };
+    let placed =
+        |l: &str| l.strip_prefix(&at).is_some_and(|rest| line > 0 || rest.starts_with(|c: char| c.is_ascii_digit()));
+    assert!(
+        out.lines().any(|l| placed(l) && needles.iter().all(|n| l.contains(n))),
+        "no line at {at} with {needles:?}:\n{}",
+        out.chars().take(4000).collect::<String>()
+    );
+}
+
+/// One policy with `layouts` (YAML text) at line 6, and `rest` after it.
+fn policy(layouts: &str, rest: &str) -> String {
+    format!("version: 1\npolicies:\n  - name: a\n    root: /data/a\n    keep: 1d\n    layouts: {layouts}\n{rest}")
+}
+
+// ---------------------------------------------------------------------------------------
+// Layouts.
+
+#[test]
+fn brace_nesting_in_a_layout_is_refused_not_a_stack_overflow() {
+    let t = Tree::new();
+    // 36,000 levels overflowed the stack; now the length stops it first.
+    let deep = file(&t, "deep.yaml", &policy(&format!("[\"{}%Y{}\"]", "{".repeat(36_000), "}".repeat(36_000)), ""));
+    let done = check(&deep, &[]);
+    refused_at(&done, &deep, 6, &["policies[0].layouts[0]", "72002 bytes long; a layout is at most 256 bytes"]);
+    // Within the length, the nesting has its own limit.
+    let nested = file(&t, "nested.yaml", &policy(&format!("[\"{}%Y{}/**\"]", "{".repeat(40), "}".repeat(40)), ""));
+    refused_at(&check(&nested, &[]), &nested, 6, &["policies[0].layouts[0]", "nested more than 32 levels deep"]);
+    let ok = file(&t, "ok.yaml", &policy(&format!("[\"{}%Y{}/**\"]", "{".repeat(32), "}".repeat(32)), ""));
+    check(&ok, &[]).stdout_has("ok: 1 policy");
+}
+
+#[test]
+fn consecutive_globstars_are_one_and_long_layouts_are_refused() {
+    let t = Tree::new();
+    let tests = "tests:\n  - now: 2024-07-12T00:00:00Z\n    expect:\n      /data/a/2020: delete\n";
+    // 60,000 `**` overflowed the stack, 20,000 took minutes.
+    let chain = file(&t, "chain.yaml", &policy(&format!("[\"{}%Y\"]", "**/".repeat(60_000)), tests));
+    refused_at(&check(&chain, &[]), &chain, 6, &["policies[0].layouts[0]", "a layout is at most 256 bytes"]);
+    let many = file(&t, "many.yaml", &policy(&format!("[\"{}%Y\"]", "a/".repeat(70)), ""));
+    refused_at(&check(&many, &[]), &many, 6, &["more than 64 components"]);
+    // `**/**` means `**`: within the length, any run of them is one.
+    let tests = "tests:\n  - now: 2024-07-12T00:00:00Z\n    expect:\n      /data/a/2020/x: delete\n      /data/a/x/y/2020/z: delete\n";
+    let merged = file(&t, "merged.yaml", &policy(&format!("[\"{}%Y/**\"]", "**/".repeat(80)), tests));
+    check(&merged, &[]).stdout_has("2 of 2 test expectations pass");
+}
+
+#[test]
+fn a_layout_with_more_than_two_globstars_is_refused() {
+    let t = Tree::new();
+    // With a 40-component test path this took seconds, with 6 fields minutes.
+    let dirs: Vec<String> = (0..40).map(|i| format!("{:02}", i % 60)).collect();
+    let tests =
+        format!("tests:\n  - now: 2024-07-12T00:00:00Z\n    expect:\n      /data/a/{}/f: keep\n", dirs.join("/"));
+    let f = file(&t, "stars.yaml", &policy("[\"**/%y/**/%m/**/%d/**/*\"]", &tests));
+    refused_at(&check(&f, &[]), &f, 6, &["policies[0].layouts[0]", "4 `**` components; a layout has at most 2"]);
+}
+
+#[test]
+fn two_globstars_stay_linear_in_the_depth_of_a_path_and_of_a_tree() {
+    // Every directory matches `%Y` with a new value: the most places a path can stand.
+    // The deepest match is the date (here 2000).
+    let years: Vec<String> = (0..1500).map(|i| format!("{}", 3499 - i)).collect();
+    let t = Tree::new();
+    let tests = format!(
+        "tests:\n  - now: 2024-07-12T00:00:00Z\n    expect:\n      ? /data/a/{}/0712.log\n      : delete\n",
+        years.join("/")
+    );
+    let f = file(&t, "deep.yaml", &policy("[\"**/%Y/**/%m%d.log\"]", &tests));
+    check(&f, &[]).stdout_has("1 of 1 test expectation pass");
+
+    // The walk, on a real tree 300 levels deep.
+    let t = Tree::new();
+    let deep: Vec<String> = (0..300).map(|i| format!("{}", 2299 - i)).collect();
+    t.file(&format!("{}/0101.log", deep.join("/")));
+    let p = t.policy(&one_policy(&["**/%Y/**/%m%d.log"], "1d", ""));
+    let plan = capped(&mut t.sweep("plan", &p, "2024-07-12T00:00:00Z")).args(["--format", "json"]).code(0);
+    assert_eq!(plan.summary()["policies"][0]["files"]["delete"], 1);
+}
