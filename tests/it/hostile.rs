@@ -82,6 +82,7 @@ fn brace_nesting_in_a_layout_is_refused_not_a_stack_overflow() {
     let deep = file(&t, "deep.yaml", &policy(&format!("[\"{}%Y{}\"]", "{".repeat(36_000), "}".repeat(36_000)), ""));
     let done = check(&deep, &[]);
     refused_at(&done, &deep, 6, &["policies[0].layouts[0]", "72002 bytes long; a layout is at most 256 bytes"]);
+    assert!(done.stdout().len() < 2000, "the layout is not echoed whole:\n{}", done.stdout());
     // Within the length, the nesting has its own limit.
     let nested = file(&t, "nested.yaml", &policy(&format!("[\"{}%Y{}/**\"]", "{".repeat(40), "}".repeat(40)), ""));
     refused_at(&check(&nested, &[]), &nested, 6, &["policies[0].layouts[0]", "nested more than 32 levels deep"]);
@@ -135,4 +136,91 @@ fn two_globstars_stay_linear_in_the_depth_of_a_path_and_of_a_tree() {
     let p = t.policy(&one_policy(&["**/%Y/**/%m%d.log"], "1d", ""));
     let plan = capped(&mut t.sweep("plan", &p, "2024-07-12T00:00:00Z")).args(["--format", "json"]).code(0);
     assert_eq!(plan.summary()["policies"][0]["files"]["delete"], 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// What aliases repeat, and long keys.
+
+#[test]
+fn a_long_scalar_aliased_many_times_is_refused_by_its_bytes() {
+    let t = Tree::new();
+    // 500 KB, 100,000 times: 50 GB once expanded, though only 100,001 values.
+    let text = format!(
+        "version: 1\npolicies: []\nbig: &a \"{}\"\nrep: [{}]\n",
+        "x".repeat(500_000),
+        vec!["*a"; 100_000].join(",")
+    );
+    let f = file(&t, "scalar.yaml", &text);
+    refused_at(&check(&f, &[]), &f, 4, &["more than 4194304 bytes of keys and values (counting what aliases repeat)"]);
+}
+
+#[test]
+fn an_aliased_key_is_charged_for_its_bytes_every_time() {
+    let t = Tree::new();
+    // A 100 KB key, aliased as a key 1,000 times (duplicates, each once reported).
+    let keys: String = (0..1000).map(|i| format!("  *k : {i}\n")).collect();
+    let text = format!("version: 1\npolicies: []\nk: &k \"{}\"\nm:\n{keys}", "k".repeat(100_000));
+    let f = file(&t, "keys.yaml", &text);
+    // Refused at the alias that crosses the budget, some forty lines down.
+    refused_at(&check(&f, &[]), &f, 0, &["bytes of keys and values"]);
+}
+
+#[test]
+fn one_layout_aliased_a_thousand_times_is_refused_before_it_is_compiled() {
+    let t = Tree::new();
+    let layout = format!("%Y{}", "?".repeat(1000));
+    let text = format!(
+        "version: 1\nl: &l \"{layout}\"\npolicies:\n  - name: a\n    root: /data/a\n    keep: 1d\n    layouts: [{}]\n",
+        vec!["*l"; 1000].join(",")
+    );
+    let f = file(&t, "aliased.yaml", &text);
+    refused_at(&check(&f, &[]), &f, 7, &["policies[0].layouts", "1000 layouts; a policy has at most 64"]);
+    let one = file(&t, "one.yaml", &policy(&format!("[\"{layout}\"]"), ""));
+    refused_at(&check(&one, &[]), &one, 6, &["1002 bytes long; a layout is at most 256 bytes"]);
+    // Layouts at the limits, shared by many policies, are compiled once.
+    let layouts: Vec<String> = (0..64).map(|i| format!("\"%Y{i}{}\"", "?".repeat(240))).collect();
+    let policies: String =
+        (0..200).map(|i| format!("  - {{name: p{i}, root: /data/p{i}, layouts: *l, keep: 1d}}\n")).collect();
+    let shared = file(&t, "shared.yaml", &format!("version: 1\nl: &l [{}]\npolicies:\n{policies}", layouts.join(",")));
+    let done = check(&shared, &[]);
+    done.stdout_has("l: unknown key `l`").stdout_has("FAILED: 1 problem");
+}
+
+#[test]
+fn globs_are_bounded_in_length_and_number() {
+    let t = Tree::new();
+    let long = file(&t, "long.yaml", &policy("[\"%Y/**\"]", &format!("    exclude: [\"{}\"]\n", "*a".repeat(5000))));
+    refused_at(
+        &check(&long, &[]),
+        &long,
+        7,
+        &["policies[0].exclude[0]", "10000 bytes long; a glob is at most 256 bytes"],
+    );
+    let globs: Vec<String> = (0..300).map(|i| format!("\"x{i}\"")).collect();
+    let many = file(&t, "many.yaml", &policy("[\"%Y/**\"]", &format!("    markers: [{}]\n", globs.join(","))));
+    refused_at(&check(&many, &[]), &many, 7, &["policies[0].markers", "300 globs; a list has at most 256"]);
+}
+
+#[test]
+fn long_unknown_keys_get_no_suggestion_and_are_not_echoed_whole() {
+    let t = Tree::new();
+    // 30 unknown keys of 30,000 bytes: the distance to every known key was computed for
+    // each, and each was printed twice.
+    let keys: String = (0..30).map(|i| format!("    ? {}{i}\n    : 1\n", "keep".repeat(7_500))).collect();
+    let f = file(&t, "keys.yaml", &policy("[\"%Y/**\"]", &keys));
+    let done = check(&f, &[]);
+    refused_at(&done, &f, 7, &["unknown key `keepkeep", "…`; known keys: name, root"]);
+    assert!(done.stdout().lines().all(|l| l.len() < 1200), "a key is echoed whole");
+    assert!(done.stdout().len() < 50_000, "{} bytes of output", done.stdout().len());
+}
+
+#[test]
+fn a_long_key_is_not_copied_into_the_path_of_everything_below_it() {
+    let t = Tree::new();
+    // A 300 KB key over 150,000 lists: 45 GB of paths once copied into each.
+    let text = format!("version: 1\npolicies: []\n? {}\n: [{}]\n", "k".repeat(300_000), vec!["[]"; 150_000].join(","));
+    let f = file(&t, "path.yaml", &text);
+    let done = check(&f, &[]);
+    refused_at(&done, &f, 3, &["unknown key `kkkk", "…`"]);
+    assert!(done.stdout().len() < 2000, "{}", done.stdout());
 }
