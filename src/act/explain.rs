@@ -91,17 +91,15 @@ pub fn decide<'p>(set: &'p PolicySet, selected: &[bool], path: &Path, now: &Now,
     let mut d = decide_with(policy, &path, now, overrides);
     d.notes.extend(extra);
     d.selected = selected.get(owner).copied().unwrap_or(true);
-    for (i, other) in set.policies.iter().enumerate() {
-        if i != owner && path.starts_with(&other.root) && path != other.root {
-            let why = if other.root == policy.root {
-                "shares the root; this path is matched first by the owner's layouts or exclude"
-            } else if other.root.starts_with(&policy.root) {
-                "has its root inside this one"
-            } else {
-                "has an outer root and never enters this policy's"
-            };
-            d.notes.push(format!("policy {} ({}) {why}", other.name, other.origin));
-        }
+    for other in set.containing(&path).into_iter().filter(|&i| i != owner).map(|i| &set.policies[i]) {
+        let why = if other.root == policy.root {
+            "shares the root; this path is matched first by the owner's layouts or exclude"
+        } else if other.root.starts_with(&policy.root) {
+            "has its root inside this one"
+        } else {
+            "has an outer root and never enters this policy's"
+        };
+        d.notes.push(format!("policy {} ({}) {why}", other.name, other.origin));
     }
     if !d.selected {
         d.notes.push(format!("policy {} is not selected by --policy: such a run leaves this path alone", policy.name));

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::Printer;
-use super::reason::count;
+use super::reason::{count, thousands};
 use crate::policy::Problem;
 
 /// What `check` found.
@@ -102,7 +102,11 @@ pub fn print(out: &mut Printer, r: &CheckReport) {
     }
     let tests = match (r.tests, r.tests_run) {
         (0, _) => String::new(),
-        (n, true) => format!("; {} of {} pass", r.passed, count(n as u64, "test expectation", "test expectations")),
+        (n, true) => format!(
+            "; {} of {} pass",
+            thousands(r.passed as u64),
+            count(n as u64, "test expectation", "test expectations")
+        ),
         (n, false) => format!(
             "; {} not run until the policies are valid",
             count(n as u64, "test expectation", "test expectations")

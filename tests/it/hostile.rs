@@ -224,3 +224,39 @@ fn a_long_key_is_not_copied_into_the_path_of_everything_below_it() {
     refused_at(&done, &f, 3, &["unknown key `kkkk", "…`"]);
     assert!(done.stdout().len() < 2000, "{}", done.stdout());
 }
+
+// ---------------------------------------------------------------------------------------
+// Many policies.
+
+#[test]
+fn fifteen_thousand_policies_with_their_own_roots_check_in_bounded_time() {
+    let t = Tree::new();
+    let policies: String =
+        (0..15_000).map(|i| format!("- {{name: p{i}, root: /d/{i}, layouts: [\"%Y/**\"], keep: 1d}}\n")).collect();
+    let expect: String = (0..3_000).map(|i| format!("      /d/{}/2020/x: delete\n", i * 5)).collect();
+    let text = format!("version: 1\npolicies:\n{policies}tests:\n  - now: 2024-07-12T00:00:00Z\n    expect:\n{expect}");
+    let f = file(&t, "many.yaml", &text);
+    let done = check(&f, &[]);
+    assert_eq!(done.out.status.code(), Some(0), "{}{}", done.stdout(), done.stderr());
+    done.stdout_has("ok: 15,000 policies in 1 file; 3,000 of 3,000 test expectations pass");
+}
+
+#[test]
+fn ten_thousand_roots_inside_one_are_noted_once_each() {
+    let t = Tree::new();
+    // Each note looked at every other root, and rebuilt the list of roots to do so.
+    let mut policies = String::from("- {name: outer, root: /d, layouts: [\"%Y/**\"], keep: 1d}\n");
+    policies.extend((0..10_000).map(|i| format!("- {{name: p{i}, root: /d/{i}, layouts: [\"%Y/**\"], keep: 1d}}\n")));
+    // And a chain, where only the directly enclosing root reports an inner one.
+    let mut root = String::from("/c");
+    for i in 0..200 {
+        root.push_str(&format!("/{i}"));
+        policies.push_str(&format!("- {{name: c{i}, root: {root}, layouts: [\"%Y/**\"], keep: 1d}}\n"));
+    }
+    let f = file(&t, "nested.yaml", &format!("version: 1\npolicies:\n{policies}"));
+    let done = check(&f, &[]);
+    assert_eq!(done.out.status.code(), Some(0), "{}", done.stderr());
+    assert_eq!(done.stdout().lines().filter(|l| l.starts_with("note: root ")).count(), 10_000 + 199);
+    done.stdout_has("note: root /d/9999 (policy p9999) is inside root /d (policy outer)");
+    done.stdout_has("note: root /c/0/1 (policy c1) is inside root /c/0 (policy c0)");
+}
