@@ -260,3 +260,25 @@ fn ten_thousand_roots_inside_one_are_noted_once_each() {
     done.stdout_has("note: root /d/9999 (policy p9999) is inside root /d (policy outer)");
     done.stdout_has("note: root /c/0/1 (policy c1) is inside root /c/0 (policy c0)");
 }
+
+#[test]
+fn thinning_over_many_test_paths_is_worked_out_once() {
+    let t = Tree::new();
+    let expect: String = (0..4_000)
+        .map(|i| {
+            let d = chrono::NaiveDate::from_ymd_opt(2010, 1, 1).unwrap() + chrono::Duration::days(i);
+            format!("      /data/a/{}/x: delete\n", d.format("%Y-%m-%d"))
+        })
+        .collect();
+    let text = policy(
+        "[\"%Y-%m-%d/**\"]",
+        &format!(
+            "    timezone: UTC\n    keep_yearly: 1000\ntests:\n  - now: 2024-07-12T00:00:00Z\n    expect:\n{expect}"
+        ),
+    );
+    let f = file(&t, "thin.yaml", &text);
+    let done = check(&f, &[]);
+    // The newest partition of each year is kept as yearly: 11 years of 4,000 days.
+    done.stdout_has("expected delete, got keep")
+        .stdout_has("FAILED: 11 problems; 3,989 of 4,000 test expectations pass");
+}
