@@ -10,6 +10,11 @@ use super::Printer;
 use super::reason::{count, thousands};
 use crate::policy::Problem;
 
+/// The most problems listed; the rest are counted. A hostile file can hold a problem per
+/// value, and a listing of hundreds of thousands of lines helps no one (the summary
+/// still counts them all).
+pub const MAX_LISTED: usize = 1000;
+
 /// What `check` found.
 #[derive(Debug, Default)]
 pub struct CheckReport {
@@ -55,6 +60,8 @@ struct SummaryLine {
     policies: usize,
     files: Vec<String>,
     problems: usize,
+    /// Problem lines printed before the summary: at most [`MAX_LISTED`].
+    listed: usize,
     tests: TestsJson,
     exit_code: u8,
 }
@@ -69,8 +76,9 @@ struct TestsJson {
 /// Prints the report.
 pub fn print(out: &mut Printer, r: &CheckReport) {
     let ok = r.problems.is_empty();
+    let unlisted = r.problems.len().saturating_sub(MAX_LISTED);
     if out.style.json {
-        for p in &r.problems {
+        for p in r.problems.iter().take(MAX_LISTED) {
             out.json(&ProblemLine {
                 kind: "problem",
                 file: p.file.display().to_string(),
@@ -89,13 +97,18 @@ pub fn print(out: &mut Printer, r: &CheckReport) {
             policies: r.policies,
             files: r.files.iter().map(|f| f.display().to_string()).collect(),
             problems: r.problems.len(),
+            listed: r.problems.len() - unlisted,
             tests: TestsJson { passed: r.passed, total: r.tests, run: r.tests_run },
             exit_code: if ok { 0 } else { 3 },
         });
         return;
     }
-    for p in &r.problems {
+    for p in r.problems.iter().take(MAX_LISTED) {
         out.line(p);
+    }
+    if unlisted > 0 {
+        let what = if unlisted == 1 { "problem" } else { "problems" };
+        out.line(format_args!("… and {} more {what}", thousands(unlisted as u64)));
     }
     for n in &r.notes {
         out.line(format_args!("note: {n}"));

@@ -282,3 +282,23 @@ fn thinning_over_many_test_paths_is_worked_out_once() {
     done.stdout_has("expected delete, got keep")
         .stdout_has("FAILED: 11 problems; 3,989 of 4,000 test expectations pass");
 }
+
+// ---------------------------------------------------------------------------------------
+// Output.
+
+#[test]
+fn only_the_first_thousand_problems_are_listed_and_all_are_counted() {
+    let t = Tree::new();
+    let keys: String = (0..5_000).map(|i| format!("    x{i}: 1\n")).collect();
+    let f = file(&t, "problems.yaml", &policy("[\"%Y/**\"]", &keys));
+    let done = check(&f, &[]);
+    assert_eq!(done.out.status.code(), Some(3));
+    let out = done.stdout();
+    assert_eq!(out.lines().filter(|l| l.contains("unknown key")).count(), 1000);
+    done.stdout_has("… and 4,000 more problems\nFAILED: 5,000 problems");
+    let json = check(&f, &["--format", "json"]);
+    let lines = json.json();
+    assert_eq!(lines.iter().filter(|l| l["type"] == "problem").count(), 1000);
+    let summary = json.summary();
+    assert_eq!((summary["problems"].as_u64(), summary["listed"].as_u64()), (Some(5000), Some(1000)));
+}
