@@ -12,13 +12,14 @@
 //! its brace nesting ([`MAX_BRACE_DEPTH`]), its `**` components ([`MAX_GLOBSTARS`]), and
 //! the layouts of one policy ([`MAX_LAYOUTS`]).
 
+mod building;
 mod compile;
 pub mod fields;
 
-use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
+use building::Building;
 pub use compile::Component;
 use fields::{Captured, FieldSet};
 
@@ -187,38 +188,6 @@ impl Cursor {
     /// True when no layout can match anything below this directory.
     pub fn is_dead(&self) -> bool {
         self.states.is_empty()
-    }
-}
-
-/// A cursor being built: states in the order they are found, each once. A linear
-/// search is cheapest for the few states real layouts have; past [`Self::SMALL`] a set
-/// keeps adding a state constant-time.
-struct Building {
-    states: Vec<State>,
-    seen: Option<HashSet<State>>,
-}
-
-impl Building {
-    const SMALL: usize = 16;
-
-    fn new(capacity: usize) -> Building {
-        Building { states: Vec::with_capacity(capacity), seen: None }
-    }
-
-    fn push(&mut self, s: State) {
-        let new = match &mut self.seen {
-            Some(seen) => seen.insert(s),
-            None if self.states.len() < Self::SMALL => !self.states.contains(&s),
-            None => {
-                let mut seen: HashSet<State> = self.states.iter().copied().collect();
-                let new = seen.insert(s);
-                self.seen = Some(seen);
-                new
-            }
-        };
-        if new {
-            self.states.push(s);
-        }
     }
 }
 
