@@ -11,6 +11,7 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
+use sweep::act::explain;
 
 fuzz_target!(|data: &[u8]| {
     let (set, problems) = sweep::policy::load_text(Path::new("fuzz.yaml"), data);
@@ -23,8 +24,9 @@ fuzz_target!(|data: &[u8]| {
     }
     let selected = vec![true; set.policies.len()];
     for t in &set.tests {
+        let case = explain::Case::new(t.expect.iter().map(|e| e.path.clone()).collect());
         for e in &t.expect {
-            if let Some(d) = sweep::act::explain::decide(&set, &selected, &e.path, &t.now) {
+            if let Some(d) = explain::decide(&set, &selected, &e.path, &t.now, explain::Tree::Paths(&case)) {
                 let _ = d.action();
                 if let Some(v) = &d.verdict {
                     let _ = sweep::report::reason::text(v, &d.facts);

@@ -17,7 +17,7 @@
 
 use chrono_tz::Tz;
 use libfuzzer_sys::fuzz_target;
-use sweep::layout::fields::DateSpec;
+use sweep::clock::DateSpec;
 use sweep::layout::{Layouts, Template};
 
 const ZONES: [Tz; 3] = [Tz::UTC, Tz::America__New_York, Tz::Asia__Kolkata];

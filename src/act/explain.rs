@@ -14,7 +14,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::action::Action;
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::classify::{Classifier, Facts, Override, Reason, Verdict};
 use crate::clock::{self, Cutoff, Now, Period};
@@ -62,10 +63,36 @@ impl Decision<'_> {
 pub enum Tree<'a> {
     /// The owner's root, walked as `plan` walks it (`sweep explain`).
     Walk,
-    /// These paths, as if they were the whole tree (a `tests:` case: its paths describe
-    /// the tree it is about). Thinning is taken over them; `keep_last` and capacity are
-    /// not evaluated.
-    Paths(&'a [PathBuf]),
+    /// A case's paths, as if they were the whole tree (a `tests:` case: its paths
+    /// describe the tree it is about). Thinning is taken over them; `keep_last` and
+    /// capacity are not evaluated.
+    Paths(&'a Case),
+}
+
+/// The paths of one `tests:` case, all decided at its one `now`. What thinning keeps
+/// among them is worked out once per owner and remembered: once per path would cost
+/// the square of the number of paths.
+#[derive(Debug, Default)]
+pub struct Case {
+    paths: Vec<PathBuf>,
+    thinned: RefCell<HashMap<usize, BTreeMap<Period, Override>>>,
+}
+
+impl Case {
+    /// A case of these paths.
+    pub fn new(paths: Vec<PathBuf>) -> Case {
+        Case { paths, thinned: RefCell::default() }
+    }
+
+    /// What thinning keeps among the partitions of the case's paths that `owner` owns;
+    /// of them, only the one `path` falls in (all a decision needs).
+    fn thinned(&self, set: &PolicySet, owner: usize, path: &Path, now: &Now) -> BTreeMap<Period, Override> {
+        let mut memo = self.thinned.borrow_mut();
+        let kept = memo.entry(owner).or_insert_with(|| thinned_over(set, owner, &self.paths, now));
+        let policy = &set.policies[owner];
+        let period = decide_with(policy, path, now, None).verdict.and_then(|v| v.partition);
+        period.and_then(|p| Some((p, kept.get(&p)?.clone()))).into_iter().collect()
+    }
 }
 
 /// The decision for `path` (absolute; `..` is resolved lexically) at `now`, or `None`
@@ -85,23 +112,21 @@ pub fn decide<'p>(set: &'p PolicySet, selected: &[bool], path: &Path, now: &Now,
                 }
             }
         }
-        Tree::Paths(paths) if policy.tiers.thin.any() => Some(thinned_over(set, owner, paths, now)),
+        Tree::Paths(case) if policy.tiers.thin.any() => Some(case.thinned(set, owner, &path, now)),
         _ => None,
     };
     let mut d = decide_with(policy, &path, now, overrides);
     d.notes.extend(extra);
     d.selected = selected.get(owner).copied().unwrap_or(true);
-    for (i, other) in set.policies.iter().enumerate() {
-        if i != owner && path.starts_with(&other.root) && path != other.root {
-            let why = if other.root == policy.root {
-                "shares the root; this path is matched first by the owner's layouts or exclude"
-            } else if other.root.starts_with(&policy.root) {
-                "has its root inside this one"
-            } else {
-                "has an outer root and never enters this policy's"
-            };
-            d.notes.push(format!("policy {} ({}) {why}", other.name, other.origin));
-        }
+    for other in set.containing(&path).into_iter().filter(|&i| i != owner).map(|i| &set.policies[i]) {
+        let why = if other.root == policy.root {
+            "shares the root; this path is matched first by the owner's layouts or exclude"
+        } else if other.root.starts_with(&policy.root) {
+            "has its root inside this one"
+        } else {
+            "has an outer root and never enters this policy's"
+        };
+        d.notes.push(format!("policy {} ({}) {why}", other.name, other.origin));
     }
     if !d.selected {
         d.notes.push(format!("policy {} is not selected by --policy: such a run leaves this path alone", policy.name));

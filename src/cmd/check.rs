@@ -49,7 +49,7 @@ pub fn run(cfg: &CheckConfig) -> Exit {
     }
     if r.tests_run {
         for t in &set.tests {
-            let paths: Vec<std::path::PathBuf> = t.expect.iter().map(|e| e.path.clone()).collect();
+            let case = explain::Case::new(t.expect.iter().map(|e| e.path.clone()).collect());
             for e in &t.expect {
                 let problem = |message: String| Problem {
                     file: t.origin.file.clone(),
@@ -57,7 +57,7 @@ pub fn run(cfg: &CheckConfig) -> Exit {
                     key: e.key.clone(),
                     message,
                 };
-                let Some(d) = explain::decide(&set, &selected, &e.path, &t.now, explain::Tree::Paths(&paths)) else {
+                let Some(d) = explain::decide(&set, &selected, &e.path, &t.now, explain::Tree::Paths(&case)) else {
                     r.problems.push(problem("no policy's root contains this path".into()));
                     continue;
                 };

@@ -50,7 +50,7 @@ pub fn component(text: &str, fields: &mut FieldSet) -> Result<Component, String>
     }
     let mut out = Translator { re: String::from("(?s-u)^"), groups: Vec::new(), literal: Vec::new(), plain: true };
     let chars: Vec<char> = text.chars().collect();
-    let end = out.sequence(&chars, 0, false)?;
+    let end = out.sequence(&chars, 0, 0)?;
     if end != chars.len() {
         return Err(format!("unbalanced `}}` in `{text}`"));
     }
@@ -74,9 +74,11 @@ struct Translator {
 }
 
 impl Translator {
-    /// Translates chars from `i` until the end, or (inside braces) until an unnested `,`
-    /// or `}`; returns the index it stopped at.
-    fn sequence(&mut self, s: &[char], mut i: usize, in_braces: bool) -> Result<usize, String> {
+    /// Translates chars from `i` until the end, or (inside `depth` braces) until an
+    /// unnested `,` or `}`; returns the index it stopped at. Each `{` recurses, so the
+    /// depth is capped here too, whoever calls.
+    fn sequence(&mut self, s: &[char], mut i: usize, depth: usize) -> Result<usize, String> {
+        let in_braces = depth > 0;
         while i < s.len() {
             let c = s[i];
             match c {
@@ -98,11 +100,14 @@ impl Translator {
                     i = self.class(s, i)?;
                 }
                 '{' => {
+                    if depth >= super::MAX_BRACE_DEPTH {
+                        return Err(format!("`{{...}}` nested more than {} levels deep", super::MAX_BRACE_DEPTH));
+                    }
                     self.plain = false;
                     self.re.push_str("(?:");
                     i += 1;
                     loop {
-                        i = self.sequence(s, i, true)?;
+                        i = self.sequence(s, i, depth + 1)?;
                         match s.get(i) {
                             Some(',') => {
                                 self.re.push('|');

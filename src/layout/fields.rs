@@ -136,7 +136,7 @@ impl FieldSet {
 }
 
 /// Values captured so far along one match. A field captured twice must agree.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Captured {
     year: Option<i32>,
     month: Option<u32>,

@@ -6,23 +6,48 @@
 //! after the directories seen so far, computed once per directory and shared by all the
 //! files in it. A file then costs one small comparison per live state; under a trailing
 //! `**` whose date is already known it costs none (see [`Cursor::settled`]).
+//!
+//! Layouts come from policy files, which come from pull requests, so a layout is bounded
+//! where its cost grows: its length ([`MAX_LEN`]), its components ([`MAX_COMPONENTS`]),
+//! its brace nesting ([`MAX_BRACE_DEPTH`]), its `**` components ([`MAX_GLOBSTARS`]), and
+//! the layouts of one policy ([`MAX_LAYOUTS`]).
 
+mod building;
 mod compile;
 pub mod fields;
 
 use std::fmt;
+use std::sync::Arc;
 
+use building::Building;
 pub use compile::Component;
 use fields::{Captured, FieldSet};
 
 use crate::clock::Precision;
 use regex::bytes::CaptureLocations;
 
+/// The longest layout, in bytes. Compiling costs time in proportion to the text (a `?`
+/// is a small UTF-8 automaton), and real layouts are a few dozen bytes.
+pub const MAX_LEN: usize = 256;
+/// The most components (`/`-separated parts) in one layout.
+pub const MAX_COMPONENTS: usize = 64;
+/// The deepest nesting of `{...}` alternatives; the compiler recurses once per level.
+pub const MAX_BRACE_DEPTH: usize = 32;
+/// The most `**` components in one layout (after `**/**` is merged into `**`). A field
+/// after a `**` can match at any depth, and each further `**` multiplies the places a
+/// path can stand in the layout by the depth; two keep that linear in the depth.
+pub const MAX_GLOBSTARS: usize = 2;
+/// The most layouts in one policy.
+pub const MAX_LAYOUTS: usize = 64;
+
 /// One compiled layout template.
 #[derive(Debug, Clone)]
 pub struct Template {
     source: String,
     components: Vec<Component>,
+    /// The text of each component, for messages and examples (shared: `trace` copies
+    /// templates).
+    parts: Arc<[String]>,
     precision: Option<Precision>,
 }
 
@@ -43,16 +68,34 @@ impl Template {
         if source.is_empty() {
             return Err(TemplateError("empty layout".into()));
         }
+        if source.len() > MAX_LEN {
+            return Err(TemplateError(format!("{} bytes long; a layout is at most {MAX_LEN} bytes", source.len())));
+        }
         if source.starts_with('/') {
             return Err(TemplateError("a layout is relative to the root; remove the leading `/`".into()));
         }
         let mut fields = FieldSet::default();
         let mut components = Vec::new();
+        let mut parts: Vec<String> = Vec::new();
         for part in split_components(source).map_err(TemplateError)? {
+            // `**/**` matches what `**` matches; one state instead of two per directory.
+            if part == "**" && parts.last().is_some_and(|p| p == "**") {
+                continue;
+            }
+            if components.len() == MAX_COMPONENTS {
+                return Err(TemplateError(format!("more than {MAX_COMPONENTS} components")));
+            }
             components.push(compile::component(&part, &mut fields).map_err(TemplateError)?);
+            parts.push(part);
+        }
+        let globstars = components.iter().filter(|c| matches!(c, Component::Globstar)).count();
+        if globstars > MAX_GLOBSTARS {
+            return Err(TemplateError(format!(
+                "{globstars} `**` components; a layout has at most {MAX_GLOBSTARS} (each one after a date field multiplies the work per directory)"
+            )));
         }
         let precision = if fields.is_empty() { None } else { Some(fields.precision().map_err(TemplateError)?) };
-        Ok(Template { source: source.to_string(), components, precision })
+        Ok(Template { source: source.to_string(), components, parts: parts.into(), precision })
     }
 
     /// The template as written.
@@ -68,8 +111,8 @@ impl Template {
     /// A path below the root that this template matches, dated `date` (its last
     /// component named `file` when that is a bare `*` or `**`), if one can be made.
     pub fn example(&self, date: chrono::NaiveDateTime, file: &str) -> Option<String> {
-        let parts: Vec<String> = split_components(&self.source)
-            .ok()?
+        let parts: Vec<String> = self
+            .parts
             .iter()
             .enumerate()
             .map(|(i, p)| {
@@ -85,7 +128,8 @@ impl Template {
 }
 
 /// Splits on `/` outside braces; a `/` inside `{...}` is an error, since alternatives
-/// would then span components.
+/// would then span components, and so is nesting braces more than [`MAX_BRACE_DEPTH`]
+/// deep.
 fn split_components(source: &str) -> Result<Vec<String>, String> {
     let mut parts = vec![String::new()];
     let mut depth = 0usize;
@@ -94,7 +138,12 @@ fn split_components(source: &str) -> Result<Vec<String>, String> {
         match c {
             _ if escaped => escaped = false,
             '\\' => escaped = true,
-            '{' => depth += 1,
+            '{' => {
+                depth += 1;
+                if depth > MAX_BRACE_DEPTH {
+                    return Err(format!("`{{...}}` nested more than {MAX_BRACE_DEPTH} levels deep"));
+                }
+            }
             '}' => depth = depth.saturating_sub(1),
             '/' if depth > 0 => return Err("`/` inside `{...}`: alternatives cannot span directories".into()),
             '/' => {
@@ -121,7 +170,7 @@ pub struct Layouts {
 
 /// Where one layout stands after some directories: the next component to match and the
 /// fields captured so far.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct State {
     layout: u16,
     component: u16,
@@ -158,13 +207,11 @@ pub struct Scratch {
 }
 
 impl Layouts {
-    /// Wraps compiled templates: at most 65,535, and none longer than 65,535 components.
+    /// Wraps compiled templates: at most [`MAX_LAYOUTS`] (each has at most
+    /// [`MAX_COMPONENTS`] components, so both fit a [`State`]).
     pub fn new(templates: Vec<Template>) -> Result<Layouts, String> {
-        if templates.len() > usize::from(u16::MAX) {
-            return Err(format!("{} layouts; at most {} are allowed", templates.len(), u16::MAX));
-        }
-        if let Some(t) = templates.iter().find(|t| t.components.len() > usize::from(u16::MAX)) {
-            return Err(format!("`{}` has more than {} components", t.source, u16::MAX));
+        if templates.len() > MAX_LAYOUTS {
+            return Err(format!("{} layouts; a policy has at most {MAX_LAYOUTS}", templates.len()));
         }
         Ok(Layouts { templates })
     }
@@ -194,24 +241,37 @@ impl Layouts {
 
     /// The cursor at the root.
     pub fn start(&self) -> Cursor {
-        let mut cur = Cursor::default();
+        let mut next = Building::new(self.templates.len());
         for layout in 0..self.templates.len() {
-            self.push_closed(&mut cur, State { layout: layout as u16, component: 0, captured: Captured::default() });
+            let layout = u16::try_from(layout).unwrap_or(u16::MAX);
+            self.push_closed(&mut next, State { layout, component: 0, captured: Captured::default() });
         }
-        cur
+        self.settle(next)
     }
 
-    /// Adds `s`, and, when it stands before a `**` that is not last, the state after the
-    /// `**` too (it may match zero directories).
-    fn push_closed(&self, cur: &mut Cursor, s: State) {
+    /// Adds `s`, and, while it stands before a `**` that is not last, the state after
+    /// the `**` too (it may match zero directories).
+    fn push_closed(&self, next: &mut Building, mut s: State) {
         let comps = &self.templates[usize::from(s.layout)].components;
-        if !cur.states.contains(&s) {
-            cur.states.push(s);
+        loop {
+            next.push(s);
+            let i = usize::from(s.component);
+            if !(matches!(comps[i], Component::Globstar) && i + 1 < comps.len()) {
+                break;
+            }
+            s.component += 1;
         }
-        let i = usize::from(s.component);
-        if matches!(comps[i], Component::Globstar) && i + 1 < comps.len() {
-            self.push_closed(cur, State { component: s.component + 1, ..s });
+    }
+
+    /// The finished cursor. Under a settled trailing `**` every file matches the first
+    /// state, so the others can never be chosen and are dropped: a deep tree below a
+    /// dated directory then costs one state per directory, whatever the layouts.
+    fn settle(&self, next: Building) -> Cursor {
+        let mut cur = Cursor { states: next.states };
+        if self.settled(&cur).is_some() {
+            cur.states.truncate(1);
         }
+        cur
     }
 
     fn is_last(&self, s: &State) -> bool {
@@ -245,7 +305,7 @@ impl Layouts {
 
     /// The cursor for the sub-directory `name` of the directory at `cur`.
     pub fn descend(&self, cur: &Cursor, name: &[u8], scratch: &mut Scratch) -> Cursor {
-        let mut next = Cursor { states: Vec::with_capacity(cur.states.len()) };
+        let mut next = Building::new(cur.states.len());
         for s in &cur.states {
             let comps = &self.templates[usize::from(s.layout)].components;
             match comps[usize::from(s.component)] {
@@ -261,7 +321,7 @@ impl Layouts {
                 }
             }
         }
-        next
+        self.settle(next)
     }
 
     /// The first layout that matches the file `name` in the directory at `cur`.
@@ -325,7 +385,7 @@ impl Layouts {
         let mut want: Vec<String> = Vec::new();
         for s in &cur.states {
             let t = &self.templates[usize::from(s.layout)];
-            let part = t.source.split('/').nth(usize::from(s.component)).unwrap_or("");
+            let part = t.parts.get(usize::from(s.component)).map_or("", String::as_str);
             let text = if self.is_last(s) { format!("`{part}` (last component)") } else { format!("`{part}`") };
             if !want.contains(&text) {
                 want.push(text);
@@ -346,6 +406,8 @@ pub struct Trace {
 
 #[cfg(test)]
 mod tests {
+    use std::ops::Add;
+
     use super::*;
 
     fn layouts(srcs: &[&str]) -> Layouts {
@@ -461,6 +523,56 @@ mod tests {
         assert!(err("%Y/").contains("cannot end with `/`"));
         assert!(err("a//b").contains("empty path component"));
         assert!(Template::compile("*.log").unwrap().precision().is_none());
+    }
+
+    #[test]
+    fn hostile_layouts_are_refused_with_the_limit() {
+        let err = |s: &str| Template::compile(s).unwrap_err().0;
+        let nested = format!("{}%Y{}", "{".repeat(MAX_BRACE_DEPTH + 1), "}".repeat(MAX_BRACE_DEPTH + 1));
+        assert!(err(&nested).contains("nested more than 32 levels"), "{}", err(&nested));
+        let deep = "{".repeat(36_000);
+        assert!(err(&deep).contains("at most 256 bytes"));
+        let ok = format!("{}%Y{}/**", "{".repeat(MAX_BRACE_DEPTH), "}".repeat(MAX_BRACE_DEPTH));
+        assert!(Template::compile(&ok).is_ok());
+        assert!(err(&"a/".repeat(MAX_COMPONENTS).add("%Y")).contains("more than 64 components"));
+        assert!(err("**/%Y/**/%m/**/*").contains("3 `**` components; a layout has at most 2"));
+        // The compiler's own guard, for callers that do not split first.
+        let mut fields = FieldSet::default();
+        assert!(compile::component(&"{".repeat(100), &mut fields).unwrap_err().contains("nested more than"));
+    }
+
+    #[test]
+    fn consecutive_globstars_are_one() {
+        let t = Template::compile(&"**/".repeat(60).add("%Y/**")).unwrap();
+        assert_eq!(t.components.len(), 3);
+        let l = Layouts::new(vec![t]).unwrap();
+        assert_eq!(walk_match(&l, "a/b/2024/x"), Some((0, "2024".into())));
+        assert_eq!(walk_match(&l, "2024/x"), Some((0, "2024".into())));
+        let t = l.trace(&[b"a", b"x"]);
+        assert!(t.misses[0].1.contains("`%Y`"), "{:?}", t.misses);
+    }
+
+    #[test]
+    fn live_states_stay_few_on_deep_paths() {
+        // Every directory matches the field, each with another value: at most one state
+        // per value seen, never one per combination.
+        let l = layouts(&["**/%Y/**/%m%d.log"]);
+        let mut scratch = l.scratch();
+        let mut cur = l.start();
+        for i in 0..400 {
+            cur = l.descend(&cur, format!("{:04}", 1000 + i).as_bytes(), &mut scratch);
+        }
+        assert!(cur.states.len() <= 2 * 400 + 2, "{}", cur.states.len());
+        assert!(l.match_file(&cur, b"0712.log", &mut scratch).is_some());
+        // Under a settled trailing `**`, one state whatever the depth.
+        let l = layouts(&["%Y/**", "*/*/%Y/**"]);
+        let mut scratch = l.scratch();
+        let mut cur = l.descend(&l.start(), b"2024", &mut scratch);
+        for _ in 0..100 {
+            cur = l.descend(&cur, b"2023", &mut scratch);
+        }
+        assert_eq!(cur.states.len(), 1);
+        assert_eq!(l.settled(&cur).map(|m| m.layout), Some(0));
     }
 
     #[test]

@@ -11,10 +11,16 @@ use globset::{GlobBuilder, GlobSetBuilder};
 
 use super::keys;
 use super::load::{Ctx, Field};
-use super::yaml::{self, Entry};
+use super::yaml::{self, Entry, clip};
 use super::*;
 use crate::clock::calendar::CalendarKind;
-use crate::layout::Template;
+use crate::layout::{self, MAX_LAYOUTS};
+
+/// The longest `exclude` or `markers` glob, in bytes, as for a layout.
+const MAX_GLOB_LEN: usize = layout::MAX_LEN;
+/// The most globs in one `exclude` or `markers` list: they are compiled into one set, at
+/// a cost that grows with all of them together.
+const MAX_GLOBS: usize = 256;
 
 /// A policy's keys: its own value, else the one in `defaults` (whose problems are
 /// reported where it is written).
@@ -175,27 +181,32 @@ fn layouts(ctx: &mut Ctx, keys: &Lookup, date_from: Option<DateFrom>) -> Option<
     if items.is_empty() {
         ctx.problem(v.path, v.node.mark, "at least one layout is required");
     }
+    if items.len() > MAX_LAYOUTS {
+        ctx.problem(v.path, v.node.mark, format!("{} layouts; a policy has at most {MAX_LAYOUTS}", items.len()));
+        return None;
+    }
     let mut templates = Vec::new();
     for (p, n) in items {
         let Some(src) = ctx.text(Field { node: n, path: &p }, false) else { continue };
-        match Template::compile(src) {
+        let shown = clip(src);
+        match ctx.template(src) {
             Ok(t) => {
                 match (date_from, t.precision().is_some()) {
                     (Some(DateFrom::Path), false) => ctx.problem(
                         &p,
                         n.mark,
-                        format!("`{src}` has no date fields (%Y, %m, %d, ...), but date_from is path; add fields or set date_from: mtime"),
+                        format!("`{shown}` has no date fields (%Y, %m, %d, ...), but date_from is path; add fields or set date_from: mtime"),
                     ),
                     (Some(DateFrom::Mtime), true) => ctx.problem(
                         &p,
                         n.mark,
-                        format!("`{src}` has date fields, but date_from is mtime: dates come from the files' mtimes; remove the fields or use date_from: path"),
+                        format!("`{shown}` has date fields, but date_from is mtime: dates come from the files' mtimes; remove the fields or use date_from: path"),
                     ),
                     _ => {}
                 }
                 templates.push(t);
             }
-            Err(e) => ctx.problem(&p, n.mark, format!("`{src}`: {e}")),
+            Err(e) => ctx.problem(&p, n.mark, format!("`{shown}`: {e}")),
         }
     }
     Layouts::new(templates).map_err(|e| ctx.problem(v.path, v.node.mark, e)).ok()
@@ -409,11 +420,20 @@ enum GlobKind {
 
 fn globs(ctx: &mut Ctx, f: Field, kind: GlobKind) -> Option<Globs> {
     let items = ctx.list(f)?;
+    if items.len() > MAX_GLOBS {
+        ctx.problem(f.path, f.node.mark, format!("{} globs; a list has at most {MAX_GLOBS}", items.len()));
+        return None;
+    }
     let before = ctx.problems.len();
     let mut out = Globs::default();
     let mut builder = GlobSetBuilder::new();
     for (p, n) in items {
         let Some(pat) = ctx.text(Field { node: n, path: &p }, false) else { continue };
+        if pat.len() > MAX_GLOB_LEN {
+            let message = format!("`{}`: {} bytes long; a glob is at most {MAX_GLOB_LEN} bytes", clip(pat), pat.len());
+            ctx.problem(&p, n.mark, message);
+            continue;
+        }
         let wrong = match kind {
             GlobKind::Exclude if pat.starts_with('/') => {
                 Some("exclude globs are relative to the root; remove the leading `/`")

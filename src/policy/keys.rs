@@ -221,8 +221,15 @@ pub fn policy_key(name: &str) -> Option<&'static Key> {
     POLICY.iter().find(|k| k.name == name)
 }
 
+/// A key longer than this is no typo of a known one (the longest is 17 bytes), and the
+/// distance costs the product of the lengths: no suggestion is looked for.
+const SUGGEST_MAX: usize = 64;
+
 /// The known name nearest to `unknown`, when one is near enough to be a typo.
 pub fn suggest(unknown: &str, known: &'static [Key]) -> Option<&'static str> {
+    if unknown.len() > SUGGEST_MAX {
+        return None;
+    }
     let lower = unknown.to_ascii_lowercase();
     known
         .iter()
@@ -244,6 +251,7 @@ mod tests {
         assert_eq!(suggest("Timezone", POLICY), Some("timezone"));
         assert_eq!(suggest("frobnicate", POLICY), None);
         assert_eq!(suggest("polices", FILE), Some("policies"));
+        assert_eq!(suggest(&"layouts".repeat(100), POLICY), None);
     }
 
     #[test]

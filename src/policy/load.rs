@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 
 use super::groups;
 use super::keys::{self, Key, Place};
-use super::yaml::{self, Entry, Mark, Node, Value};
+use super::yaml::{self, Entry, Mark, Node, Value, clip};
 use super::*;
+use crate::layout::{Template, TemplateError};
 
 /// Reads every file named by `paths` (directories: their `*.yaml`/`*.yml` in name
 /// order). The set holds every policy that is valid; `problems` everything that is not.
@@ -103,7 +104,7 @@ fn expand(p: &Path) -> Result<Vec<PathBuf>, Problem> {
 
 /// Adds the policies and tests of one file to `set`; returns its problems.
 fn parse_bytes(file: &Path, bytes: &[u8], set: &mut PolicySet, names: &mut HashMap<String, Origin>) -> Vec<Problem> {
-    let mut ctx = Ctx { file, problems: Vec::new(), seen: HashSet::new() };
+    let mut ctx = Ctx { file, problems: Vec::new(), seen: HashSet::new(), templates: HashMap::new() };
     match yaml::parse_bytes(bytes) {
         Err(e) => {
             ctx.problems.push(Problem { file: file.to_path_buf(), at: e.mark, key: String::new(), message: e.message })
@@ -124,7 +125,10 @@ pub(super) struct Ctx<'a> {
     file: &'a Path,
     pub(super) problems: Vec<Problem>,
     /// Problems already reported (a `defaults` value is checked once per policy).
-    seen: HashSet<(String, String)>,
+    seen: HashSet<(String, Mark, String)>,
+    /// Layouts compiled so far, by their text: a layout repeated by an alias (or by
+    /// `defaults`-like copying between policies) is compiled once.
+    templates: HashMap<String, Result<Template, TemplateError>>,
 }
 
 /// A value and the key path it was written under.
@@ -137,9 +141,19 @@ pub(super) struct Field<'n> {
 impl Ctx<'_> {
     pub(super) fn problem(&mut self, key: &str, at: Mark, message: impl Into<String>) {
         let message = message.into();
-        if self.seen.insert((key.to_string(), message.clone())) {
+        if self.seen.insert((key.to_string(), at, message.clone())) {
             self.problems.push(Problem { file: self.file.to_path_buf(), at: Some(at), key: key.to_string(), message });
         }
+    }
+
+    /// `source` compiled, or why it does not compile; each text is compiled once.
+    pub(super) fn template(&mut self, source: &str) -> Result<Template, TemplateError> {
+        if let Some(t) = self.templates.get(source) {
+            return t.clone();
+        }
+        let t = Template::compile(source);
+        self.templates.insert(source.to_string(), t.clone());
+        t
     }
 
     pub(super) fn origin(&self, at: Mark) -> Origin {
@@ -161,7 +175,7 @@ impl Ctx<'_> {
     pub(super) fn text<'n>(&mut self, f: Field<'n>, plain_only: bool) -> Option<&'n str> {
         match (&f.node.value, f.node.text()) {
             (Value::Scalar { plain: false, text }, _) if plain_only => {
-                self.problem(f.path, f.node.mark, format!("`{text}` is quoted text; write it without quotes"));
+                self.problem(f.path, f.node.mark, format!("`{}` is quoted text; write it without quotes", clip(text)));
                 None
             }
             (_, Some(t)) => Some(t),
@@ -183,6 +197,11 @@ impl Ctx<'_> {
         match parse(t) {
             Ok(v) => Some(v),
             Err(e) => {
+                // Messages quote the value; a long one is cut, not echoed whole.
+                let e = match clip(t) {
+                    std::borrow::Cow::Owned(short) => e.replace(t, &short),
+                    std::borrow::Cow::Borrowed(_) => e,
+                };
                 self.problem(f.path, f.node.mark, e);
                 None
             }
@@ -228,7 +247,7 @@ impl Ctx<'_> {
                             format!("; known keys: {}", known.iter().map(|k| k.name).collect::<Vec<_>>().join(", "))
                         }
                     };
-                    self.problem(&key_path, e.key_mark, format!("unknown key `{}`{hint}", e.key));
+                    self.problem(&key_path, e.key_mark, format!("unknown key `{}`{hint}", clip(&e.key)));
                 }
             }
         }
@@ -271,7 +290,7 @@ fn parse_file(ctx: &mut Ctx, root: &Node, set: &mut PolicySet, names: &mut HashM
         for (item_path, node) in items {
             if let Some(policy) = groups::policy(ctx, Field { node, path: &item_path }, &defaults) {
                 if let Some(first) = names.get(&policy.name) {
-                    let message = format!("duplicate policy name `{}` (first defined at {first})", policy.name);
+                    let message = format!("duplicate policy name `{}` (first defined at {first})", clip(&policy.name));
                     ctx.problem(&yaml::key_path(&item_path, "name"), node.mark, message);
                 } else {
                     names.insert(policy.name.clone(), policy.origin.clone());
@@ -310,7 +329,7 @@ fn test(ctx: &mut Ctx, f: Field) -> Option<PolicyTest> {
                 ctx.problem(
                     &at,
                     item.key_mark,
-                    format!("`{}`: test paths are absolute (or s3://, gs://, az:// URLs)", item.key),
+                    format!("`{}`: test paths are absolute (or s3://, gs://, az:// URLs)", clip(&item.key)),
                 );
                 continue;
             }

@@ -4,16 +4,20 @@
 //! Policy files come from pull requests (CI runs `sweep check` on them), so this reader
 //! is built to be fed hostile text. It works on saphyr-parser's event stream (pure Rust,
 //! no `unsafe`, a span on every event) and stops at the first of these limits, each with
-//! an error that says which: [`MAX_BYTES`] of text, [`MAX_DEPTH`] levels of nesting, and
-//! [`MAX_NODES`] values in all, counting every value an alias repeats (so a "billion
-//! laughs" file is refused after a few hundred thousand copies, not after exhausting
-//! memory). Streaming the events means a deeply nested file is refused at the first
-//! level too many, before the parser has seen the rest.
+//! an error that says which: [`MAX_BYTES`] of text, [`MAX_DEPTH`] levels of nesting,
+//! [`MAX_NODES`] values and [`MAX_TEXT`] bytes of keys and scalars in all, both counting
+//! every copy an alias makes (so a "billion laughs" file is refused after a few hundred
+//! thousand copies, and one long scalar aliased many times after a few megabytes, not
+//! after exhausting memory). Streaming the events means a deeply nested file is refused
+//! at the first level too many, before the parser has seen the rest. Keys and values
+//! quoted in messages are cut to [`QUOTE`] characters ([`clip`]), so no message grows
+//! with the input.
 //!
 //! Keeping positions on every value is what lets the loader report every problem of a
 //! file in one run, each at its line and column, and a duplicate key is found here, in any
 //! mapping, instead of silently replacing the first.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -25,9 +29,23 @@ pub const MAX_BYTES: usize = 1024 * 1024;
 pub const MAX_DEPTH: usize = 32;
 /// The most values in one file, counting each copy an alias makes.
 pub const MAX_NODES: usize = 200_000;
+/// The most bytes of keys and scalars in one file, counting each copy an alias makes:
+/// what the loaded file holds in memory, and what later steps (compiling layouts,
+/// matching test paths) work through.
+pub const MAX_TEXT: usize = 4 * 1024 * 1024;
+/// The most characters of a key or value quoted in a message.
+pub const QUOTE: usize = 80;
+
+/// `text` for a message: whole when short, else its first [`QUOTE`] characters and `…`.
+pub fn clip(text: &str) -> Cow<'_, str> {
+    match text.char_indices().nth(QUOTE) {
+        None => Cow::Borrowed(text),
+        Some((end, _)) => Cow::Owned(format!("{}…", &text[..end])),
+    }
+}
 
 /// A position in a file, 1-based.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
 pub struct Mark {
     /// Line, from 1.
     pub line: usize,
@@ -116,9 +134,11 @@ pub struct Duplicate {
 }
 
 /// The path of the child `key` of the mapping at `parent`: `policies[0].keep`, or
-/// `tests[0].expect["/a/b"]` for keys that are not simple names.
+/// `tests[0].expect["/a/b"]` for keys that are not simple names. A long key is
+/// [`clip`]ped: the path is for messages, and every value below the key carries it.
 pub fn key_path(parent: &str, key: &str) -> String {
     let simple = !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let key = clip(key);
     match (parent.is_empty(), simple) {
         (true, true) => key.to_string(),
         (false, true) => format!("{parent}.{key}"),
@@ -232,42 +252,65 @@ enum Open {
     },
 }
 
-#[derive(Default)]
-struct Builder {
-    stack: Vec<Open>,
-    anchors: HashMap<usize, Node>,
-    nodes: usize,
-    done: Option<Node>,
-    duplicates: Vec<Duplicate>,
+/// What a node costs against the file's budget: values, and bytes of keys and scalars.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Cost {
+    values: usize,
+    bytes: usize,
 }
 
-impl Builder {
-    fn count(&mut self, n: usize, mark: Mark) -> Result<(), YamlError> {
-        self.nodes = self.nodes.saturating_add(n);
-        if self.nodes > MAX_NODES {
+impl Cost {
+    fn add(self, other: Cost) -> Cost {
+        Cost { values: self.values.saturating_add(other.values), bytes: self.bytes.saturating_add(other.bytes) }
+    }
+
+    /// Adds `cost` to what the file has spent, or says which budget it exceeds.
+    fn charge(&mut self, cost: Cost, mark: Mark) -> Result<(), YamlError> {
+        *self = self.add(cost);
+        if self.values > MAX_NODES {
             return Err(YamlError::at(
                 mark,
                 format!("more than {MAX_NODES} values (counting what aliases repeat): refusing to expand further"),
             ));
         }
+        if self.bytes > MAX_TEXT {
+            return Err(YamlError::at(
+                mark,
+                format!(
+                    "more than {MAX_TEXT} bytes of keys and values (counting what aliases repeat): refusing to expand further"
+                ),
+            ));
+        }
         Ok(())
     }
+}
 
+#[derive(Default)]
+struct Builder {
+    stack: Vec<Open>,
+    /// Each anchored node with its cost, so an alias is charged before it is copied.
+    anchors: HashMap<usize, (Node, Cost)>,
+    spent: Cost,
+    done: Option<Node>,
+    duplicates: Vec<Duplicate>,
+}
+
+impl Builder {
     fn event(&mut self, ev: Event, mark: Mark) -> Result<(), YamlError> {
         match ev {
             Event::Scalar(text, style, anchor, _) => {
-                self.count(1, mark)?;
+                self.spent.charge(Cost { values: 1, bytes: text.len() }, mark)?;
                 let node =
                     Node { value: Value::Scalar { text: text.into_owned(), plain: style == ScalarStyle::Plain }, mark };
                 self.finish(node, anchor)
             }
             Event::Alias(id) => {
-                let node = self
-                    .anchors
-                    .get(&id)
-                    .cloned()
-                    .ok_or_else(|| YamlError::at(mark, "alias to an anchor that is not defined before it"))?;
-                self.count(size(&node), mark)?;
+                let Some((node, cost)) = self.anchors.get(&id) else {
+                    return Err(YamlError::at(mark, "alias to an anchor that is not defined before it"));
+                };
+                // Charged before it is copied: the copy is what could exhaust memory.
+                self.spent.charge(*cost, mark)?;
+                let node = node.clone();
                 // An alias used as a key is a scalar key or an error, like any key.
                 self.finish(Node { mark, ..node }, 0)
             }
@@ -283,7 +326,7 @@ impl Builder {
                         return Err(YamlError::at(mark, "a mapping key must be a plain value, not a list or mapping"));
                     }
                 };
-                self.count(1, mark)?;
+                self.spent.charge(Cost { values: 1, bytes: 0 }, mark)?;
                 self.stack.push(match ev {
                     Event::SequenceStart(..) => Open::Seq { anchor, mark, path, items: Vec::new() },
                     _ => Open::Map { anchor, mark, path, entries: Vec::new(), seen: HashMap::new(), key: None },
@@ -307,7 +350,7 @@ impl Builder {
     /// Places a finished node in its parent (or as the document).
     fn finish(&mut self, node: Node, anchor: usize) -> Result<(), YamlError> {
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            self.anchors.insert(anchor, (node.clone(), cost(&node)));
         }
         match self.stack.last_mut() {
             None => {
@@ -340,12 +383,15 @@ impl Builder {
     }
 }
 
-/// The number of values in a node, for the alias budget.
-fn size(n: &Node) -> usize {
+/// What a copy of a node costs, for the alias budget.
+fn cost(n: &Node) -> Cost {
     match &n.value {
-        Value::Scalar { .. } => 1,
-        Value::Seq(items) => items.iter().map(size).fold(1, usize::saturating_add),
-        Value::Map(entries) => entries.iter().map(|e| size(&e.value)).fold(1 + entries.len(), usize::saturating_add),
+        Value::Scalar { text, .. } => Cost { values: 1, bytes: text.len() },
+        Value::Seq(items) => items.iter().map(cost).fold(Cost { values: 1, bytes: 0 }, Cost::add),
+        Value::Map(entries) => entries
+            .iter()
+            .map(|e| Cost { values: 1, bytes: e.key.len() }.add(cost(&e.value)))
+            .fold(Cost { values: 1, bytes: 0 }, Cost::add),
     }
 }
 
@@ -414,6 +460,34 @@ mod tests {
         assert!(parse_bytes(big.as_bytes()).unwrap_err().message.contains("at most"));
         assert!(parse("a: 1\n---\nb: 2\n").unwrap_err().message.contains("more than one"));
         assert!(parse("").unwrap_err().message.contains("empty"));
+    }
+
+    #[test]
+    fn aliases_are_charged_for_their_text() {
+        let long = "x".repeat(100_000);
+        let text = format!("big: &a \"{long}\"\nrep: [{}]\n", vec!["*a"; 100].join(", "));
+        let e = parse(&text).unwrap_err();
+        assert!(e.message.contains("more than 4194304 bytes of keys and values"), "{e:?}");
+        assert_eq!(e.mark.map(|m| m.line), Some(2));
+        // Aliases used as keys are charged too.
+        let text = format!("k: &k \"{long}\"\nm:\n{}", (0..50).map(|i| format!("  *k : {i}\n")).collect::<String>());
+        let e = parse(&text).unwrap_err();
+        assert!(e.message.contains("bytes of keys and values"), "{e:?}");
+        // Well under the budget, aliases still work.
+        let text = format!("big: &a \"{long}\"\nrep: [*a, *a, *a]\n");
+        assert!(parse(&text).is_ok());
+    }
+
+    #[test]
+    fn long_keys_are_clipped_in_paths() {
+        let key = "k".repeat(10_000);
+        assert_eq!(clip(&key).chars().count(), QUOTE + 1);
+        assert!(clip(&key).ends_with('…'));
+        assert_eq!(clip("short"), "short");
+        assert_eq!(clip(&"é".repeat(100)).chars().count(), QUOTE + 1);
+        assert!(key_path("a", &key).len() < 100);
+        let d = parse(&format!("? {key}\n:\n  x: 1\n  x: 2\n")).unwrap();
+        assert!(d.duplicates[0].path.len() < 100, "{}", d.duplicates[0].path);
     }
 
     #[test]

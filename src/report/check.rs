@@ -7,8 +7,13 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::Printer;
-use super::reason::count;
+use super::reason::{count, thousands};
 use crate::policy::Problem;
+
+/// The most problems listed; the rest are counted. A hostile file can hold a problem per
+/// value, and a listing of hundreds of thousands of lines helps no one (the summary
+/// still counts them all).
+pub const MAX_LISTED: usize = 1000;
 
 /// What `check` found.
 #[derive(Debug, Default)]
@@ -55,6 +60,8 @@ struct SummaryLine {
     policies: usize,
     files: Vec<String>,
     problems: usize,
+    /// Problem lines printed before the summary: at most [`MAX_LISTED`].
+    listed: usize,
     tests: TestsJson,
     exit_code: u8,
 }
@@ -69,8 +76,9 @@ struct TestsJson {
 /// Prints the report.
 pub fn print(out: &mut Printer, r: &CheckReport) {
     let ok = r.problems.is_empty();
+    let unlisted = r.problems.len().saturating_sub(MAX_LISTED);
     if out.style.json {
-        for p in &r.problems {
+        for p in r.problems.iter().take(MAX_LISTED) {
             out.json(&ProblemLine {
                 kind: "problem",
                 file: p.file.display().to_string(),
@@ -89,20 +97,29 @@ pub fn print(out: &mut Printer, r: &CheckReport) {
             policies: r.policies,
             files: r.files.iter().map(|f| f.display().to_string()).collect(),
             problems: r.problems.len(),
+            listed: r.problems.len() - unlisted,
             tests: TestsJson { passed: r.passed, total: r.tests, run: r.tests_run },
             exit_code: if ok { 0 } else { 3 },
         });
         return;
     }
-    for p in &r.problems {
+    for p in r.problems.iter().take(MAX_LISTED) {
         out.line(p);
+    }
+    if unlisted > 0 {
+        let what = if unlisted == 1 { "problem" } else { "problems" };
+        out.line(format_args!("… and {} more {what}", thousands(unlisted as u64)));
     }
     for n in &r.notes {
         out.line(format_args!("note: {n}"));
     }
     let tests = match (r.tests, r.tests_run) {
         (0, _) => String::new(),
-        (n, true) => format!("; {} of {} pass", r.passed, count(n as u64, "test expectation", "test expectations")),
+        (n, true) => format!(
+            "; {} of {} pass",
+            thousands(r.passed as u64),
+            count(n as u64, "test expectation", "test expectations")
+        ),
         (n, false) => format!(
             "; {} not run until the policies are valid",
             count(n as u64, "test expectation", "test expectations")

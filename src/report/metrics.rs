@@ -252,12 +252,14 @@ pub fn previous(path: &Path) -> Previous {
     parse_previous(&text)
 }
 
-/// The values an earlier exposition holds.
+/// The values an earlier exposition holds: for each, the first line with a finite,
+/// positive time (a line with NaN or a negative value does not hide a good one after it).
 pub fn parse_previous(text: &str) -> Previous {
     let value = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<f64>().ok())
-            .filter(|v| v.is_finite() && *v > 0.0)
+        text.lines().find_map(|l| {
+            let v = l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<f64>().ok()?;
+            (v.is_finite() && v > 0.0).then_some(v)
+        })
     };
     Previous { success: value(LAST_SUCCESS), start: value(LAST_START) }
 }
@@ -327,6 +329,10 @@ mod tests {
         assert_eq!(p, Previous { success: Some(1720742400.0), start: Some(1720828800.5) });
         assert_eq!(parse_previous("sweep_last_success_timestamp_seconds NaN\n"), Previous::default());
         assert_eq!(parse_previous("\u{0}\u{ff}garbage"), Previous::default());
+        let p = parse_previous(
+            "sweep_last_success_timestamp_seconds NaN\nsweep_last_success_timestamp_seconds -5\nsweep_last_success_timestamp_seconds 1720742400\n",
+        );
+        assert_eq!(p.success, Some(1720742400.0), "an invalid value does not hide a valid one after it");
     }
 
     #[test]

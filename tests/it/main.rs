@@ -18,6 +18,7 @@ mod exit_codes;
 mod faults;
 mod guards;
 mod hardening;
+mod hostile;
 mod layouts;
 mod metrics;
 mod names;
