@@ -18,6 +18,47 @@ use crate::action::Action;
 const LAST_SUCCESS: &str = "sweep_last_success_timestamp_seconds";
 const LAST_START: &str = "sweep_last_run_start_timestamp_seconds";
 
+/// Reads one count of a policy's summary.
+type Count = fn(&PolicySummary) -> u64;
+
+/// Per-policy counts of the last run, each one gauge family: name, help, value.
+const COUNTERS: &[(&str, &str, Count)] = &[
+    ("sweep_deleted_files", "Files deleted by the last run (0 in plan).", |p| p.deleted),
+    ("sweep_deleted_bytes", "Bytes deleted by the last run (0 in plan).", |p| p.deleted_bytes),
+    ("sweep_compressed_files", "Files compressed in place by the last run (0 in plan).", |p| p.tiers.compressed),
+    ("sweep_compressed_input_bytes", "Sizes of the files compressed by the last run, before compression.", |p| {
+        p.tiers.bytes_before
+    }),
+    ("sweep_compressed_output_bytes", "Sizes of the compressed files the last run wrote.", |p| p.tiers.bytes_after),
+    ("sweep_moved_files", "Files moved to the archive by the last run (0 in plan).", |p| p.tiers.moved),
+    ("sweep_moved_bytes", "Bytes moved to the archive by the last run.", |p| p.tiers.moved_bytes),
+    ("sweep_leftovers_removed", "Temporaries of interrupted runs removed by the last run.", |p| p.tiers.leftovers),
+    ("sweep_failed_files", "Deletions the OS refused in the last run.", |p| p.failed),
+    ("sweep_vanished_files", "Files already gone when their deletion came in the last run.", |p| p.vanished),
+    (
+        "sweep_dirs_removed",
+        "Directories emptied and removed by the last run (in plan: those apply would remove).",
+        |p| p.dirs_removed,
+    ),
+    ("sweep_mounts_skipped", "Mount points under the root not entered (one_file_system) in the last run.", |p| {
+        p.mounts_skipped
+    }),
+    ("sweep_nested_roots", "Roots of other policies inside the policy's root, left to them, in the last run.", |p| {
+        p.nested
+    }),
+    (
+        "sweep_foreign_files",
+        "Files at the policy's root that belong to a policy --policy did not select, left alone.",
+        |p| p.foreign,
+    ),
+    (
+        "sweep_future_files",
+        "Files unmatched because they are dated later than now plus max_future, in the last run.",
+        |p| p.future,
+    ),
+    ("sweep_open_files", "Files protected because a process held them open (skip_open), in the last run.", |p| p.open),
+];
+
 /// Renders the metrics for `run`. `previous_success` is carried over when this run failed.
 pub fn render(run: &RunSummary, previous_success: Option<f64>) -> String {
     let mut m = String::new();
@@ -48,74 +89,9 @@ pub fn render(run: &RunSummary, previous_success: Option<f64>) -> String {
         buckets(&|p| &p.files),
     );
     family("sweep_bytes", "Bytes under the policy's root per action in the last run.", buckets(&|p| &p.bytes));
-    family("sweep_deleted_files", "Files deleted by the last run (0 in plan).", per(&|p| Some(p.deleted as f64)));
-    family("sweep_deleted_bytes", "Bytes deleted by the last run (0 in plan).", per(&|p| Some(p.deleted_bytes as f64)));
-    family(
-        "sweep_compressed_files",
-        "Files compressed in place by the last run (0 in plan).",
-        per(&|p| Some(p.tiers.compressed as f64)),
-    );
-    family(
-        "sweep_compressed_input_bytes",
-        "Sizes of the files compressed by the last run, before compression.",
-        per(&|p| Some(p.tiers.bytes_before as f64)),
-    );
-    family(
-        "sweep_compressed_output_bytes",
-        "Sizes of the compressed files the last run wrote.",
-        per(&|p| Some(p.tiers.bytes_after as f64)),
-    );
-    family(
-        "sweep_moved_files",
-        "Files moved to the archive by the last run (0 in plan).",
-        per(&|p| Some(p.tiers.moved as f64)),
-    );
-    family(
-        "sweep_moved_bytes",
-        "Bytes moved to the archive by the last run.",
-        per(&|p| Some(p.tiers.moved_bytes as f64)),
-    );
-    family(
-        "sweep_leftovers_removed",
-        "Temporaries of interrupted runs removed by the last run.",
-        per(&|p| Some(p.tiers.leftovers as f64)),
-    );
-    family("sweep_failed_files", "Deletions the OS refused in the last run.", per(&|p| Some(p.failed as f64)));
-    family(
-        "sweep_vanished_files",
-        "Files already gone when their deletion came in the last run.",
-        per(&|p| Some(p.vanished as f64)),
-    );
-    family(
-        "sweep_dirs_removed",
-        "Directories emptied and removed by the last run (in plan: those apply would remove).",
-        per(&|p| Some(p.dirs_removed as f64)),
-    );
-    family(
-        "sweep_mounts_skipped",
-        "Mount points under the root not entered (one_file_system) in the last run.",
-        per(&|p| Some(p.mounts_skipped as f64)),
-    );
-    family(
-        "sweep_nested_roots",
-        "Roots of other policies inside the policy's root, left to them, in the last run.",
-        per(&|p| Some(p.nested as f64)),
-    );
-    family(
-        "sweep_foreign_files",
-        "Files at the policy's root that belong to a policy --policy did not select, left alone.",
-        per(&|p| Some(p.foreign as f64)),
-    );
-    family(
-        "sweep_future_files",
-        "Files unmatched because they are dated later than now plus max_future, in the last run.",
-        per(&|p| Some(p.future as f64)),
-    );
-    family(
-        "sweep_open_files",
-        "Files protected because a process held them open (skip_open), in the last run.",
-        per(&|p| Some(p.open as f64)),
-    );
+    for (name, help, count) in COUNTERS {
+        family(name, help, per(&|p| Some(count(p) as f64)));
+    }
     family(
         "sweep_held_open_deleted_bytes",
         "Bytes of deleted files still held open on the root's filesystem (df counts them, du does not).",
