@@ -12,6 +12,9 @@
 //!   operation issues it, and so on up the tree);
 //! - the queue is bounded, and so are deferred removals, so memory and descriptors stay
 //!   flat whatever the tree;
+//! - a directory is worked on by one thread at a time (unlinks in one directory
+//!   serialise on its lock in the kernel; a second thread there only spins), so the
+//!   threads spread over directories;
 //! - every thread checks the stop flag before each operation: after a signal, what is
 //!   still queued is reported as not attempted;
 //! - pacing (`--max-rate`) is one token bucket shared by every thread.
@@ -52,6 +55,10 @@ pub(super) enum Op {
 #[derive(Default)]
 pub(super) struct Node {
     state: Mutex<NodeState>,
+    /// A thread is working on a batch inside this directory. Unlinks in one directory
+    /// serialise on its lock in the kernel, so a second thread there would only spin:
+    /// batches of a busy directory wait, and threads take other directories' batches.
+    busy: std::sync::atomic::AtomicBool,
 }
 
 /// A deferred `rmdir`: its id, the name, and the parent's descriptor and node.
@@ -282,11 +289,13 @@ fn work(shared: &Shared, results: &Sender<Vec<(u64, Removal)>>, pacer: &Pacer, s
         let batch = {
             let Ok(mut q) = shared.queue.lock() else { return };
             loop {
-                if let Some(b) = q.batches.pop_front() {
+                let free = q.batches.iter().position(|b| !b.node.busy.load(Ordering::Relaxed));
+                if let Some(b) = free.and_then(|i| q.batches.remove(i)) {
+                    b.node.busy.store(true, Ordering::Relaxed);
                     shared.room.notify_one();
                     break b;
                 }
-                if q.closed {
+                if q.closed && q.batches.is_empty() {
                     return;
                 }
                 q = match shared.ready.wait(q) {
@@ -319,6 +328,12 @@ fn work(shared: &Shared, results: &Sender<Vec<(u64, Removal)>>, pacer: &Pacer, s
             };
             done.push((*id, r));
         }
+        // Another thread may take this directory's next batch now. (The flag is only
+        // read and written under the queue's lock.)
+        if let Ok(_q) = shared.queue.lock() {
+            batch.node.busy.store(false, Ordering::Relaxed);
+        }
+        shared.ready.notify_all();
         // The directory's count falls; its own removal may now go, and so on upward.
         let mut node = batch.node;
         let mut n = batch.ops.len();
