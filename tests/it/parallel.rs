@@ -113,3 +113,63 @@ fn a_paced_run_takes_at_least_files_over_rate() {
     assert!(started.elapsed() >= Duration::from_millis(1700), "{:?}", started.elapsed());
     Sweep::new().args(["apply", "--max-rate", "fast", "-c"]).arg(&p).code(2).stderr_has("--max-rate");
 }
+
+/// Runs `s` on the first CPU this process may use, and no other.
+fn on_one_cpu(s: &mut Sweep) -> &mut Sweep {
+    use rustix::thread::{CpuSet, sched_getaffinity, sched_setaffinity};
+    use std::os::unix::process::CommandExt;
+    let mine = sched_getaffinity(None).expect("affinity");
+    let first = (0..CpuSet::MAX_CPU).find(|&c| mine.is_set(c)).expect("a CPU");
+    let mut one = CpuSet::new();
+    one.set(first);
+    // SAFETY: only an async-signal-safe syscall (sched_setaffinity) runs between fork
+    // and exec.
+    unsafe {
+        s.command().pre_exec(move || sched_setaffinity(None, &one).map_err(std::io::Error::from));
+    }
+    s
+}
+
+#[test]
+fn a_plan_walked_on_several_threads_says_exactly_what_one_thread_says() {
+    let test = "a_plan_walked_on_several_threads_says_exactly_what_one_thread_says";
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        missing(test, "a second CPU");
+        return;
+    }
+    // Batches of every shape: a directory larger than a batch (1,024 entries), small
+    // ones above and below the size worth splitting, sub-directories and symlinks
+    // between files, unmatched names. Sizes differ file by file, so a result handed to
+    // the wrong name would show.
+    let t = Tree::new();
+    for i in 0..2500usize {
+        t.file_sized(&format!("2024-07-01/f{i:04}"), i % 97);
+        if i % 400 == 0 {
+            t.file(&format!("2024-07-01/sub{i}/x"));
+        }
+    }
+    for d in 2..=11u32 {
+        for i in 0..(d as usize * 3) {
+            t.file_sized(&format!("2024-07-{d:02}/g{i}"), i * 7 + d as usize);
+        }
+    }
+    std::os::unix::fs::symlink("/etc/passwd", t.path("2024-07-01/link")).unwrap();
+    t.file("2024-07-11/unmatched/deeper/y");
+    t.file_sized("notes.txt", 5);
+    let p = t.policy(&one_policy(&["%Y-%m-%d/**"], "3d", "on_unmatched: warn"));
+    let many = t.sweep("plan", &p, NOW).args(["--format", "json"]).code(0);
+    let one = on_one_cpu(t.sweep("plan", &p, NOW).args(["--format", "json"])).code(0);
+    let strip = |d: &Done| {
+        let mut lines = d.json();
+        for p in lines.last_mut().unwrap()["policies"].as_array_mut().unwrap() {
+            p.as_object_mut()
+                .unwrap()
+                .retain(|k, _| !["duration_seconds", "rate", "disk_used_ratio"].contains(&k.as_str()));
+        }
+        lines
+    };
+    let (many, one) = (strip(&many), strip(&one));
+    // A line per file, per directory that would be removed, and the summary.
+    assert_eq!(many.len(), (2500 + 7 + 3 * 65 + 3) + 16 + 1, "{:?}", many.last());
+    assert_eq!(many, one, "the same lines, in the same order");
+}

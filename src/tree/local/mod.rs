@@ -23,9 +23,12 @@
 //! are read, and only the names of sub-directories wait (per directory being walked, so
 //! memory follows the depth and the widest directory, never the number of files).
 
+mod batch;
 pub mod open;
+mod read;
 mod remover;
 mod root;
+mod stat;
 pub mod tier;
 
 use std::collections::HashMap;
@@ -33,14 +36,14 @@ use std::mem::MaybeUninit;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
-use rustix::fs::{AtFlags, FileType, Mode as FsMode, OFlags, RawDir, SeekFrom, Stat};
+use rustix::fs::{Mode as FsMode, OFlags};
 use rustix::io::Errno;
 
-use super::{Check, Decision, DirId, DirTrouble, Enter, Entry, Kind, Mode, Removal, Transform, Visitor};
+use super::{DirId, DirTrouble, Enter, Mode, Removal, Visitor};
 use crate::tree::pace::Pacer;
-use remover::{Node, Op, Pool, remove_checked};
+use batch::Batch;
+use remover::{Node, Pool};
 pub use root::{Budget, Root, raise_fd_limit};
-use tier::Debris;
 
 /// Options of one walk.
 #[derive(Debug, Clone, Copy)]
@@ -152,6 +155,9 @@ pub fn walk<V: Visitor>(root: &Root, opts: Options, pacer: &Pacer, stop: &std::s
             pacer,
             waiting: HashMap::new(),
             since_check: 0,
+            batch: Batch::default(),
+            stats: (opts.mode == Mode::Plan && opts.stat && opts.jobs > 1)
+                .then(|| stat::Stats::start(scope, opts.jobs.min(cpus()) - 1)),
         };
         let state = v.root();
         let mut stack = vec![Level {
@@ -194,21 +200,14 @@ struct Walker<'scope, 'p, P> {
     waiting: HashMap<u64, Waiting<P>>,
     /// Removals queued since outcomes were last taken.
     since_check: u32,
+    /// The entries being read, reused from batch to batch.
+    batch: Batch,
+    /// Threads sharing the `fstatat`s of a batch (walks that only look).
+    stats: Option<stat::Stats>,
 }
 
 const OPEN_DIR: OFlags =
     OFlags::RDONLY.union(OFlags::DIRECTORY).union(OFlags::NOFOLLOW).union(OFlags::CLOEXEC).union(OFlags::NOCTTY);
-
-/// Which entries one reading of a directory hands over.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Pass {
-    /// Everything (the directory has no marker pass).
-    All,
-    /// Only completion markers (non-directories the visitor names).
-    Markers,
-    /// Everything but the markers, which the first pass handled.
-    Rest,
-}
 
 impl<P> Walker<'_, '_, P> {
     fn run<V: Visitor<Pending = P>>(&mut self, stack: &mut Vec<Level<V::Dir>>, v: &mut V) {
@@ -388,229 +387,14 @@ impl<P> Walker<'_, '_, P> {
             }
         }
     }
-
-    /// Lists one directory: with completion markers, first the markers (whose removals
-    /// complete before anything else of the directory is queued), then the rest.
-    fn list<V: Visitor<Pending = P>>(&mut self, level: &mut Level<V::Dir>, v: &mut V) {
-        if !v.has_markers(&level.state) {
-            self.read(level, v, Pass::All);
-            return;
-        }
-        // The markers are removed right here, on the walk's thread: their outcomes are
-        // known before anything else of the directory is queued.
-        self.read(level, v, Pass::Markers);
-        v.markers_done(&mut level.state);
-        if let Some(fd) = &level.fd
-            && rustix::fs::seek(&**fd, SeekFrom::Start(0)).is_ok()
-        {
-            self.read(level, v, Pass::Rest);
-        }
-    }
-
-    /// Reads one directory: files go to the visitor now, sub-directories wait.
-    fn read<V: Visitor<Pending = P>>(&mut self, level: &mut Level<V::Dir>, v: &mut V, pass: Pass) {
-        let Some(fd) = level.fd.clone() else { return };
-        let mut buf = std::mem::take(&mut self.buf);
-        let mut dir = RawDir::new(&*fd, &mut buf);
-        let base = level.path_len;
-        while let Some(next) = dir.next() {
-            if v.stop() {
-                break;
-            }
-            let ent = match next {
-                Ok(e) => e,
-                // The directory itself was removed meanwhile (by someone else): nothing
-                // left to list, and nothing lost.
-                Err(Errno::NOENT) => break,
-                Err(e) => {
-                    self.path.truncate(base);
-                    level.troubled = true;
-                    v.error(&self.path, DirTrouble::Unreadable, e);
-                    break;
-                }
-            };
-            let cname = ent.file_name();
-            let name = cname.to_bytes();
-            if name == b"." || name == b".." {
-                continue;
-            }
-            let listed = ent.file_type();
-            if listed != FileType::Directory && tier::is_ours(name) {
-                // sweep's own temporaries: in use by a run now, or left by one that
-                // was killed (and removed, once: not in the markers' pass).
-                if pass != Pass::Markers {
-                    self.path.truncate(base);
-                    self.debris(level, &fd, cname, v);
-                }
-                continue;
-            }
-            let marker = pass != Pass::All && listed != FileType::Directory && v.is_marker(&level.state, name);
-            match pass {
-                Pass::Markers if !marker => continue,
-                Pass::Rest if marker => continue,
-                _ => {}
-            }
-            level.entries += 1;
-            if listed == FileType::Directory {
-                level.pending.push(name, ent.ino());
-                continue;
-            }
-            self.path.truncate(base);
-            self.path.push(b'/');
-            self.path.extend_from_slice(name);
-            let st = if self.opts.stat || listed == FileType::Unknown {
-                match rustix::fs::statat(&*fd, cname, AtFlags::SYMLINK_NOFOLLOW) {
-                    Ok(st) => Some(st),
-                    Err(Errno::NOENT) => {
-                        level.gone += 1;
-                        v.vanished(&self.path);
-                        continue;
-                    }
-                    Err(e) => {
-                        level.troubled = true;
-                        v.error(&self.path, DirTrouble::Unreadable, e);
-                        continue;
-                    }
-                }
-            } else {
-                None
-            };
-            let kind = match &st {
-                Some(st) => kind_of(FileType::from_raw_mode(st.st_mode)),
-                None => kind_of(listed),
-            };
-            let Some(kind) = kind else {
-                // Listed with an unknown type (or changed into a directory): walk it.
-                level.pending.push(name, st.as_ref().map_or(0, |s| s.st_ino));
-                continue;
-            };
-            let entry = entry(&self.path, self.root_len, name, kind, st.as_ref(), level.dev, ent.ino());
-            match v.file(&mut level.state, &entry) {
-                Decision::Keep => {}
-                Decision::WouldRemove => level.gone += 1,
-                Decision::Remove(p, check) => {
-                    level.gone += 1;
-                    match (&mut self.pool, pass) {
-                        (None, _) => v.removed(p, Removal::Planned),
-                        (Some(_), Pass::Markers) => {
-                            self.pacer.wait(entry_size(&st));
-                            v.removed(p, remove_checked(&fd, cname, check));
-                        }
-                        (Some(_), _) => {
-                            let op = Op::Unlink(cname.to_owned(), check, entry_size(&st));
-                            self.queue(&fd, &level.node, op, p, v);
-                        }
-                    }
-                }
-                Decision::Transform(p, t) => {
-                    // A move empties its directory as a deletion does; a compression
-                    // leaves a file behind.
-                    if matches!(t, Transform::Move { .. }) {
-                        level.gone += 1;
-                    }
-                    let check = st.as_ref().map_or(Check::None, |s| Check::Same { ino: s.st_ino, mtime: s.st_mtime });
-                    if self.pool.is_some() {
-                        let op = Op::Transform(cname.to_owned(), check, t, entry_size(&st));
-                        self.queue(&fd, &level.node, op, p, v);
-                    } else {
-                        v.removed(p, Removal::Planned);
-                    }
-                }
-            }
-        }
-        self.buf = buf;
-        self.path.truncate(base);
-    }
-
-    /// Hands an operation to the deleting threads; its outcome comes back with `p`.
-    fn queue<V: Visitor<Pending = P>>(&mut self, fd: &Arc<OwnedFd>, node: &Arc<Node>, op: Op, p: P, v: &mut V) {
-        let Some(pool) = self.pool.as_mut() else { return };
-        let id = pool.queue(fd, node, op);
-        self.waiting.insert(id, Waiting::File(p));
-        self.since_check += 1;
-        if self.since_check >= 64 {
-            self.since_check = 0;
-            let got = pool.ready();
-            self.deliver(got, v);
-        }
-    }
-
-    /// One of sweep's own temporaries, found by the walk (`self.path` ends at its
-    /// directory): one an interrupted run left is removed (in plan: would be) and
-    /// reported; one in use now is not counted at all.
-    fn debris<V: Visitor<Pending = P>>(
-        &mut self,
-        level: &mut Level<V::Dir>,
-        fd: &OwnedFd,
-        name: &std::ffi::CStr,
-        v: &mut V,
-    ) {
-        if tier::debris(fd, name) != Debris::Leftover {
-            return;
-        }
-        let base = self.path.len();
-        self.path.push(b'/');
-        self.path.extend_from_slice(name.to_bytes());
-        let r = match self.opts.mode {
-            Mode::Plan => Removal::Planned,
-            Mode::Apply => Removal::of(rustix::fs::unlinkat(fd, name, AtFlags::empty())),
-        };
-        level.entries += 1;
-        if matches!(r, Removal::Failed(_)) {
-            level.troubled = true;
-        } else {
-            level.gone += 1;
-        }
-        v.leftover(&self.path, r);
-        self.path.truncate(base);
-    }
 }
 
-fn entry<'a>(
-    path: &'a [u8],
-    root_len: usize,
-    name: &'a [u8],
-    kind: Kind,
-    st: Option<&Stat>,
-    dev: u64,
-    ino: u64,
-) -> Entry<'a> {
-    let rel = &path[(root_len + 1).min(path.len())..];
-    match st {
-        Some(st) => Entry {
-            path,
-            rel,
-            name,
-            kind,
-            size: u64::try_from(st.st_size).unwrap_or(0),
-            allocated: u64::try_from(st.st_blocks).unwrap_or(0).saturating_mul(512),
-            links: st.st_nlink,
-            mtime: st.st_mtime,
-            dev: st.st_dev,
-            ino: st.st_ino,
-        },
-        None => Entry { path, rel, name, kind, size: 0, allocated: 0, links: 1, mtime: 0, dev, ino },
-    }
-}
-
-fn entry_size(st: &Option<Stat>) -> u64 {
-    st.as_ref().map_or(0, |s| u64::try_from(s.st_size).unwrap_or(0))
+/// CPUs this process may run on: helpers past that only wait for one.
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 fn cstring(name: &[u8]) -> std::ffi::CString {
     // Names come from getdents64, which never returns a NUL inside a name.
     std::ffi::CString::new(name).unwrap_or_default()
-}
-
-/// The type of a non-directory, or `None` for a directory or an unknown type.
-fn kind_of(t: FileType) -> Option<Kind> {
-    Some(match t {
-        FileType::Directory | FileType::Unknown => return None,
-        FileType::RegularFile => Kind::File,
-        FileType::Symlink => Kind::Symlink,
-        FileType::Fifo => Kind::Fifo,
-        FileType::Socket => Kind::Socket,
-        FileType::CharacterDevice => Kind::CharDevice,
-        FileType::BlockDevice => Kind::BlockDevice,
-    })
 }
