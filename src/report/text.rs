@@ -80,6 +80,9 @@ struct Tally {
     nested: Vec<String>,
     /// The policy's capacity settings, as written.
     capacity: Option<crate::policy::Capacity>,
+    /// The row the last file went to, and the raw place it was made from: files come a
+    /// directory at a time, so most find their row here without building its key.
+    last: Option<(Row, Vec<u8>)>,
 }
 
 impl Tally {
@@ -117,7 +120,14 @@ impl<'a> Text<'a> {
     }
 
     fn tally(&mut self, policy: &str) -> &mut Tally {
-        self.policies.entry(policy.to_string()).or_default()
+        // Looked up by `&str` first: a file's event should not allocate its policy's name.
+        if !self.policies.contains_key(policy) {
+            self.policies.insert(policy.to_string(), Tally::default());
+        }
+        match self.policies.get_mut(policy) {
+            Some(t) => t,
+            None => unreachable!("inserted above"),
+        }
     }
 
     fn rows(&mut self, t: &Tally, action: Action) -> io::Result<()> {
@@ -207,12 +217,12 @@ fn capacity_line(c: &CapacityReport, settings: &crate::policy::Capacity, dry_run
 }
 
 /// The first `n` components of `rel`, for people.
-fn place(rel: &[u8], n: u16) -> String {
+fn place_of(rel: &[u8], n: u16) -> &[u8] {
     if n == 0 {
-        return String::new();
+        return b"";
     }
     let end = rel.iter().enumerate().filter(|(_, b)| **b == b'/').nth(usize::from(n) - 1).map_or(rel.len(), |(i, _)| i);
-    display_path(&rel[..end]).into_owned()
+    &rel[..end]
 }
 
 static UUID: LazyLock<Option<Regex>> =
@@ -280,7 +290,9 @@ impl Sink for Text<'_> {
         let v = e.verdict;
         let mut text = std::mem::take(&mut self.reason);
         text.clear();
-        reason::render(v, e.facts, &mut text);
+        if v.action == Action::Unmatched || self.verbose {
+            reason::render(v, e.facts, &mut text);
+        }
         let t = self.tally(e.policy);
         if v.action == Action::Unmatched {
             let key = (shape(e.rel), text.clone());
@@ -294,20 +306,28 @@ impl Sink for Text<'_> {
                 t.other_unmatched.1 += e.bytes;
             }
         } else {
-            let (period, place, date) = match v.partition {
-                Some(p) => (p, place(e.rel, v.place), v.date.as_deref().unwrap_or("")),
-                None => (Period { start: i64::MAX, end: i64::MAX }, String::new(), "(no date)"),
+            let (period, raw, date) = match v.partition {
+                Some(p) => (p, place_of(e.rel, v.place), v.date.as_deref().unwrap_or("")),
+                None => (Period { start: i64::MAX, end: i64::MAX }, &b""[..], "(no date)"),
             };
-            let agg = t.partitions.entry((v.action, period, place)).or_default();
-            if agg.files == 0 {
-                agg.date = date.to_string();
+            let Tally { partitions, last, .. } = t;
+            let same = matches!(last, Some(((a, p, _), r)) if *a == v.action && *p == period && r == raw);
+            if !same {
+                *last = Some(((v.action, period, display_path(raw).into_owned()), raw.to_vec()));
             }
-            agg.for_space |= matches!(v.reason, crate::classify::Reason::ForSpace);
-            if let crate::classify::Reason::Thinned(rule, bucket) = &v.reason {
-                agg.thinned.get_or_insert_with(|| format!("{} {bucket}", rule.as_str()));
+            if let Some((row, _)) = last {
+                if !partitions.contains_key(row) {
+                    partitions.insert(row.clone(), Agg { date: date.to_string(), ..Agg::default() });
+                }
+                if let Some(agg) = partitions.get_mut(row) {
+                    agg.for_space |= matches!(v.reason, crate::classify::Reason::ForSpace);
+                    if let crate::classify::Reason::Thinned(rule, bucket) = &v.reason {
+                        agg.thinned.get_or_insert_with(|| format!("{} {bucket}", rule.as_str()));
+                    }
+                    agg.files += 1;
+                    agg.bytes += e.bytes;
+                }
             }
-            agg.files += 1;
-            agg.bytes += e.bytes;
         }
         if let Some(FileOutcome::Failed(msg)) = e.outcome {
             t.problem(format!("failed  {}: {msg}", display_path(e.path)));
@@ -562,8 +582,8 @@ mod tests {
 
     #[test]
     fn places_are_leading_components() {
-        assert_eq!(place(b"a/2024-07-11/x/y.csv", 2), "a/2024-07-11");
-        assert_eq!(place(b"a/b.csv", 1), "a");
-        assert_eq!(place(b"b.csv", 0), "");
+        assert_eq!(place_of(b"a/2024-07-11/x/y.csv", 2), b"a/2024-07-11");
+        assert_eq!(place_of(b"a/b.csv", 1), b"a");
+        assert_eq!(place_of(b"b.csv", 0), b"");
     }
 }
