@@ -187,7 +187,7 @@ def tool_table(root, cutoff, expired_file, conf):
         keep = (SHAPE["end_date"] - cutoff).days + 1
         pol = root + ".sweep.yaml"
 
-        def sw(cmd):
+        def sw(cmd, jobs=None, more=()):
             def argv(now):
                 with open(pol, "w") as f:
                     f.write("version: 1\npolicies:\n  - name: bench\n    root: %s\n"
@@ -196,11 +196,23 @@ def tool_table(root, cutoff, expired_file, conf):
                 extra = os.environ.get("SWEEP_ARGS", "").split()
                 if cmd == "apply":
                     extra += os.environ.get("SWEEP_APPLY_ARGS", "").split()
+                if jobs:
+                    extra += ["--jobs", str(jobs)]
+                extra += list(more)
                 return [sweep, cmd, "-c", pol, "--now", SHAPE["end_date"].isoformat() + "T12:00:00Z",
                         "--progress", "never"] + extra
             return argv
         t["sweep-apply"] = ("delete", sw("apply"))
+        # sweep-apply-jN: apply --jobs N, for N in SWEEP_JOBS (e.g. "2,8"), side by side.
+        for n in filter(None, os.environ.get("SWEEP_JOBS", "").split(",")):
+            t["sweep-apply-j%d" % int(n)] = ("delete", sw("apply", int(n)))
         t["sweep-plan"] = ("dryrun", sw("plan"))
+        # sweep-plan-x / sweep-apply-x: the same with SWEEP_X_ARGS added (e.g. a guard that
+        # forces the counting pass: "--max-delete 1000d"), to compare in one run.
+        x = os.environ.get("SWEEP_X_ARGS", "").split()
+        if x:
+            t["sweep-plan-x"] = ("dryrun", sw("plan", more=x))
+            t["sweep-apply-x"] = ("delete", sw("apply", more=x))
     return t
 
 

@@ -19,9 +19,10 @@
 //! does. The walk is a loop, not recursion, so a deep tree cannot overflow the stack
 //! (CVE-2021-3997).
 //!
-//! Memory: a directory is read once, streaming; files are handed to the visitor as they
-//! are read, and only the names of sub-directories wait (per directory being walked, so
-//! memory follows the depth and the widest directory, never the number of files).
+//! Memory: a directory is read once, streaming, a batch of at most 1,024 entries at a
+//! time; files are handed to the visitor batch by batch, and only the names of
+//! sub-directories wait (per directory being walked, so memory follows the depth and the
+//! widest directory, never the number of files).
 
 mod batch;
 pub mod open;

@@ -126,7 +126,9 @@ impl<P> Walker<'_, '_, P> {
                 self.visit(level, &fd, &batch, next, None, pass, v);
                 next += 1;
             }
-            if let Some(e) = failed {
+            if let Some(e) = failed
+                && !v.stop()
+            {
                 self.path.truncate(base);
                 level.troubled = true;
                 v.error(&self.path, DirTrouble::Unreadable, e);

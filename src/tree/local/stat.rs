@@ -124,10 +124,11 @@ impl Stats {
         // visit), so it takes a smaller share: with one helper, 44 %.
         let own = if helpers == 0 { n } else { n * 7 / (9 * helpers + 7) };
         let per = if helpers == 0 { 0 } else { (n - own).div_ceil(helpers) };
+        // Helper `i`'s share: contiguous, after the walk's own, the last one shorter.
+        let bounds = |i: usize| ((own + i * per).min(n), (own + (i + 1) * per).min(n));
         let mut sent = 0;
         for (i, h) in self.helpers.iter_mut().take(helpers).enumerate() {
-            let from = own + i * per;
-            let to = (from + per).min(n);
+            let (from, to) = bounds(i);
             let mut share = h.spare.take().unwrap_or_default();
             share.fd = Some(Arc::clone(fd));
             share.names.clear();
@@ -154,7 +155,8 @@ impl Stats {
         }
         let mut at = split;
         for (k, h) in self.helpers.iter_mut().take(sent).enumerate() {
-            let expected = ((own + (k + 1) * per).min(n)).saturating_sub(own + k * per);
+            let (from, to) = bounds(k);
+            let expected = to - from;
             match receive(&h.from, WAIT_SPIN) {
                 Some(mut share) if share.stats.len() == expected => {
                     for r in share.stats.drain(..) {
