@@ -329,11 +329,19 @@ fn work(shared: &Shared, results: &Sender<Vec<(u64, Removal)>>, pacer: &Pacer, s
             done.push((*id, r));
         }
         // Another thread may take this directory's next batch now. (The flag is only
-        // read and written under the queue's lock.)
-        if let Ok(_q) = shared.queue.lock() {
-            batch.node.busy.store(false, Ordering::Relaxed);
+        // read and written under the queue's lock.) Threads asleep were waiting for a
+        // batch they may take, and this directory's is the only one that just became
+        // free: one thread is woken for it, if it has one queued, not all of them.
+        let waiting = match shared.queue.lock() {
+            Ok(q) => {
+                batch.node.busy.store(false, Ordering::Relaxed);
+                q.batches.iter().any(|b| Arc::ptr_eq(&b.node, &batch.node))
+            }
+            Err(_) => false,
+        };
+        if waiting {
+            shared.ready.notify_one();
         }
-        shared.ready.notify_all();
         // The directory's count falls; its own removal may now go, and so on upward.
         let mut node = batch.node;
         let mut n = batch.ops.len();
