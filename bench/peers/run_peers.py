@@ -187,7 +187,7 @@ def tool_table(root, cutoff, expired_file, conf):
         keep = (SHAPE["end_date"] - cutoff).days + 1
         pol = root + ".sweep.yaml"
 
-        def sw(cmd, jobs=None, more=()):
+        def sw(cmd, jobs=None, more=(), binary=sweep):
             def argv(now):
                 with open(pol, "w") as f:
                     f.write("version: 1\npolicies:\n  - name: bench\n    root: %s\n"
@@ -199,7 +199,7 @@ def tool_table(root, cutoff, expired_file, conf):
                 if jobs:
                     extra += ["--jobs", str(jobs)]
                 extra += list(more)
-                return [sweep, cmd, "-c", pol, "--now", SHAPE["end_date"].isoformat() + "T12:00:00Z",
+                return [binary, cmd, "-c", pol, "--now", SHAPE["end_date"].isoformat() + "T12:00:00Z",
                         "--progress", "never"] + extra
             return argv
         t["sweep-apply"] = ("delete", sw("apply"))
@@ -209,6 +209,11 @@ def tool_table(root, cutoff, expired_file, conf):
         t["sweep-plan"] = ("dryrun", sw("plan"))
         # sweep-plan-x / sweep-apply-x: the same with SWEEP_X_ARGS added (e.g. a guard that
         # forces the counting pass: "--max-delete 1000d"), to compare in one run.
+        # sweep-b-apply / sweep-b-plan: another build (SWEEP_BIN_B), for an A/B in one run.
+        other = os.environ.get("SWEEP_BIN_B")
+        if other:
+            t["sweep-b-apply"] = ("delete", sw("apply", binary=other))
+            t["sweep-b-plan"] = ("dryrun", sw("plan", binary=other))
         x = os.environ.get("SWEEP_X_ARGS", "").split()
         if x:
             t["sweep-plan-x"] = ("dryrun", sw("plan", more=x))
