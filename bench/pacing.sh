@@ -28,6 +28,12 @@ if [ -z "$SWEEP" ]; then
 fi
 DIR=${DIR:-/var/tmp/sweep-pacing}
 mkdir -p "$DIR"
+# Trees are made and removed in here as root: it must be ours, a real directory, and
+# writable by nobody else (no one may plant a symlink for rm -rf or the policy files).
+if [ -L "$DIR" ] || [ ! -O "$DIR" ] || [ -n "$(find "$DIR" -maxdepth 0 -perm /022)" ]; then
+  echo "pacing.sh: $DIR must be a directory owned by $(id -un), writable only by it" >&2
+  exit 1
+fi
 chattr +T "$DIR" 2>/dev/null || true
 end=2024-07-12
 policy() {

@@ -34,6 +34,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import stat
 import statistics
 import subprocess
 import sys
@@ -265,6 +266,12 @@ def main():
     cutoff = first + dt.timedelta(days=del_days)           # oldest KEPT partition
     os.makedirs(a.out, exist_ok=True)
     os.makedirs(a.scratch, exist_ok=True)
+    # Trees are made and removed in here (as root): it must be ours, a real directory,
+    # and writable by nobody else, so that no one can plant a symlink in it.
+    st = os.lstat(a.scratch)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        sys.exit("run_peers.py: --scratch %s must be a directory owned by this user and "
+                 "writable only by it" % a.scratch)
     n_files, n_dirs, kept_files, kept_dirs, expired = expected_tree(
         a.layout, a.days, a.files_per_leaf, end_date, a.hours, cutoff)
 

@@ -157,8 +157,12 @@ pub fn walk<V: Visitor>(root: &Root, opts: Options, pacer: &Pacer, stop: &std::s
             waiting: HashMap::new(),
             since_check: 0,
             batch: Batch::default(),
-            stats: (opts.mode == Mode::Plan && opts.stat && opts.jobs > 1)
-                .then(|| stat::Stats::start(scope, opts.jobs.min(cpus()) - 1)),
+            // Walks that only look share their lookups; while deleting, the cores belong
+            // to the deleting threads.
+            stats: match opts.mode {
+                Mode::Plan if opts.stat => stat::Stats::start(scope, opts.jobs.min(cpus()).saturating_sub(1)),
+                _ => stat::Stats::default(),
+            },
         };
         let state = v.root();
         let mut stack = vec![Level {
@@ -203,8 +207,9 @@ struct Walker<'scope, 'p, P> {
     since_check: u32,
     /// The entries being read, reused from batch to batch.
     batch: Batch,
-    /// Threads sharing the `fstatat`s of a batch (walks that only look).
-    stats: Option<stat::Stats>,
+    /// Threads sharing the `fstatat`s of a batch (none but the walk's own, unless the
+    /// walk only looks).
+    stats: stat::Stats,
 }
 
 const OPEN_DIR: OFlags =

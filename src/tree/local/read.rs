@@ -51,7 +51,7 @@ impl<P> Walker<'_, '_, P> {
         let Some(fd) = level.fd.clone() else { return };
         let mut buf = std::mem::take(&mut self.buf);
         let mut batch = std::mem::take(&mut self.batch);
-        let mut stats = self.stats.take();
+        let mut stats = std::mem::take(&mut self.stats);
         let mut dir = RawDir::new(&*fd, &mut buf);
         let base = level.path_len;
         loop {
@@ -113,14 +113,7 @@ impl<P> Walker<'_, '_, P> {
                     self.visit(level, &fd, &batch, at, st, pass, v);
                     next = at + 1;
                 };
-                match &mut stats {
-                    Some(s) => s.stat(&fd, &names, |k, st| visit(batch.stat_at[k], Some(st))),
-                    None => {
-                        for (k, name) in names.iter().enumerate() {
-                            visit(batch.stat_at[k], Some(rustix::fs::statat(&*fd, *name, AtFlags::SYMLINK_NOFOLLOW)));
-                        }
-                    }
-                }
+                stats.stat(&fd, &names, |k, st| visit(batch.stat_at[k], Some(st)));
             }
             while next < batch.len() {
                 self.visit(level, &fd, &batch, next, None, pass, v);

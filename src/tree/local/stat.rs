@@ -38,12 +38,10 @@ impl Share {
     fn run(&mut self) {
         self.stats.clear();
         let Some(fd) = self.fd.take() else { return };
-        let mut start = 0;
-        while start < self.names.len() {
-            let Some(len) = self.names[start..].iter().position(|&b| b == 0) else { break };
-            let name = CStr::from_bytes_with_nul(&self.names[start..=start + len]).map_err(|_| Errno::INVAL);
-            self.stats.push(name.and_then(|n| rustix::fs::statat(&*fd, n, AtFlags::SYMLINK_NOFOLLOW)));
-            start += len + 1;
+        let mut rest = &self.names[..];
+        while let Ok(name) = CStr::from_bytes_until_nul(rest) {
+            self.stats.push(rustix::fs::statat(&*fd, name, AtFlags::SYMLINK_NOFOLLOW));
+            rest = &rest[name.to_bytes_with_nul().len()..];
         }
     }
 }
@@ -57,6 +55,7 @@ struct Helper {
 }
 
 /// The helper threads of one walk (none for a walk on one thread).
+#[derive(Default)]
 pub(super) struct Stats {
     helpers: Vec<Helper>,
 }
