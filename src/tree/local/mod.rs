@@ -239,7 +239,7 @@ impl<P> Walker<'_, '_, P> {
             if stack.len() == 1 {
                 return;
             }
-            let Some(done) = stack.pop() else { return };
+            let Some(mut done) = stack.pop() else { return };
             let Some(parent) = stack.last_mut() else { return };
             if parent.fd.is_none() && !self.reopen_parent(&done, parent, v) {
                 // The tree was moved while sweep was in it: stop rather than guess.
@@ -257,6 +257,9 @@ impl<P> Walker<'_, '_, P> {
                     v.remove_empty(&done.state, done.mtime, &mut parent.state)
                 };
             if emptied {
+                // Let go of it first: whoever holds a removed directory last frees it,
+                // and may wait for the device doing so (see `remover`).
+                done.fd = None;
                 parent.gone += 1;
                 let tag = v.removal_tag(&done.state);
                 match (&mut self.pool, &parent.fd) {

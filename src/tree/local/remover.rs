@@ -17,7 +17,12 @@
 //!   threads spread over directories;
 //! - every thread checks the stop flag before each operation: after a signal, what is
 //!   still queued is reported as not attempted;
-//! - pacing (`--max-rate`) is one token bucket shared by every thread.
+//! - pacing (`--max-rate`) is one token bucket shared by every thread;
+//! - directories are removed by threads of their own: the last reference to a removed
+//!   directory frees its blocks, and on a filesystem mounted with `discard` that waits
+//!   for the device (about a millisecond here). The walk and the deleting threads let
+//!   go of a directory before its `rmdir` is issued, so that wait falls on a thread
+//!   that does nothing else, and unlinks go on meanwhile.
 //!
 //! Outcomes come back tagged with the id the walk gave each operation, in completion
 //! order: across directories, the order of a run's report lines is not significant.
@@ -43,8 +48,6 @@ const BATCH: usize = 256;
 pub(super) enum Op {
     /// `unlinkat(dir, name, 0)`, if the check holds; the file's size, for pacing.
     Unlink(CString, Check, u64),
-    /// `unlinkat(dir, name, AT_REMOVEDIR)`.
-    Rmdir(CString),
     /// Compress or move a file, if the check holds; its size, for pacing.
     Transform(CString, Check, Transform, u64),
 }
@@ -101,8 +104,29 @@ struct Shared {
     ready: Condvar,
     room: Condvar,
     capacity: usize,
-    /// Deferred removals waiting: bounded, because each holds a parent's descriptor.
+    /// Directory removals not yet done, deferred or queued: bounded, because each holds
+    /// a parent's descriptor.
     deferred: AtomicUsize,
+    /// Directory removals whose directories are empty, for the removing threads.
+    rmdirs: Mutex<Rmdirs>,
+    /// Signalled when a removal is queued or the queue closes.
+    rmdir_ready: Condvar,
+}
+
+#[derive(Default)]
+struct Rmdirs {
+    queue: VecDeque<Deferred>,
+    closed: bool,
+}
+
+impl Shared {
+    /// Hands a directory whose operations are all done to the removing threads.
+    fn release(&self, d: Deferred) {
+        if let Ok(mut r) = self.rmdirs.lock() {
+            r.queue.push_back(d);
+            self.rmdir_ready.notify_one();
+        }
+    }
 }
 
 struct Queue {
@@ -139,15 +163,25 @@ impl<'scope> Pool<'scope> {
             room: Condvar::new(),
             capacity: budget.depth,
             deferred: AtomicUsize::new(0),
+            rmdirs: Mutex::new(Rmdirs::default()),
+            rmdir_ready: Condvar::new(),
         });
         let (tx, results) = channel();
         let mut threads = Vec::new();
-        for i in 0..jobs.clamp(1, budget.threads) {
+        let n = jobs.clamp(1, budget.threads);
+        // As many threads removing directories as deleting files: they mostly wait for
+        // the device, and a removal they hold counts against the deferred bound.
+        for (i, rmdirs) in (0..n).flat_map(|i| [(i, false), (i, true)]) {
             let shared = Arc::clone(&shared);
             let tx: Sender<Vec<(u64, Removal)>> = tx.clone();
+            let (name, f): (_, Box<dyn FnOnce() + Send>) = if rmdirs {
+                (format!("sweep-rmdir-{i}"), Box::new(move || remove_dirs(&shared, &tx, stop)))
+            } else {
+                (format!("sweep-remover-{i}"), Box::new(move || work(&shared, &tx, pacer, stop)))
+            };
             let t = std::thread::Builder::new()
-                .name(format!("sweep-remover-{i}"))
-                .spawn_scoped(scope, move || work(&shared, &tx, pacer, stop))
+                .name(name)
+                .spawn_scoped(scope, f)
                 .map_err(|e| e.raw_os_error().map_or(Errno::AGAIN, Errno::from_raw_os_error))?;
             threads.push(t);
         }
@@ -178,7 +212,8 @@ impl<'scope> Pool<'scope> {
     /// Removes the directory `name` of the directory open as `parent_fd` (node
     /// `parent`) once everything inside it (node `child`) is done; returns its id.
     /// Returns `None` when too many removals wait already: the caller must take outcomes
-    /// (which frees them) and try again.
+    /// (which frees them) and try again. The caller holds the directory open no longer
+    /// (see the module's notes).
     pub(super) fn rmdir(
         &mut self,
         parent_fd: &Arc<OwnedFd>,
@@ -195,20 +230,17 @@ impl<'scope> Pool<'scope> {
         self.next += 1;
         self.outstanding += 1;
         parent.add(1);
+        self.shared.deferred.fetch_add(1, Ordering::Relaxed);
+        let removal = (id, name, Arc::clone(parent_fd), Arc::clone(parent));
         let now = match child.state.lock() {
             Ok(mut s) if s.pending > 0 => {
-                s.deferred = Some((id, name, Arc::clone(parent_fd), Arc::clone(parent)));
-                self.shared.deferred.fetch_add(1, Ordering::Relaxed);
+                s.deferred = Some(removal);
                 None
             }
-            _ => Some(name),
+            _ => Some(removal),
         };
-        if let Some(name) = now {
-            self.enqueue(Batch {
-                fd: Arc::clone(parent_fd),
-                node: Arc::clone(parent),
-                ops: vec![(id, Op::Rmdir(name))],
-            });
+        if let Some(removal) = now {
+            self.shared.release(removal);
         }
         Some(id)
     }
@@ -276,6 +308,10 @@ impl<'scope> Pool<'scope> {
             q.closed = true;
         }
         self.shared.ready.notify_all();
+        if let Ok(mut r) = self.shared.rmdirs.lock() {
+            r.closed = true;
+        }
+        self.shared.rmdir_ready.notify_all();
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
@@ -315,7 +351,6 @@ fn work(shared: &Shared, results: &Sender<Vec<(u64, Removal)>>, pacer: &Pacer, s
                     pacer.wait(*size);
                     remove_checked(&batch.fd, name, *check)
                 }
-                Op::Rmdir(name) => Removal::of(rustix::fs::unlinkat(&*batch.fd, name, AtFlags::REMOVEDIR)),
                 Op::Transform(name, check, t, size) => {
                     pacer.wait(*size);
                     match t {
@@ -342,30 +377,64 @@ fn work(shared: &Shared, results: &Sender<Vec<(u64, Removal)>>, pacer: &Pacer, s
         if waiting {
             shared.ready.notify_one();
         }
-        // The directory's count falls; its own removal may now go, and so on upward.
-        let mut node = batch.node;
-        let mut n = batch.ops.len();
-        loop {
-            let deferred = match node.state.lock() {
-                Ok(mut s) => {
-                    s.pending = s.pending.saturating_sub(n);
-                    if s.pending == 0 { s.deferred.take() } else { None }
-                }
-                Err(_) => None,
-            };
-            let Some((id, name, parent_fd, parent)) = deferred else { break };
-            shared.deferred.fetch_sub(1, Ordering::Relaxed);
-            let r = if stop.load(Ordering::Relaxed) != 0 {
-                Removal::Failed(Errno::INTR)
-            } else {
-                Removal::of(rustix::fs::unlinkat(&*parent_fd, &name, AtFlags::REMOVEDIR))
-            };
-            done.push((id, r));
-            node = parent;
-            n = 1;
-        }
+        // The directory's count falls; its own removal may now go, to a removing
+        // thread, once this one holds the directory no longer.
+        // Outcomes go before the removal they allow, so the report names a directory
+        // after everything in it.
+        let Batch { fd, node, ops } = batch;
+        drop(fd);
+        let next = node.done(ops.len());
         if results.send(done).is_err() {
             return;
+        }
+        if let Some(d) = next {
+            shared.release(d);
+        }
+    }
+}
+
+impl Node {
+    /// `n` operations inside this directory are done: its own removal, if it waits and
+    /// nothing else is in flight here.
+    fn done(&self, n: usize) -> Option<Deferred> {
+        let mut s = self.state.lock().ok()?;
+        s.pending = s.pending.saturating_sub(n);
+        if s.pending == 0 { s.deferred.take() } else { None }
+    }
+}
+
+/// A thread removing directories whose contents are gone, until the queue closes; and
+/// then, as each removal completes, its parent's if that was the last thing in it.
+fn remove_dirs(shared: &Shared, results: &Sender<Vec<(u64, Removal)>>, stop: &AtomicUsize) {
+    loop {
+        let (id, name, parent_fd, parent) = {
+            let Ok(mut r) = shared.rmdirs.lock() else { return };
+            loop {
+                if let Some(d) = r.queue.pop_front() {
+                    break d;
+                }
+                if r.closed {
+                    return;
+                }
+                r = match shared.rmdir_ready.wait(r) {
+                    Ok(r) => r,
+                    Err(_) => return,
+                };
+            }
+        };
+        let r = if stop.load(Ordering::Relaxed) != 0 {
+            Removal::Failed(Errno::INTR)
+        } else {
+            Removal::of(rustix::fs::unlinkat(&*parent_fd, &name, AtFlags::REMOVEDIR))
+        };
+        drop(parent_fd);
+        shared.deferred.fetch_sub(1, Ordering::Relaxed);
+        let next = parent.done(1);
+        if results.send(vec![(id, r)]).is_err() {
+            return;
+        }
+        if let Some(d) = next {
+            shared.release(d);
         }
     }
 }

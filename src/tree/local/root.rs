@@ -58,7 +58,8 @@ fn fd_number(fd: &OwnedFd) -> i32 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget {
     /// Directory descriptors the walk keeps open at most; also the most directory
-    /// removals waiting for their directories to empty (each holds its parent open).
+    /// removals waiting for their directories to empty or being done (each holds its
+    /// parent open).
     pub window: usize,
     /// Deletion batches queued at most (each holds its directory open).
     pub depth: usize,
