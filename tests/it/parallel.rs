@@ -87,6 +87,36 @@ fn with_eight_threads_each_marker_still_goes_before_its_directory() {
     assert_eq!(seen_marker.len(), 9 * 6);
 }
 
+/// Every removed directory's line comes after the line of everything that was in it,
+/// whichever threads deleted them: directories of more than one batch (256 files),
+/// nested ones, many at once.
+#[test]
+fn with_eight_threads_a_directory_is_reported_after_everything_in_it() {
+    let t = Tree::new();
+    for d in 1..=6u32 {
+        for h in 0..4u32 {
+            for f in 0..300 {
+                t.file(&format!("dt=2024-07-{d:02}/hour={h:02}/part-{f:03}"));
+            }
+            t.file(&format!("dt=2024-07-{d:02}/hour={h:02}/a/b/c"));
+        }
+    }
+    let p = t.policy(&one_policy(&["dt=%Y-%m-%d/hour=%H/**"], "3d", ""));
+    let done = t.sweep("apply", &p, NOW).args(["--jobs", "8", "--format", "json"]).code(0);
+    let mut removed: Vec<String> = Vec::new();
+    for l in done.json().iter().filter(|l| l["outcome"] == "deleted" || l["outcome"] == "removed") {
+        let path = l["path"].as_str().unwrap();
+        if let Some(dir) = removed.iter().find(|d| path.starts_with(&format!("{d}/"))) {
+            panic!("{path} reported after its directory {dir}");
+        }
+        if l["type"] == "dir" {
+            removed.push(path.to_string());
+        }
+    }
+    // Six days of four hours, each with a/ and a/b/, and the days themselves.
+    assert_eq!(removed.len(), 6 * 4 * 3 + 6);
+}
+
 #[test]
 fn a_paced_run_takes_at_least_files_over_rate() {
     let t = Tree::new();
@@ -172,4 +202,65 @@ fn a_plan_walked_on_several_threads_says_exactly_what_one_thread_says() {
     // A line per file, per directory that would be removed, and the summary.
     assert_eq!(many.len(), (2500 + 7 + 3 * 65 + 3) + 16 + 1, "{:?}", many.last());
     assert_eq!(many, one, "the same lines, in the same order");
+}
+
+/// A run that may start some of its threads but not all (`RLIMIT_NPROC`, as a user with
+/// no other processes) ends, says why, and touches nothing: the threads already started
+/// must not wait forever for work that never comes.
+#[test]
+fn a_run_that_cannot_start_all_its_threads_ends_and_touches_nothing() {
+    use std::os::unix::process::CommandExt;
+    let test = "a_run_that_cannot_start_all_its_threads_ends_and_touches_nothing";
+    if !rustix::process::geteuid().is_root() {
+        missing(test, "root (to run sweep as a user that has no other process)");
+        return;
+    }
+    // A user id nothing else runs as: the limit counts every process of the user.
+    const UID: u32 = 64_999;
+    // --jobs 4 wants 8 threads besides the main one; each limit lets fewer start.
+    for limit in 1..=6u64 {
+        let t = tree();
+        let p = policy(&t);
+        let before = t.listing();
+        let chown =
+            std::process::Command::new("chown").arg("-R").arg(format!("{UID}:{UID}")).arg(t.dir.path()).status();
+        assert!(chown.is_ok_and(|s| s.success()), "chown the tree");
+        let mut s = t.sweep("apply", &p, NOW);
+        s.args(["--jobs", "4", "--format", "json"]).env("XDG_RUNTIME_DIR", "");
+        let c = s.command().uid(UID).gid(UID);
+        // SAFETY: only an async-signal-safe syscall (setrlimit) runs between fork and exec.
+        unsafe {
+            c.pre_exec(move || {
+                use rustix::process::{Resource, Rlimit, setrlimit};
+                let l = Rlimit { current: Some(limit), maximum: Some(limit) };
+                setrlimit(Resource::Nproc, l).map_err(std::io::Error::from)
+            });
+        }
+        // Output to files, not pipes: a full pipe would look like a hang.
+        let (out, err) = (tempfile::tempfile().unwrap(), tempfile::tempfile().unwrap());
+        let mut child = c.stdout(out.try_clone().unwrap()).stderr(err.try_clone().unwrap()).spawn().unwrap();
+        let started = Instant::now();
+        let status = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break st;
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("limit {limit}: sweep still runs after 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let read = |mut f: &std::fs::File| {
+            use std::io::{Read, Seek};
+            let mut s = String::new();
+            f.rewind().unwrap();
+            f.read_to_string(&mut s).unwrap();
+            s
+        };
+        let (stdout, stderr) = (read(&out), read(&err));
+        assert_eq!(status.code(), Some(5), "limit {limit}: exit 5 (error)\n{stdout}\n{stderr}");
+        assert!(stdout.contains("Resource temporarily unavailable"), "limit {limit}: says why\n{stdout}");
+        assert_eq!(t.listing(), before, "limit {limit}: nothing deleted");
+    }
 }

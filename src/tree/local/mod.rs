@@ -116,8 +116,9 @@ enum Waiting<P> {
     Dir(Vec<u8>, u32),
 }
 
-/// Walks the tree under `root`. In apply, removals run on `opts.jobs` threads, paced by
-/// `pacer`; a non-zero `stop` (a signal) stops every thread at its next file.
+/// Walks the tree under `root`. In apply, removals run on `opts.jobs` threads (and
+/// emptied directories' on as many more), paced by `pacer`; a non-zero `stop` (a signal)
+/// stops every thread at its next file.
 pub fn walk<V: Visitor>(root: &Root, opts: Options, pacer: &Pacer, stop: &std::sync::atomic::AtomicUsize, v: &mut V) {
     use std::os::unix::ffi::OsStrExt;
     let mut path = root.path.as_os_str().as_bytes().to_vec();
@@ -270,8 +271,8 @@ impl<P> Walker<'_, '_, P> {
                             let Some(pool) = self.pool.as_mut() else { break None };
                             match pool.rmdir(&pfd, &parent.node, &done.node, name.clone()) {
                                 Some(id) => break Some(id),
-                                // Too many removals wait for their directories to empty:
-                                // take outcomes until one has gone.
+                                // Too many directory removals are not done yet: take
+                                // outcomes until one has gone.
                                 None => {
                                     let got = pool.wait();
                                     self.deliver(got, v);

@@ -9,10 +9,10 @@
 //! - a directory's `rmdir` is issued only when every operation inside it has completed:
 //!   each directory counts its operations in flight, and an emptied directory's `rmdir`
 //!   waits, deferred, until its count falls to zero (the thread that completes the last
-//!   operation issues it, and so on up the tree);
-//! - the queue is bounded, and so are deferred removals, so memory and descriptors stay
-//!   flat whatever the tree;
-//! - a directory is worked on by one thread at a time (unlinks in one directory
+//!   operation hands it on, and so on up the tree);
+//! - the queue is bounded, and so are removals not yet done, so memory and descriptors
+//!   stay flat whatever the tree;
+//! - a directory's files are worked on by one thread at a time (unlinks in one directory
 //!   serialise on its lock in the kernel; a second thread there only spins), so the
 //!   threads spread over directories;
 //! - every thread checks the stop flag before each operation: after a signal, what is
@@ -25,7 +25,9 @@
 //!   that does nothing else, and unlinks go on meanwhile.
 //!
 //! Outcomes come back tagged with the id the walk gave each operation, in completion
-//! order: across directories, the order of a run's report lines is not significant.
+//! order: across directories, the order of a run's report lines is not significant;
+//! a directory's comes after those of everything in it (each thread sends its outcomes
+//! before it lowers the count that lets the directory go).
 
 use std::collections::VecDeque;
 use std::ffi::CString;
@@ -54,7 +56,8 @@ pub(super) enum Op {
 
 /// A directory being walked, as the deleting threads see it: the operations in flight
 /// inside it, and its own `rmdir`, deferred until they are done. It holds no descriptor
-/// (queued operations do), so the walk's window of open directories stays what it is.
+/// of itself (queued operations do; its deferred removal holds the parent's), so the
+/// walk's window of open directories stays what it is.
 #[derive(Default)]
 pub(super) struct Node {
     state: Mutex<NodeState>,
@@ -86,6 +89,14 @@ impl Node {
         if let Ok(mut s) = self.state.lock() {
             s.pending += n;
         }
+    }
+
+    /// `n` operations inside this directory are done: its own removal, if it waits and
+    /// nothing else is in flight here.
+    fn done(&self, n: usize) -> Option<Deferred> {
+        let mut s = self.state.lock().ok()?;
+        s.pending = s.pending.saturating_sub(n);
+        if s.pending == 0 { s.deferred.take() } else { None }
     }
 }
 
@@ -120,6 +131,18 @@ struct Rmdirs {
 }
 
 impl Shared {
+    /// Closes both queues: threads finish what is queued, then end.
+    fn close(&self) {
+        if let Ok(mut q) = self.queue.lock() {
+            q.closed = true;
+        }
+        self.ready.notify_all();
+        if let Ok(mut r) = self.rmdirs.lock() {
+            r.closed = true;
+        }
+        self.rmdir_ready.notify_all();
+    }
+
     /// Hands a directory whose operations are all done to the removing threads.
     fn release(&self, d: Deferred) {
         if let Ok(mut r) = self.rmdirs.lock() {
@@ -142,13 +165,13 @@ pub(super) struct Pool<'scope> {
     next: u64,
     /// Operations sent whose outcomes have not come back.
     outstanding: usize,
-    /// The most deferred removals before the walk waits for outcomes.
+    /// The most directory removals not yet done before the walk waits for outcomes.
     max_deferred: usize,
     threads: Vec<ScopedJoinHandle<'scope, ()>>,
 }
 
 impl<'scope> Pool<'scope> {
-    /// Starts `jobs` threads in `scope`. `budget` bounds the batches queued and the
+    /// Starts `jobs` deleting threads and as many removing directories in `scope`. `budget` bounds the batches queued and the
     /// removals deferred (each holds a directory descriptor).
     pub(super) fn start<'env>(
         scope: &'scope Scope<'scope, 'env>,
@@ -172,18 +195,21 @@ impl<'scope> Pool<'scope> {
         // As many threads removing directories as deleting files: they mostly wait for
         // the device, and a removal they hold counts against the deferred bound.
         for (i, rmdirs) in (0..n).flat_map(|i| [(i, false), (i, true)]) {
-            let shared = Arc::clone(&shared);
+            let mine = Arc::clone(&shared);
             let tx: Sender<Vec<(u64, Removal)>> = tx.clone();
             let (name, f): (_, Box<dyn FnOnce() + Send>) = if rmdirs {
-                (format!("sweep-rmdir-{i}"), Box::new(move || remove_dirs(&shared, &tx, stop)))
+                (format!("sweep-rmdir-{i}"), Box::new(move || remove_dirs(&mine, &tx, stop)))
             } else {
-                (format!("sweep-remover-{i}"), Box::new(move || work(&shared, &tx, pacer, stop)))
+                (format!("sweep-remover-{i}"), Box::new(move || work(&mine, &tx, pacer, stop)))
             };
-            let t = std::thread::Builder::new()
-                .name(name)
-                .spawn_scoped(scope, f)
-                .map_err(|e| e.raw_os_error().map_or(Errno::AGAIN, Errno::from_raw_os_error))?;
-            threads.push(t);
+            match std::thread::Builder::new().name(name).spawn_scoped(scope, f) {
+                Ok(t) => threads.push(t),
+                Err(e) => {
+                    // The threads started must not wait forever for work.
+                    shared.close();
+                    return Err(e.raw_os_error().map_or(Errno::AGAIN, Errno::from_raw_os_error));
+                }
+            }
         }
         Ok(Pool { shared, results, batch: None, next: 0, outstanding: 0, max_deferred: budget.window.max(2), threads })
     }
@@ -304,18 +330,18 @@ impl<'scope> Pool<'scope> {
             }
             out.extend(got);
         }
-        if let Ok(mut q) = self.shared.queue.lock() {
-            q.closed = true;
-        }
-        self.shared.ready.notify_all();
-        if let Ok(mut r) = self.shared.rmdirs.lock() {
-            r.closed = true;
-        }
-        self.shared.rmdir_ready.notify_all();
+        self.shared.close();
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
         out
+    }
+}
+
+impl Drop for Pool<'_> {
+    /// However the walk ends, the threads end too (the scope joins them).
+    fn drop(&mut self) {
+        self.shared.close();
     }
 }
 
@@ -340,7 +366,7 @@ fn work(shared: &Shared, results: &Sender<Vec<(u64, Removal)>>, pacer: &Pacer, s
                 };
             }
         };
-        let mut done = Vec::with_capacity(batch.ops.len() + 1);
+        let mut done = Vec::with_capacity(batch.ops.len());
         for (id, op) in &batch.ops {
             if stop.load(Ordering::Relaxed) != 0 {
                 done.push((*id, Removal::Failed(Errno::INTR)));
@@ -379,32 +405,21 @@ fn work(shared: &Shared, results: &Sender<Vec<(u64, Removal)>>, pacer: &Pacer, s
         }
         // The directory's count falls; its own removal may now go, to a removing
         // thread, once this one holds the directory no longer.
-        // Outcomes go before the removal they allow, so the report names a directory
-        // after everything in it.
+        // Outcomes go before the count falls, so the report names a directory after
+        // everything in it.
         let Batch { fd, node, ops } = batch;
         drop(fd);
-        let next = node.done(ops.len());
         if results.send(done).is_err() {
             return;
         }
-        if let Some(d) = next {
+        if let Some(d) = node.done(ops.len()) {
             shared.release(d);
         }
     }
 }
 
-impl Node {
-    /// `n` operations inside this directory are done: its own removal, if it waits and
-    /// nothing else is in flight here.
-    fn done(&self, n: usize) -> Option<Deferred> {
-        let mut s = self.state.lock().ok()?;
-        s.pending = s.pending.saturating_sub(n);
-        if s.pending == 0 { s.deferred.take() } else { None }
-    }
-}
-
-/// A thread removing directories whose contents are gone, until the queue closes; and
-/// then, as each removal completes, its parent's if that was the last thing in it.
+/// A thread removing directories whose contents are gone, until the queue closes. A
+/// removal that was the last thing in flight in its parent hands the parent's on.
 fn remove_dirs(shared: &Shared, results: &Sender<Vec<(u64, Removal)>>, stop: &AtomicUsize) {
     loop {
         let (id, name, parent_fd, parent) = {
@@ -429,11 +444,10 @@ fn remove_dirs(shared: &Shared, results: &Sender<Vec<(u64, Removal)>>, stop: &At
         };
         drop(parent_fd);
         shared.deferred.fetch_sub(1, Ordering::Relaxed);
-        let next = parent.done(1);
         if results.send(vec![(id, r)]).is_err() {
             return;
         }
-        if let Some(d) = next {
+        if let Some(d) = parent.done(1) {
             shared.release(d);
         }
     }

@@ -63,7 +63,8 @@ pub struct Budget {
     pub window: usize,
     /// Deletion batches queued at most (each holds its directory open).
     pub depth: usize,
-    /// Deleting threads at most (each running batch holds its directory open).
+    /// Deleting threads at most (each running batch holds its directory open; the
+    /// threads removing directories hold only removals counted in `window`).
     pub threads: usize,
 }
 
