@@ -403,10 +403,9 @@ fn work(shared: &Shared, results: &Sender<Vec<(u64, Removal)>>, pacer: &Pacer, s
         if waiting {
             shared.ready.notify_one();
         }
-        // The directory's count falls; its own removal may now go, to a removing
-        // thread, once this one holds the directory no longer.
-        // Outcomes go before the count falls, so the report names a directory after
-        // everything in it.
+        // The directory's count falls, and its own removal may go to a removing thread:
+        // after this thread has let go of the directory, and after its outcomes are
+        // sent, so the report names a directory after everything in it.
         let Batch { fd, node, ops } = batch;
         drop(fd);
         if results.send(done).is_err() {
