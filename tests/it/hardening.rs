@@ -24,7 +24,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -41,8 +41,6 @@ const NOW: &str = "2024-07-12T12:00:00Z";
 const OLD_MTIME: i64 = 1_719_792_000;
 /// uid and gid of the attacker.
 const NOBODY: u32 = 65534;
-/// A run still going after this is hung: it is killed and the test fails.
-const HANG: Duration = Duration::from_secs(30);
 /// Address space sweep gets where memory must stay bounded.
 const MEMORY: u64 = 512 * 1024 * 1024;
 
@@ -1164,61 +1162,6 @@ impl Drop for Group {
     fn drop(&mut self) {
         let _ = kill_process_group(self.0, Signal::KILL);
     }
-}
-
-/// Kills a process still running [`HANG`] after it started.
-struct Watchdog {
-    cancel: Option<mpsc::Sender<()>>,
-    fired: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Watchdog {
-    fn start(pid: Pid) -> Watchdog {
-        let (cancel, wait) = mpsc::channel::<()>();
-        let fired = Arc::new(AtomicBool::new(false));
-        let f = Arc::clone(&fired);
-        let thread = std::thread::spawn(move || {
-            if let Err(RecvTimeoutError::Timeout) = wait.recv_timeout(HANG) {
-                f.store(true, Ordering::SeqCst);
-                let _ = kill_process(pid, Signal::KILL);
-            }
-        });
-        Watchdog { cancel: Some(cancel), fired, thread: Some(thread) }
-    }
-
-    /// Stands down; true when it had to kill.
-    fn stop(mut self) -> bool {
-        self.cancel.take();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        self.fired.load(Ordering::SeqCst)
-    }
-}
-
-/// Runs `cmd` with stdout and stderr captured, under the hang guard.
-#[track_caller]
-fn bounded(cmd: &mut Command, what: &str) -> Done {
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    finish_bounded(cmd, what)
-}
-
-/// Runs `cmd` as configured, under the hang guard: a run still going after [`HANG`] is
-/// killed and fails the test.
-#[track_caller]
-fn finish_bounded(cmd: &mut Command, what: &str) -> Done {
-    let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-    let guard = Watchdog::start(Pid::from_child(&child));
-    let out: Output = child.wait_with_output().unwrap();
-    if guard.stop() {
-        panic!(
-            "{what} hung: killed after {HANG:?}\n--- stdout\n{}--- stderr\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Done { out }
 }
 
 /// Like [`bounded`], sampling the child's peak resident size (`VmHWM`) every few

@@ -236,30 +236,9 @@ fn a_run_that_cannot_start_all_its_threads_ends_and_touches_nothing() {
                 setrlimit(Resource::Nproc, l).map_err(std::io::Error::from)
             });
         }
-        // Output to files, not pipes: a full pipe would look like a hang.
-        let (out, err) = (tempfile::tempfile().unwrap(), tempfile::tempfile().unwrap());
-        let mut child = c.stdout(out.try_clone().unwrap()).stderr(err.try_clone().unwrap()).spawn().unwrap();
-        let started = Instant::now();
-        let status = loop {
-            if let Some(st) = child.try_wait().unwrap() {
-                break st;
-            }
-            if started.elapsed() > Duration::from_secs(60) {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("limit {limit}: sweep still runs after 60 s");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let read = |mut f: &std::fs::File| {
-            use std::io::{Read, Seek};
-            let mut s = String::new();
-            f.rewind().unwrap();
-            f.read_to_string(&mut s).unwrap();
-            s
-        };
-        let (stdout, stderr) = (read(&out), read(&err));
-        assert_eq!(status.code(), Some(5), "limit {limit}: exit 5 (error)\n{stdout}\n{stderr}");
+        let done = bounded(c, &format!("apply with RLIMIT_NPROC {limit}"));
+        let (stdout, stderr) = (done.stdout(), done.stderr());
+        assert_eq!(done.out.status.code(), Some(5), "limit {limit}: exit 5 (error)\n{stdout}\n{stderr}");
         assert!(stdout.contains("Resource temporarily unavailable"), "limit {limit}: says why\n{stdout}");
         assert_eq!(t.listing(), before, "limit {limit}: nothing deleted");
     }

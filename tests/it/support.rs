@@ -5,10 +5,15 @@
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
+use rustix::process::{Pid, Signal, kill_process};
 use serde_json::Value;
-use std::process::Command;
 
 /// A scratch directory with a policy root inside it (`<tmp>/data`).
 pub struct Tree {
@@ -412,4 +417,62 @@ impl Drop for Tmpfs {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
+}
+
+/// A run still going after this is hung: it is killed and the test fails.
+pub const HANG: Duration = Duration::from_secs(30);
+
+/// Kills a process still running [`HANG`] after it started.
+pub struct Watchdog {
+    cancel: Option<mpsc::Sender<()>>,
+    fired: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Watchdog {
+    pub fn start(pid: Pid) -> Watchdog {
+        let (cancel, wait) = mpsc::channel::<()>();
+        let fired = Arc::new(AtomicBool::new(false));
+        let f = Arc::clone(&fired);
+        let thread = std::thread::spawn(move || {
+            if let Err(RecvTimeoutError::Timeout) = wait.recv_timeout(HANG) {
+                f.store(true, Ordering::SeqCst);
+                let _ = kill_process(pid, Signal::KILL);
+            }
+        });
+        Watchdog { cancel: Some(cancel), fired, thread: Some(thread) }
+    }
+
+    /// Stands down; true when it had to kill.
+    pub fn stop(mut self) -> bool {
+        self.cancel.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.fired.load(Ordering::SeqCst)
+    }
+}
+
+/// Runs `cmd` with stdout and stderr captured, under the hang guard.
+#[track_caller]
+pub fn bounded(cmd: &mut Command, what: &str) -> Done {
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    finish_bounded(cmd, what)
+}
+
+/// Runs `cmd` as configured, under the hang guard: a run still going after [`HANG`] is
+/// killed and fails the test.
+#[track_caller]
+pub fn finish_bounded(cmd: &mut Command, what: &str) -> Done {
+    let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    let guard = Watchdog::start(Pid::from_child(&child));
+    let out: Output = child.wait_with_output().unwrap();
+    if guard.stop() {
+        panic!(
+            "{what} hung: killed after {HANG:?}\n--- stdout\n{}--- stderr\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Done { out }
 }

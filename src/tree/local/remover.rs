@@ -171,8 +171,9 @@ pub(super) struct Pool<'scope> {
 }
 
 impl<'scope> Pool<'scope> {
-    /// Starts `jobs` deleting threads and as many removing directories in `scope`. `budget` bounds the batches queued and the
-    /// removals deferred (each holds a directory descriptor).
+    /// Starts `jobs` deleting threads and as many removing directories in `scope`.
+    /// `budget` bounds the batches queued and the directory removals not yet done (each
+    /// holds a directory descriptor).
     pub(super) fn start<'env>(
         scope: &'scope Scope<'scope, 'env>,
         jobs: usize,
@@ -191,25 +192,21 @@ impl<'scope> Pool<'scope> {
         });
         let (tx, results) = channel();
         let mut threads = Vec::new();
-        let n = jobs.clamp(1, budget.threads);
         // As many threads removing directories as deleting files: they mostly wait for
         // the device, and a removal they hold counts against the deferred bound.
-        for (i, rmdirs) in (0..n).flat_map(|i| [(i, false), (i, true)]) {
-            let mine = Arc::clone(&shared);
-            let tx: Sender<Vec<(u64, Removal)>> = tx.clone();
-            let (name, f): (_, Box<dyn FnOnce() + Send>) = if rmdirs {
-                (format!("sweep-rmdir-{i}"), Box::new(move || remove_dirs(&mine, &tx, stop)))
-            } else {
-                (format!("sweep-remover-{i}"), Box::new(move || work(&mine, &tx, pacer, stop)))
-            };
-            match std::thread::Builder::new().name(name).spawn_scoped(scope, f) {
-                Ok(t) => threads.push(t),
-                Err(e) => {
-                    // The threads started must not wait forever for work.
-                    shared.close();
-                    return Err(e.raw_os_error().map_or(Errno::AGAIN, Errno::from_raw_os_error));
-                }
+        let mut start = || -> Result<(), Errno> {
+            for i in 0..jobs.clamp(1, budget.threads) {
+                let (s, t) = (Arc::clone(&shared), tx.clone());
+                threads.push(spawn(scope, format!("sweep-remover-{i}"), move || work(&s, &t, pacer, stop))?);
+                let (s, t) = (Arc::clone(&shared), tx.clone());
+                threads.push(spawn(scope, format!("sweep-rmdir-{i}"), move || remove_dirs(&s, &t, stop))?);
             }
+            Ok(())
+        };
+        if let Err(e) = start() {
+            // The threads started must not wait forever for work.
+            shared.close();
+            return Err(e);
         }
         Ok(Pool { shared, results, batch: None, next: 0, outstanding: 0, max_deferred: budget.window.max(2), threads })
     }
@@ -343,6 +340,18 @@ impl Drop for Pool<'_> {
     fn drop(&mut self) {
         self.shared.close();
     }
+}
+
+/// Starts a named thread in `scope`.
+fn spawn<'scope>(
+    scope: &'scope Scope<'scope, '_>,
+    name: String,
+    f: impl FnOnce() + Send + 'scope,
+) -> Result<ScopedJoinHandle<'scope, ()>, Errno> {
+    std::thread::Builder::new()
+        .name(name)
+        .spawn_scoped(scope, f)
+        .map_err(|e| e.raw_os_error().map_or(Errno::AGAIN, Errno::from_raw_os_error))
 }
 
 /// A deleting thread: takes batches until the queue closes.
