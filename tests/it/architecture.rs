@@ -116,3 +116,35 @@ fn the_safety_table_names_tests_that_exist() {
     }
     assert!(named > 30, "the table names {named} tests");
 }
+
+/// A test that runs something as another user goes through `support::User`, which makes
+/// the program reachable wherever the repository was cloned (a private clone directory
+/// shuts other users out of `target/`). Switching users anywhere else is a test that
+/// fails for whoever clones into `/root` or a `mktemp -d`.
+#[test]
+fn only_the_user_helper_switches_users() {
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let mut all = Vec::new();
+    files(&tests, &mut all);
+    let allowed = |f: &Path, needle: &str| match needle {
+        ".uid(" => f.ends_with("support/user.rs"),
+        // The attacker is started through setpriv, with the program made reachable by
+        // the helper (hardening.rs, `Nobody::command`).
+        _ => f.ends_with("hardening.rs"),
+    };
+    // `.uid(` with an argument: `Command::uid`, not `Metadata::uid()`.
+    let switches = |l: &str, needle: &str| {
+        l.match_indices(needle).any(|(i, _)| needle != ".uid(" || !l[i + needle.len()..].starts_with(')'))
+    };
+    let mut found = Vec::new();
+    for f in all.iter().filter(|f| !f.ends_with("architecture.rs")) {
+        let text = fs::read_to_string(f).unwrap();
+        for needle in [".uid(", "--reuid"] {
+            let code = text.lines().filter(|l| !l.trim_start().starts_with("//"));
+            if code.into_iter().any(|l| switches(l, needle)) && !allowed(f, needle) {
+                found.push(format!("{}: {needle}", f.display()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "users switched outside support::User:\n{}", found.join("\n"));
+}

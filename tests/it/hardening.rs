@@ -1062,9 +1062,16 @@ impl Nobody {
         Some(Nobody { setpriv })
     }
 
+    /// `program` as nobody; a path is made reachable first (see [`User::reachable`]).
     fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        let program = program.as_ref();
         let mut c = Command::new(&self.setpriv);
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(program);
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+        if program.to_string_lossy().contains('/') {
+            c.arg(User::NOBODY.reachable(Path::new(program)));
+        } else {
+            c.arg(program);
+        }
         c
     }
 
@@ -1083,20 +1090,8 @@ impl Nobody {
     /// This test executable, at a path nobody may execute (a copy, if the build
     /// directory is closed to others).
     fn executable(&self) -> PathBuf {
-        static COPY: Mutex<Option<tempfile::TempDir>> = Mutex::new(None);
         let exe = std::env::current_exe().expect("path of the test executable");
-        let ok = self.command("test").arg("-x").arg(&exe).status().is_ok_and(|s| s.success());
-        if ok {
-            return exe;
-        }
-        let mut copy = COPY.lock().unwrap_or_else(|e| e.into_inner());
-        let dir = copy.get_or_insert_with(|| {
-            let d = tempfile::Builder::new().prefix("sweep-attacker-").tempdir().unwrap();
-            fs::set_permissions(d.path(), fs::Permissions::from_mode(0o755)).unwrap();
-            fs::copy(&exe, d.path().join("it")).unwrap();
-            d
-        });
-        dir.path().join("it")
+        User::NOBODY.reachable(&exe)
     }
 }
 

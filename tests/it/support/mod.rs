@@ -15,6 +15,9 @@ use std::time::Duration;
 use rustix::process::{Pid, Signal, kill_process};
 use serde_json::Value;
 
+mod user;
+pub use user::User;
+
 /// A scratch directory with a policy root inside it (`<tmp>/data`).
 pub struct Tree {
     pub dir: tempfile::TempDir,
@@ -97,7 +100,15 @@ impl Tree {
 
     /// `sweep SUB -c POLICY --now NOW --lock-file ... ARGS`.
     pub fn sweep(&self, sub: &str, policy: &Path, now: &str) -> Sweep {
-        let mut s = Sweep::new();
+        self.sweep_with(Sweep::new(), sub, policy, now)
+    }
+
+    /// [`Tree::sweep`] as `user`.
+    pub fn sweep_as(&self, user: &User, sub: &str, policy: &Path, now: &str) -> Sweep {
+        self.sweep_with(user.sweep(), sub, policy, now)
+    }
+
+    fn sweep_with(&self, mut s: Sweep, sub: &str, policy: &Path, now: &str) -> Sweep {
         s.arg(sub).arg("-c").arg(policy.as_os_str()).arg("--now").arg(now);
         if sub == "apply" {
             s.arg("--lock-file").arg(self.dir.path().join("sweep.lock").as_os_str());
@@ -155,7 +166,11 @@ pub struct Sweep {
 
 impl Sweep {
     pub fn new() -> Sweep {
-        let mut cmd = Command::new(BIN);
+        Sweep::from_command(Command::new(BIN))
+    }
+
+    /// The binary as `cmd` starts it (another user's, say: see [`User::sweep`]).
+    pub fn from_command(mut cmd: Command) -> Sweep {
         cmd.env_remove("NO_COLOR").env("TZ", "UTC");
         Sweep { cmd }
     }
