@@ -59,6 +59,21 @@ pub enum Reason<'p> {
     Implausible,
     /// The period starts later than now plus `max_future`.
     Future,
+    /// Inside a lakehouse table: the format's own retention removes its files.
+    Table(Rc<Table>),
+    /// A completion marker of its directory stays (its name and its own decision), so
+    /// nothing directly beside it goes: a reader must never see a marker over a
+    /// partition that is being emptied.
+    MarkerStays(Box<(Rc<str>, Verdict<'p>)>),
+}
+
+/// A lakehouse table found under a root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    /// Its format.
+    pub format: crate::tree::TableFormat,
+    /// The table's directory, as reports show it.
+    pub path: Rc<str>,
 }
 
 /// One file's decision.
@@ -190,6 +205,13 @@ pub struct Classifier<'p> {
     /// The last mtime day and its label.
     last_day: Option<(NaiveDate, Rc<str>)>,
     facts: Facts,
+}
+
+impl DirCtx<'_> {
+    /// Whether an `exclude` matched this directory or one above it.
+    pub fn excluded(&self) -> bool {
+        self.excluded.is_some()
+    }
 }
 
 impl<'p> Classifier<'p> {

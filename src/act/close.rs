@@ -5,8 +5,8 @@
 
 use super::decide::Ledger;
 use super::events::{Level, Sink};
+use super::member::Member;
 use super::summary::{Disk, Fresh, PolicySummary};
-use super::visit::Member;
 use crate::action::Action;
 use crate::clock;
 use crate::policy::{OnUnmatched, Share};

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use super::Ctx;
 use super::events::{Level, Sink};
+use super::member::Member;
 use super::summary::CapacityReport;
-use super::visit::Member;
 use crate::classify::Override;
 use crate::clock::{self, Cutoff, Period};
 use crate::guard::capacity::{self, Before, Targets};
@@ -58,14 +58,14 @@ pub fn open_archives(ctx: &Ctx, members: &mut [Member], apply: bool, sink: &mut 
         m.archive = match LocalRoot::open(&a.to) {
             Ok(r) => match ctx.system.refuse(&r.path, Some(r.id), r.resolved.as_deref()) {
                 Some(reason) => Err(format!("archive.to {to}: {reason}")),
-                None => Ok(Some(r.dir())),
+                None => Ok(Some((r.dir(), r.id))),
             },
             Err(e) => Err(format!("archive.to {to}: {}", crate::tree::os_message(e))),
         };
         match &m.archive {
             Err(why) => m.summary.problems.push(format!("{why}; nothing is moved")),
             Ok(Some(dir)) if apply => {
-                let n = crate::tree::local::tier::clean_incoming(dir);
+                let n = crate::tree::local::tier::clean_incoming(&dir.0);
                 if n > 0 {
                     m.summary.tiers.leftovers += n as u64;
                     let what = if n == 1 { "copy" } else { "copies" };
@@ -149,7 +149,9 @@ pub fn after_counting(
 
     let tz = m.policy.zone.tz();
     let describe = |t: i64| clock::local(tz, t).to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
-    let refusal = if m.policy.on_unmatched == OnUnmatched::Refuse && plan.unmatched > 0 {
+    let refusal = if let Some(t) = &m.table {
+        Some(guard::table(t, plan.delete))
+    } else if m.policy.on_unmatched == OnUnmatched::Refuse && plan.unmatched > 0 {
         guard::unmatched(plan.unmatched, plan.delete)
     } else if plan.delete == 0 {
         None

@@ -22,6 +22,8 @@ pub struct PolicyStart<'a> {
     pub cutoff: &'a Cutoff,
     /// The `max_delete` in force (the policy's, or `--max-delete`).
     pub max_delete: Option<MaxDelete>,
+    /// `--max-delete 100%` lifted the policy's own `max_delete` for this run.
+    pub lifted: bool,
 }
 
 /// What happened to a file `delete`, `compress` or `move` chose, in `apply`.
@@ -39,12 +41,16 @@ pub enum FileOutcome<'a> {
     Compressed(u64),
     /// Moved to the archive.
     Moved,
+    /// A plan: the operation would fail as the filesystem stands (a name it writes is
+    /// taken); the message.
+    WouldFail(&'a str),
 }
 
 impl FileOutcome<'_> {
     /// The JSON name.
     pub fn as_str(&self) -> &'static str {
         match self {
+            FileOutcome::WouldFail(_) => "would_fail",
             FileOutcome::Deleted => "deleted",
             FileOutcome::Vanished => "vanished",
             FileOutcome::Failed(_) => "failed",
@@ -121,6 +127,17 @@ pub struct LeftoverEvent<'a> {
     pub dry_run: bool,
 }
 
+/// A lakehouse table under a policy's root: nothing below it is touched, and the policy
+/// is refused unless a directory `exclude` covers the table.
+pub struct TableEvent<'a> {
+    /// The policy.
+    pub policy: &'a str,
+    /// The table's directory.
+    pub path: &'a [u8],
+    /// Its format.
+    pub format: crate::tree::TableFormat,
+}
+
 /// How bad a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
@@ -159,6 +176,18 @@ pub trait Sink {
     /// Another policy's root was left alone.
     fn nested(&mut self, _e: &NestedEvent) -> io::Result<()> {
         Ok(())
+    }
+    /// A table was found (and left alone).
+    fn table(&mut self, _e: &TableEvent) -> io::Result<()> {
+        Ok(())
+    }
+    /// What the whole-policy decisions (`keep_last`, thinning, capacity) made of a
+    /// policy's partitions, before its acting walk (for `explain`).
+    fn decided(
+        &mut self,
+        _policy: &str,
+        _partitions: &std::collections::BTreeMap<crate::clock::Period, crate::classify::Override>,
+    ) {
     }
     /// A policy ended.
     fn policy_end(&mut self, _s: &PolicySummary) -> io::Result<()> {
@@ -205,6 +234,18 @@ impl Sink for Fanout<'_> {
     }
     fn nested(&mut self, e: &NestedEvent) -> io::Result<()> {
         fan!(self, nested, e)
+    }
+    fn table(&mut self, e: &TableEvent) -> io::Result<()> {
+        fan!(self, table, e)
+    }
+    fn decided(
+        &mut self,
+        policy: &str,
+        partitions: &std::collections::BTreeMap<crate::clock::Period, crate::classify::Override>,
+    ) {
+        for r in self.0.iter_mut() {
+            r.decided(policy, partitions);
+        }
     }
     fn policy_end(&mut self, s: &PolicySummary) -> io::Result<()> {
         fan!(self, policy_end, s)

@@ -3,11 +3,14 @@
 //!
 //! The path's owner is decided as the walk decides it (over all loaded policies), and
 //! the same classifier decides, so `explain`, `check` and `plan` cannot disagree on what
-//! they all see. What needs the whole tree (`keep_last`, thinning, capacity) comes from
-//! a counting walk of the root for `explain` ([`Tree::Walk`]), and from the case's own
-//! paths for `tests:` ([`Tree::Paths`]: thinning only). `max_delete` and, for paths
-//! that do not exist, what needs the file (`date_from: mtime`, `min_age`, `skip_open`)
-//! is left out, and the decision says so.
+//! they all see. `explain` watches a plan of the owner's root (and of the roots that
+//! move files into it) and reports the decision the plan's acting walk took for the path
+//! ([`Observed`]), refusals included; only for a path the plan does not list (one that
+//! does not exist, or a directory) is the decision made here, from the path, with what
+//! the plan decided for whole partitions ([`Tree::Given`]). A `tests:` case is its own
+//! tree ([`Tree::Paths`]): thinning is taken over its paths (and the paths earlier
+//! policies move in), and a completion marker among them that stays keeps its
+//! neighbours, as in a run.
 
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -19,9 +22,23 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::classify::{Classifier, Facts, Override, Reason, Verdict};
 use crate::clock::{self, Cutoff, Now, Period};
+use crate::guard::Refusal;
 use crate::policy::set::normalize;
 use crate::policy::{DateFrom, Policy, PolicySet};
 use crate::tree::{Entry, Kind};
+
+/// What a plan's acting walk decided for a path, as it reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observed {
+    /// The action.
+    pub action: Action,
+    /// The reason, as reports word it.
+    pub reason: String,
+    /// The partition's date.
+    pub date: Option<String>,
+    /// The partition's period.
+    pub partition: Option<Period>,
+}
 
 /// One path's decision under its owner.
 #[derive(Debug, Clone)]
@@ -48,12 +65,28 @@ pub struct Decision<'p> {
     pub misses: Vec<String>,
     /// What was not evaluated, and other policies whose roots contain the path.
     pub notes: Vec<String>,
+    /// What a plan decided for the path, when `explain` watched one that lists it.
+    pub observed: Option<Observed>,
+    /// The owner's refusal in that plan.
+    pub refusal: Option<Refusal>,
 }
 
 impl Decision<'_> {
     /// The action, when decided.
     pub fn action(&self) -> Option<Action> {
+        if let Some(o) = &self.observed {
+            return Some(o.action);
+        }
         self.verdict.as_ref().filter(|_| self.undecided.is_none()).map(|v| v.action)
+    }
+
+    /// Takes what a plan decided for the path.
+    pub fn observe(&mut self, o: Observed) {
+        let tz = self.policy.zone.tz();
+        let rfc = |s| clock::local(tz, s).to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
+        self.period = o.partition.map(|p| (rfc(p.start), rfc(p.end)));
+        self.undecided = None;
+        self.observed = Some(o);
     }
 }
 
@@ -61,8 +94,9 @@ impl Decision<'_> {
 /// taken over.
 #[derive(Debug, Clone, Copy)]
 pub enum Tree<'a> {
-    /// The owner's root, walked as `plan` walks it (`sweep explain`).
-    Walk,
+    /// What a plan of the owner's root decided for its partitions (`sweep explain`, for
+    /// a path the plan does not list).
+    Given(&'a BTreeMap<Period, Override>),
     /// A case's paths, as if they were the whole tree (a `tests:` case: its paths
     /// describe the tree it is about). Thinning is taken over them; `keep_last` and
     /// capacity are not evaluated.
@@ -93,6 +127,35 @@ impl Case {
         let period = decide_with(policy, path, now, None).verdict.and_then(|v| v.partition);
         period.and_then(|p| Some((p, kept.get(&p)?.clone()))).into_iter().collect()
     }
+
+    /// A completion marker of `owner` among the case's paths, in `path`'s directory,
+    /// that stays: its name and its decision.
+    fn marker_staying<'p>(
+        &self,
+        set: &'p PolicySet,
+        owner: usize,
+        path: &Path,
+        now: &Now,
+    ) -> Option<(std::rc::Rc<str>, Verdict<'p>)> {
+        let policy = &set.policies[owner];
+        if policy.markers.is_empty() {
+            return None;
+        }
+        let dir = path.parent()?;
+        self.paths.iter().map(|p| normalize(p)).find_map(|p| {
+            let name = p.file_name()?;
+            if p.parent() != Some(dir) || policy.markers.matching(Path::new(name)).is_none() {
+                return None;
+            }
+            if set.owner(&p) != Some(owner) {
+                return None;
+            }
+            let o = self.thinned(set, owner, &p, now);
+            let v = decide_with(policy, &p, now, Some(o)).verdict?;
+            (!matches!(v.action, Action::Delete | Action::Move))
+                .then(|| (std::rc::Rc::from(name.to_string_lossy().as_ref()), v))
+        })
+    }
 }
 
 /// The decision for `path` (absolute; `..` is resolved lexically) at `now`, or `None`
@@ -101,22 +164,25 @@ pub fn decide<'p>(set: &'p PolicySet, selected: &[bool], path: &Path, now: &Now,
     let path = normalize(path);
     let owner = set.owner(&path)?;
     let policy = &set.policies[owner];
-    let mut extra = None;
     let overrides = match tree {
-        Tree::Walk if policy.keep_last > 0 || policy.tiers.thin.any() || policy.capacity.any() => {
-            match super::whole_tree(set, owner, now) {
-                Ok(o) => Some(o),
-                Err(e) => {
-                    extra = Some(format!("keep_last, thinning and capacity need the tree, which cannot be read: {e}"));
-                    None
-                }
-            }
-        }
+        Tree::Given(o) => Some(o.clone()),
         Tree::Paths(case) if policy.tiers.thin.any() => Some(case.thinned(set, owner, &path, now)),
-        _ => None,
+        Tree::Paths(_) => None,
     };
+    let whole = matches!(tree, Tree::Given(_));
     let mut d = decide_with(policy, &path, now, overrides);
-    d.notes.extend(extra);
+    if whole {
+        d.notes.retain(|n| !n.starts_with("keep_last"));
+    }
+    if let Tree::Paths(case) = tree
+        && let Some(v) = d.verdict.as_mut()
+        && matches!(v.action, Action::Delete | Action::Move)
+        && policy.markers.matching(Path::new(path.file_name().unwrap_or_default())).is_none()
+        && let Some((name, marker)) = case.marker_staying(set, owner, &path, now)
+    {
+        v.action = Action::Keep;
+        v.reason = Reason::MarkerStays(Box::new((name, marker)));
+    }
     d.selected = selected.get(owner).copied().unwrap_or(true);
     for other in set.containing(&path).into_iter().filter(|&i| i != owner).map(|i| &set.policies[i]) {
         let why = if other.root == policy.root {
@@ -134,15 +200,67 @@ pub fn decide<'p>(set: &'p PolicySet, selected: &[bool], path: &Path, now: &Now,
     Some(d)
 }
 
+/// Which policies a plan must run for `explain` to watch the decisions of `paths`:
+/// their owners, and, among the policies `selected`, those whose moves reach an owner's
+/// root earlier in the run (and those that feed them).
+pub fn needed(set: &PolicySet, selected: &[bool], paths: &[PathBuf]) -> Vec<bool> {
+    let groups = set.groups();
+    let mut group_of = vec![0; set.policies.len()];
+    for (g, group) in groups.iter().enumerate() {
+        for &i in &group.members {
+            group_of[i] = g;
+        }
+    }
+    let mut need = vec![false; set.policies.len()];
+    let mut wanted = vec![false; groups.len()];
+    for p in paths {
+        if let Some(owner) = set.owner(&normalize(p)) {
+            need[owner] = true;
+            wanted[group_of[owner]] = true;
+        }
+    }
+    loop {
+        let mut grew = false;
+        for (i, p) in set.policies.iter().enumerate() {
+            let Some(a) = p.tiers.archive.as_ref() else { continue };
+            if need[i] || !selected.get(i).copied().unwrap_or(false) {
+                continue;
+            }
+            let into = set.owner(&a.to.join("x")).map(|o| group_of[o]);
+            if into.is_some_and(|g| wanted[g] && g > group_of[i]) {
+                need[i] = true;
+                wanted[group_of[i]] = true;
+                grew = true;
+            }
+        }
+        if !grew {
+            return need;
+        }
+    }
+}
+
 /// Thinning over the partitions of `paths` that policy `owner` owns and that age
 /// expires.
 fn thinned_over(set: &PolicySet, owner: usize, paths: &[PathBuf], now: &Now) -> BTreeMap<Period, Override> {
     let policy = &set.policies[owner];
-    let expired = paths.iter().filter_map(|p| {
+    // The case's paths of this policy, and those an earlier policy moves into its root.
+    let arrived = |p: &PathBuf| -> Option<PathBuf> {
         let p = normalize(p);
-        if set.owner(&p) != Some(owner) {
+        let from = set.owner(&p)?;
+        if from == owner {
+            return Some(p);
+        }
+        let source = &set.policies[from];
+        let a = source.tiers.archive.as_ref()?;
+        let d = decide_with(source, &p, now, None);
+        if d.verdict.is_none_or(|v| v.action != Action::Move) {
             return None;
         }
+        let to = a.to.join(p.strip_prefix(&source.root).ok()?);
+        let earlier = |i: usize| set.groups().iter().position(|g| g.members.contains(&i));
+        (set.owner(&to) == Some(owner) && earlier(from) < earlier(owner)).then_some(to)
+    };
+    let expired = paths.iter().filter_map(arrived).filter_map(|p| {
         let d = decide_with(policy, &p, now, None);
         d.verdict.filter(|v| v.action == Action::Delete).and_then(|v| v.partition)
     });
@@ -241,6 +359,8 @@ fn decide_with<'p>(
         cutoff,
         misses,
         notes,
+        observed: None,
+        refusal: None,
     }
 }
 

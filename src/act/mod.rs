@@ -1,20 +1,32 @@
-//! Running policies: for each root, the cutoffs, the guards, the walk, the tally and the
-//! exit status. This is where the flow meets: policy → clock → tree → classify → guard →
-//! act, with every event going to a [`Sink`] (`report` implements them).
+//! Running policies: for each root, the cutoffs, the guards, the walks, the tally and
+//! the exit status. This is where the flow meets: policy → clock → tree → classify →
+//! guard → act, with every event going to a [`Sink`] (`report` implements them).
 //!
-//! Policies that share a root are walked together, once. A root's run is one walk, or
-//! two when a guard needs the whole plan before anything may be deleted (`keep_last`
-//! must know the newest partitions; `max_delete` and `on_unmatched: refuse` must know
-//! the counts): the first walk is read-only and silent, and lists names only unless a
-//! policy needs sizes or times to classify; the second classifies the same way, with the
-//! guards' answers, reports and acts.
+//! A run is one plan. Its roots are walked in run order (the load order of each root's
+//! first policy), each over the tree as the earlier ones leave it: what an earlier
+//! policy moves into a later root is there when `apply` walks that root, and a plan
+//! lists it there too ([`arrivals`]), so `plan` and `apply` print the same file lines,
+//! refusals and exit code for the whole run.
+//!
+//! Policies that share a root are walked together ([`cohort`]), once per walk. A root's
+//! run is one walk, or two: a counting walk ([`counting`]), read-only and silent, that
+//! gathers what whole-policy decisions need before anything may be deleted, and the
+//! acting walk ([`acting`]). Both take each file's decision the same way. `apply`
+//! always counts first (a lakehouse table anywhere under the root refuses its policy
+//! before the first deletion); `plan` counts when a guard needs the numbers, and a
+//! table its acting walk finds refuses the policy from there on, with the directories
+//! it would have emptied held back until the walk ends.
 
+mod acting;
+pub mod arrivals;
 mod close;
+mod cohort;
+mod counting;
 mod decide;
 pub mod events;
 pub mod explain;
+mod member;
 pub mod summary;
-mod visit;
 
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -34,10 +46,14 @@ use crate::tree::local::open::OpenFiles;
 use crate::tree::pace::{Pacer, Rate};
 use crate::tree::{DirId, Mode};
 use crate::tree::{Root, WalkOptions};
+use acting::Acting;
+use arrivals::{Planned as PlannedArrivals, Routes};
+use cohort::{Cohort, NestedRoots};
+use counting::Counting;
 use decide::Ledger;
 use events::{ErrorEvent, Level, PolicyStart, Sink};
+use member::Member;
 use summary::{PolicySummary, RunSummary};
-use visit::{GroupWalk, Member, Pass};
 
 /// How a run is done.
 pub struct Options<'a> {
@@ -60,7 +76,7 @@ pub struct Options<'a> {
 }
 
 /// Runs the `selected` policies of `set` (indices into `set.policies`), root by root, in
-/// load order.
+/// run order.
 pub fn run(set: &PolicySet, selected: &[bool], opts: &Options, sink: &mut dyn Sink) -> RunSummary {
     let started = SystemTime::now();
     let mut summary = RunSummary { dry_run: opts.mode == Mode::Plan, exit: Exit::Clean, policies: Vec::new(), started };
@@ -80,11 +96,18 @@ pub fn run(set: &PolicySet, selected: &[bool], opts: &Options, sink: &mut dyn Si
     };
     let ctx = Ctx { set, opts, system: &system, open: open.as_ref(), budget: Budget::from_limit() };
     let mut ledger = Ledger::new();
-    for group in set.groups() {
-        if !group.members.iter().any(chosen) {
+    let groups = set.groups();
+    let runs: Vec<bool> = groups.iter().map(|g| g.members.iter().any(chosen)).collect();
+    let mut routes = Routes::new(set, runs.clone());
+    let mut arrivals = PlannedArrivals::new();
+    for (at, group) in groups.iter().enumerate() {
+        if !runs[at] {
             continue;
         }
-        let (done, output) = run_group(&ctx, &group, selected, &mut ledger, sink);
+        routes.at(at);
+        arrivals.settle();
+        let plan = (opts.mode == Mode::Plan).then_some((&mut arrivals, &routes));
+        let (done, output) = run_group(&ctx, group, selected, &mut ledger, plan, sink);
         for s in done {
             summary.exit = summary.exit.and(s.exit);
             summary.policies.push(s);
@@ -117,13 +140,17 @@ pub(crate) struct Ctx<'a> {
     budget: Budget,
 }
 
+/// A plan's arrivals: those planned so far, and where moves land.
+type Plan<'a, 'p> = (&'a mut PlannedArrivals, &'a Routes<'p>);
+
 /// Runs the policies at one root. Returns the selected members' summaries, and the
 /// state of the output (an error stops the run).
-fn run_group(
-    ctx: &Ctx,
+fn run_group<'p>(
+    ctx: &Ctx<'p>,
     group: &Group,
     selected: &[bool],
     ledger: &mut Ledger,
+    mut plan: Option<Plan<'_, 'p>>,
     sink: &mut dyn Sink,
 ) -> (Vec<PolicySummary>, std::io::Result<()>) {
     let started = Instant::now();
@@ -134,9 +161,21 @@ fn run_group(
     let mut out = Ok(());
     for (m, cutoff) in members.iter().zip(&cutoffs) {
         if m.selected && out.is_ok() {
-            out = sink.policy_start(&PolicyStart { policy: m.policy, cutoff, max_delete: max_delete(m) });
+            out = sink.policy_start(&PolicyStart {
+                policy: m.policy,
+                cutoff,
+                max_delete: max_delete(m),
+                lifted: opts.max_delete == Some(None) && m.policy.max_delete.is_some(),
+            });
         }
     }
+    let root_path = {
+        let mut p = group.root.as_os_str().as_bytes().to_vec();
+        while p.len() > 1 && p.ends_with(b"/") {
+            p.pop();
+        }
+        p
+    };
 
     let object = members.first().and_then(|m| m.policy.object.as_ref());
     let root = match Root::open(&group.root, object) {
@@ -159,45 +198,51 @@ fn run_group(
         decide::before_walking(ctx, &mut members, root);
         decide::open_archives(ctx, &mut members, apply, sink);
         before = root.statvfs().map(|s| (s.f_bavail.saturating_mul(s.f_frsize), s.f_favail));
-        let nested = nested_roots(ctx.set, group);
         // A system directory is not even read: its plan is the refusal.
         let dangerous = members.iter().any(|m| m.summary.refused.as_ref().is_some_and(|r| r.guard == "dangerous_root"));
-        let needs_prepass = !dangerous
+        let counts = !dangerous
             && members.iter().any(|m| {
                 m.selected
                     && !m.refused
-                    && (m.policy.keep_last > 0
+                    && (apply
+                        || m.policy.keep_last > 0
                         || max_delete(m).is_some()
                         || m.policy.on_unmatched == OnUnmatched::Refuse
                         || m.policy.capacity.any()
                         || m.policy.tiers.thin.any())
             });
-        if needs_prepass && out.is_ok() {
-            members = count(ctx, members, root, nested.clone(), &cutoffs, &nows, ledger);
+        let mut cohort = Cohort::new(members, nested_roots(ctx.set, group), root.id());
+        if counts && out.is_ok() {
+            let from = plan.as_ref().map(|(a, r)| (&**a, r.current()));
+            count(ctx, &mut cohort, root, &root_path, &cutoffs, &nows, ledger, from);
+            for m in cohort.members.iter().filter(|m| m.selected) {
+                sink.decided(&m.policy.name, m.classifier.overrides());
+            }
         }
         if out.is_ok() && !dangerous {
-            let acting = apply && members.iter().any(|m| m.selected && !m.refused);
-            let mut w = GroupWalk::new(members, sink, Pass::Act { apply }, nested, root.id(), opts.signal);
-            let mode = if acting { Mode::Apply } else { Mode::Plan };
-            let one_file_system = one_fs(&w.members);
-            let options = WalkOptions { mode, one_file_system, stat: true, budget: ctx.budget, jobs: opts.jobs };
+            let acting = apply && cohort.members.iter().any(|m| m.selected && !m.refused);
             let rates: Vec<Rate> = opts
                 .max_rate
                 .into_iter()
-                .chain(w.members.iter().filter(|m| m.selected).filter_map(|m| m.policy.max_rate))
+                .chain(cohort.members.iter().filter(|m| m.selected).filter_map(|m| m.policy.max_rate))
                 .collect();
+            let arrivals = plan.as_mut().map(|(a, r)| (&mut **a, *r));
+            let mut w = Acting::new(&mut cohort, sink, apply, &root_path, opts.signal, arrivals);
+            let mode = if acting { Mode::Apply } else { Mode::Plan };
+            let options = WalkOptions { mode, stat: true, budget: ctx.budget, jobs: opts.jobs };
             let pacer = Pacer::new(&rates);
             let deleting = Instant::now();
             root.walk(options, &pacer, opts.signal, &mut w);
             let took = deleting.elapsed();
+            w.finish();
             out = w.output.take().map_or(Ok(()), Err);
-            members = w.members;
             if acting {
-                for m in members.iter_mut().filter(|m| m.selected) {
+                for m in cohort.members.iter_mut().filter(|m| m.selected) {
                     m.summary.deleting = Some(took);
                 }
             }
         }
+        members = cohort.members;
     }
 
     let mut done = Vec::new();
@@ -238,24 +283,26 @@ fn members<'p>(
     (members, cutoffs, nows)
 }
 
-/// The counting walk: read-only and silent, it gathers what the whole-tree decisions
-/// need (`keep_last`, thinning, capacity, `max_delete`, `on_unmatched: refuse`), which
-/// are then taken for each selected member.
+/// The counting walk, and what the whole-policy decisions make of it for each member
+/// (`keep_last`, thinning, capacity, and the refusals).
+#[allow(clippy::too_many_arguments)]
 fn count<'p>(
     ctx: &Ctx<'p>,
-    mut members: Vec<Member<'p>>,
+    cohort: &mut Cohort<'p>,
     root: &Root,
-    nested: Vec<(Vec<u8>, Option<DirId>, &'p str)>,
+    root_path: &[u8],
     cutoffs: &[clock::Cutoff],
     nows: &[chrono::DateTime<chrono_tz::Tz>],
     ledger: &Ledger,
-) -> Vec<Member<'p>> {
+    arrivals: Option<(&PlannedArrivals, usize)>,
+) {
     let opts = ctx.opts;
     // Names are enough to count, unless a policy needs sizes or times.
-    let stat = members
+    let stat = cohort
+        .members
         .iter()
         .any(|m| !m.policy.min_age.is_zero() || m.policy.date_from == DateFrom::Mtime || m.policy.capacity.any());
-    for m in members.iter_mut().filter(|m| m.selected) {
+    for m in cohort.members.iter_mut().filter(|m| m.selected) {
         if m.policy.keep_last > 0 {
             m.newest = Some(Newest::new(m.policy.keep_last));
         }
@@ -263,60 +310,18 @@ fn count<'p>(
             m.census = Some(Census::default());
         }
     }
-    let mut silent = events::Fanout(Vec::new());
-    let mut w = GroupWalk::new(members, &mut silent, Pass::Count, nested, root.id(), opts.signal);
-    let one_file_system = one_fs(&w.members);
-    let options = WalkOptions { mode: Mode::Plan, one_file_system, stat, budget: ctx.budget, jobs: opts.jobs };
+    let mut w = Counting::new(cohort, arrivals, root_path, opts.signal);
+    let options = WalkOptions { mode: Mode::Plan, stat, budget: ctx.budget, jobs: opts.jobs };
     root.walk(options, &Pacer::default(), opts.signal, &mut w);
-    let mut members = w.members;
-    for ((m, cutoff), now) in members.iter_mut().zip(cutoffs).zip(nows) {
+    for ((m, cutoff), now) in cohort.members.iter_mut().zip(cutoffs).zip(nows) {
         let limit = opts.max_delete.unwrap_or(m.policy.max_delete);
         decide::after_counting(m, cutoff, limit, root, ledger, *now);
     }
-    members
-}
-
-/// What the whole-tree decisions (`keep_last`, thinning, capacity) make of the
-/// partitions of policy `index`, from a counting walk of its root as `plan` makes it:
-/// for `explain`, which otherwise looks at one path only.
-pub fn whole_tree(
-    set: &PolicySet,
-    index: usize,
-    now: &Now,
-) -> Result<std::collections::BTreeMap<clock::Period, crate::classify::Override>, String> {
-    let group = set.groups().into_iter().find(|g| g.members.contains(&index)).ok_or("no such policy")?;
-    let object = group.members.first().and_then(|&i| set.policies[i].object.as_ref());
-    let root = Root::open(&group.root, object).map_err(|e| format!("{}: {e}", group.root.display()))?;
-    let signal = AtomicUsize::new(0);
-    let opts = Options {
-        mode: Mode::Plan,
-        now: *now,
-        system_clock: false,
-        max_delete: None,
-        previous_start: None,
-        signal: &signal,
-        jobs: 1,
-        max_rate: None,
-    };
-    let system = SystemDirs::read();
-    let ctx = Ctx { set, opts: &opts, system: &system, open: None, budget: Budget::from_limit() };
-    let selected: Vec<bool> = (0..set.policies.len()).map(|i| i == index).collect();
-    let (members, cutoffs, nows) = members(&ctx, &group, &selected);
-    let nested = nested_roots(set, &group);
-    let members = count(&ctx, members, &root, nested, &cutoffs, &nows, &Ledger::new());
-    let at = group.members.iter().position(|&i| i == index).unwrap_or(0);
-    Ok(members.get(at).map(|m| m.classifier.overrides().clone()).unwrap_or_default())
-}
-
-/// Whether the walk stays on the root's filesystem: unless every policy there allows
-/// crossing, it does.
-fn one_fs(members: &[Member]) -> bool {
-    members.iter().any(|m| m.policy.one_file_system)
 }
 
 /// Other policies' roots inside this group's: relative path, identity (when the
 /// directory exists now), owner.
-fn nested_roots<'p>(set: &'p PolicySet, group: &Group) -> Vec<(Vec<u8>, Option<DirId>, &'p str)> {
+fn nested_roots<'p>(set: &'p PolicySet, group: &Group) -> NestedRoots<'p> {
     set.nested_in(&group.root)
         .into_iter()
         .filter_map(|n| {

@@ -143,6 +143,8 @@ pub struct PolicySummary {
     pub mounts_skipped: u64,
     /// Roots of other policies inside this one's, left alone.
     pub nested: u64,
+    /// Lakehouse tables found under the root (not excluded): each refuses the policy.
+    pub tables: u64,
     /// Files at this policy's root that belong to a policy `--policy` did not select.
     pub foreign: u64,
     /// Files unmatched because they are dated in the future.
@@ -194,6 +196,7 @@ impl PolicySummary {
             dirs_failed: 0,
             mounts_skipped: 0,
             nested: 0,
+            tables: 0,
             foreign: 0,
             future: 0,
             open: 0,

@@ -1,27 +1,68 @@
 //! `sweep explain`: for each path (which need not exist), its owner, layout, date,
-//! period, cutoff and decision with its reason. Nothing is walked unless the owner has
-//! whole-tree rules (`keep_last`, thinning, capacity); then its root is counted, as
-//! `plan` counts it.
+//! period, cutoff and decision with its reason — the decision `apply` would take now.
+//! It watches a plan of the owners' roots (and of the roots whose moves reach them), so
+//! every per-file fact a run weighs (open files, `min_age`, markers, tables, capacity,
+//! thinning, tiers) and every refusal is in it; that plan reads those roots as `plan`
+//! does, and prints nothing.
 
-use crate::act::explain::{Tree, absolute, decide};
+use std::os::unix::ffi::OsStrExt;
+use std::sync::atomic::AtomicUsize;
+
+use crate::act::explain::{Tree, absolute, decide, needed};
+use crate::act::{self, Options};
 use crate::config::ExplainConfig;
 use crate::exit::Exit;
+use crate::policy::set::normalize;
 use crate::report::Printer;
+use crate::report::capture::Capture;
+use crate::tree::Mode;
 
 /// Runs `explain`.
-pub fn run(cfg: &ExplainConfig) -> Exit {
+pub fn run(cfg: &ExplainConfig, signal: &AtomicUsize) -> Exit {
     let mut out = Printer::new(cfg.style);
     let (set, selected) = match super::load(&cfg.selection, &out.log()) {
         Ok(x) => x,
         Err(e) => return e,
     };
-    for p in &cfg.paths {
+    let given: Vec<_> = cfg.paths.iter().map(|p| absolute(p)).collect();
+    let paths: Vec<_> = given.iter().map(|p| normalize(p)).collect();
+    let need = needed(&set, &selected, &paths);
+    let mut capture = Capture::new(paths.iter().map(|p| p.as_os_str().as_bytes().to_vec()));
+    let opts = Options {
+        mode: Mode::Plan,
+        now: cfg.now,
+        system_clock: false,
+        max_delete: None,
+        previous_start: None,
+        signal,
+        jobs: std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
+        max_rate: None,
+    };
+    let run = act::run(&set, &need, &opts, &mut capture);
+    let none = Default::default();
+    for (path, shown) in paths.iter().zip(&given) {
         if !out.is_open() {
             break;
         }
-        let path = absolute(p);
-        let d = decide(&set, &selected, &path, &cfg.now, Tree::Walk);
-        crate::report::explain::print(&mut out, &path, d.as_ref());
+        let owner = set.owner(path).map(|i| set.policies[i].name.as_str());
+        let partitions = owner.and_then(|o| capture.partitions.get(o)).unwrap_or(&none);
+        let mut d = decide(&set, &selected, path, &cfg.now, Tree::Given(partitions));
+        if let Some(d) = d.as_mut() {
+            if let Some((_, o)) = capture.files.get(path.as_os_str().as_bytes()) {
+                d.observe(o.clone());
+            }
+            if let Some(s) = run.policies.iter().find(|p| p.name == d.policy.name) {
+                d.refusal = s.refused.clone();
+                if s.files.get(crate::action::Action::Error) > 0 {
+                    d.notes.push(format!(
+                        "the plan of {} could not read all of it ({}): what needs the tree may be missing",
+                        s.root.display(),
+                        s.problems.first().map_or("see plan", String::as_str)
+                    ));
+                }
+            }
+        }
+        crate::report::explain::print(&mut out, shown, d.as_ref());
     }
     out.finish(Exit::Clean)
 }

@@ -21,7 +21,7 @@ pub fn run(config: Config, signal: Arc<AtomicUsize>) -> Exit {
     match config {
         Config::Run(c) => plan::run(&c, &signal),
         Config::Check(c) => check::run(&c),
-        Config::Explain(c) => explain::run(&c),
+        Config::Explain(c) => explain::run(&c, &signal),
         Config::Demo(c) => demo::run(&c, &signal),
         Config::Init(layout, root) => init::run(&layout, &root),
         Config::Schema => init::schema(),

@@ -152,6 +152,26 @@ pub fn unmatched(unmatched: u64, would_delete: u64) -> Option<Refusal> {
     })
 }
 
+/// A lakehouse table under the root: its data files belong to the table's log, and only
+/// the format's own retention may remove them (deleting one a snapshot still names
+/// breaks every reader of the table). The whole policy is refused; a directory
+/// `exclude` of the table lets the rest of it run.
+pub fn table(t: &crate::classify::Table, would_delete: u64) -> Refusal {
+    Refusal {
+        guard: "table",
+        reason: format!(
+            "{} is a {} table ({}); its files are removed by {}, never by deleting files: sweep touches nothing below it; \
+             exclude it (a directory exclude) to clean the rest of the root; nothing of this policy was deleted",
+            t.path,
+            t.format.name(),
+            t.format.marker(),
+            t.format.retention()
+        ),
+        would_delete,
+        limit: None,
+    }
+}
+
 /// A system clock more than a day behind the previous run's start (read from the
 /// metrics file) is not to be trusted with deletions.
 pub fn clock(now: i64, previous_start: Option<i64>, describe: impl Fn(i64) -> String) -> Option<Refusal> {

@@ -39,10 +39,24 @@ struct DecisionJson<'a> {
 }
 
 fn reason_of(d: &Decision) -> String {
-    match (&d.verdict, d.undecided) {
-        (_, Some(why)) => why.to_string(),
-        (Some(v), None) => reason::text(v, &d.facts),
-        (None, None) => String::new(),
+    let why = match (&d.observed, &d.verdict, d.undecided) {
+        (Some(o), _, _) => o.reason.clone(),
+        (None, _, Some(why)) => why.to_string(),
+        (None, Some(v), None) => reason::text(v, &d.facts),
+        (None, None, None) => String::new(),
+    };
+    match (&d.refusal, d.action()) {
+        (Some(r), Some(a @ (Action::Delete | Action::Move | Action::Compress))) => {
+            format!("would {a}, but the policy is refused: {}: {} (the file alone: {why})", r.guard, r.reason)
+        }
+        _ => why,
+    }
+}
+
+fn date_of<'a>(d: &'a Decision) -> Option<&'a str> {
+    match &d.observed {
+        Some(o) => o.date.as_deref(),
+        None => d.verdict.as_ref().and_then(|v| v.date.as_deref()),
     }
 }
 
@@ -64,7 +78,7 @@ pub fn print(out: &mut Printer, path: &Path, d: Option<&Decision>) {
                 action: d.action(),
                 reason: reason_of(d),
                 layout: d.layout.as_deref(),
-                date: d.verdict.as_ref().and_then(|v| v.date.as_deref()),
+                date: date_of(d),
                 period: d.period.as_ref(),
                 cutoff: d.cutoff.rfc3339(),
                 cutoff_basis: basis(d),
@@ -86,7 +100,7 @@ pub fn print(out: &mut Printer, path: &Path, d: Option<&Decision>) {
     if let Some(l) = &d.layout {
         out.line(format_args!("  layout    {l}"));
     }
-    if let Some(date) = d.verdict.as_ref().and_then(|v| v.date.as_deref()) {
+    if let Some(date) = date_of(d) {
         let partition = if d.directory { "partition " } else { "" };
         match &d.period {
             Some((a, b)) => out.line(format_args!("  date      {partition}{date}  (period {a} .. {b})")),

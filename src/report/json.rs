@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::Printer;
 use super::reason;
-use crate::act::events::{DirEvent, ErrorEvent, FileEvent, FileOutcome, LeftoverEvent, NestedEvent, Sink};
+use crate::act::events::{DirEvent, ErrorEvent, FileEvent, FileOutcome, LeftoverEvent, NestedEvent, Sink, TableEvent};
 use crate::act::summary::{Buckets, CapacityReport, PolicySummary, RunSummary};
 use crate::action::Action;
 
@@ -138,6 +138,19 @@ struct NestedLine<'a> {
 }
 
 #[derive(Serialize)]
+struct TableLine<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    policy: &'a str,
+    path: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path_base64: Option<&'a str>,
+    format: &'static str,
+    /// What removes the table's files instead.
+    retention: &'static str,
+}
+
+#[derive(Serialize)]
 struct SummaryLine<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
@@ -167,6 +180,7 @@ struct PolicyJson<'a> {
     vanished: u64,
     mounts_skipped: u64,
     nested: u64,
+    tables: u64,
     foreign: u64,
     future: u64,
     open: u64,
@@ -301,7 +315,7 @@ impl Sink for Json<'_> {
         let p = json_path(e.path);
         let (outcome, error) = match e.outcome {
             None => (None, None),
-            Some(o @ FileOutcome::Failed(msg)) => (Some(o.as_str()), Some(msg)),
+            Some(o @ (FileOutcome::Failed(msg) | FileOutcome::WouldFail(msg))) => (Some(o.as_str()), Some(msg)),
             Some(o) => (Some(o.as_str()), None),
         };
         let to = e.to.map(json_path);
@@ -367,7 +381,9 @@ impl Sink for Json<'_> {
                 action: "skip",
                 outcome: None,
                 error: None,
-                reason: Some("another filesystem is mounted here; not entered (one_file_system: true)"),
+                reason: Some(
+                    "a mount point (another filesystem, or a bind mount); not entered (one_file_system: true)",
+                ),
             },
         )
     }
@@ -387,6 +403,21 @@ impl Sink for Json<'_> {
                 path: &p.text,
                 path_base64: p.base64.as_deref(),
                 owner: e.owner,
+            },
+        )
+    }
+
+    fn table(&mut self, e: &TableEvent) -> io::Result<()> {
+        let p = json_path(e.path);
+        line(
+            self.out,
+            &TableLine {
+                kind: "table",
+                policy: e.policy,
+                path: &p.text,
+                path_base64: p.base64.as_deref(),
+                format: e.format.as_str(),
+                retention: e.format.retention(),
             },
         )
     }
@@ -424,6 +455,7 @@ impl Sink for Json<'_> {
                 vanished: p.vanished,
                 mounts_skipped: p.mounts_skipped,
                 nested: p.nested,
+                tables: p.tables,
                 foreign: p.foreign,
                 future: p.future,
                 open: p.open,

@@ -2,6 +2,7 @@
 //! a run's events go to (text, JSON Lines, progress, metrics, diagnostics), `check`'s
 //! and `explain`'s reports, and the words ([`reason`]) they all share.
 
+pub mod capture;
 pub mod check;
 pub mod explain;
 pub mod json;

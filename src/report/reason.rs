@@ -53,6 +53,19 @@ pub fn render(v: &Verdict, f: &Facts, out: &mut String) {
             instant(f.now),
             secs(f.max_future)
         ),
+        Reason::Table(t) => write!(
+            out,
+            "inside the {} table {}: {} removes its files, sweep never does",
+            t.format.name(),
+            t.path,
+            t.format.retention()
+        ),
+        Reason::MarkerStays(stay) => {
+            let (name, marker) = &**stay;
+            let _ = write!(out, "marker {name} stays: ");
+            render(marker, f, out);
+            Ok(())
+        }
     };
 }
 
@@ -87,7 +100,7 @@ pub fn thousands(n: u64) -> String {
 }
 
 /// One line describing a policy's retention and guards, for the text header.
-pub fn settings(p: &Policy, max_delete: Option<MaxDelete>) -> String {
+pub fn settings(p: &Policy, max_delete: Option<MaxDelete>, lifted: bool) -> String {
     let mut d = format!("keep {} in {}", p.keep, p.zone);
     if p.date_from == DateFrom::Mtime {
         d.push_str(", dates from mtime");
@@ -100,6 +113,8 @@ pub fn settings(p: &Policy, max_delete: Option<MaxDelete>) -> String {
     }
     if let Some(m) = max_delete {
         let _ = write!(d, ", max_delete {m}");
+    } else if lifted {
+        d.push_str(", max_delete lifted for this run");
     }
     if p.on_unmatched != OnUnmatched::Fail {
         let how = if p.on_unmatched == OnUnmatched::Warn { "warn" } else { "refuse" };

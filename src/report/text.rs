@@ -15,7 +15,9 @@ use regex::Regex;
 
 use super::reason::{self, count, thousands};
 use super::{Printer, display_path};
-use crate::act::events::{DirEvent, ErrorEvent, FileEvent, FileOutcome, LeftoverEvent, NestedEvent, PolicyStart, Sink};
+use crate::act::events::{
+    DirEvent, ErrorEvent, FileEvent, FileOutcome, LeftoverEvent, NestedEvent, PolicyStart, Sink, TableEvent,
+};
 use crate::act::summary::{CapacityReport, PolicySummary, RunSummary};
 use crate::action::Action;
 use crate::clock::Period;
@@ -279,7 +281,7 @@ impl Sink for Text<'_> {
             self.paint.wrap("1", &policy.name),
             policy.root.display()
         )?;
-        writeln!(self.out, "  {} → cutoff {}", reason::settings(policy, p.max_delete), p.cutoff.rfc3339())?;
+        writeln!(self.out, "  {} → cutoff {}", reason::settings(policy, p.max_delete, p.lifted), p.cutoff.rfc3339())?;
         if let Some(b) = reason::business(p.cutoff) {
             writeln!(self.out, "  {b}")?;
         }
@@ -329,12 +331,15 @@ impl Sink for Text<'_> {
                 }
             }
         }
-        if let Some(FileOutcome::Failed(msg)) = e.outcome {
-            t.problem(format!("failed  {}: {msg}", display_path(e.path)));
+        match e.outcome {
+            Some(FileOutcome::Failed(msg)) => t.problem(format!("failed  {}: {msg}", display_path(e.path))),
+            Some(FileOutcome::WouldFail(msg)) => t.problem(format!("would fail  {}: {msg}", display_path(e.path))),
+            _ => {}
         }
         let r = if self.verbose {
             let outcome = match e.outcome {
                 Some(FileOutcome::Failed(msg)) => format!("  FAILED: {msg}"),
+                Some(FileOutcome::WouldFail(msg)) => format!("  WOULD FAIL: {msg}"),
                 Some(FileOutcome::Compressed(n)) => format!("  compressed to {}", HumanBytes(n)),
                 Some(o) => format!("  {}", o.as_str()),
                 None => String::new(),
@@ -389,8 +394,20 @@ impl Sink for Text<'_> {
     }
 
     fn mount(&mut self, policy: &str, path: &[u8]) -> io::Result<()> {
-        let line = format!("mount   {}: another filesystem; not entered (one_file_system)", display_path(path));
+        let line = format!("mount   {}: a mount point; not entered (one_file_system)", display_path(path));
         self.tally(policy).problem(line);
+        Ok(())
+    }
+
+    fn table(&mut self, e: &TableEvent) -> io::Result<()> {
+        let line = format!(
+            "table {}: a {} table ({}); its files are {}'s to remove: nothing below it is touched",
+            display_path(e.path),
+            e.format.name(),
+            e.format.marker(),
+            e.format.retention()
+        );
+        writeln!(self.out, "  {line}")?;
         Ok(())
     }
 

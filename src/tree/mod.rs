@@ -69,6 +69,97 @@ pub struct DirId {
     pub ino: u64,
 }
 
+/// A lakehouse table format, recognised by the directory it keeps its log or metadata
+/// in. Its data files are removed by the format's own retention, never by deleting
+/// files: a file the log still names would break every reader of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TableFormat {
+    /// Delta Lake: `_delta_log/`.
+    Delta,
+    /// Apache Iceberg: `metadata/` holding a `*.metadata.json`.
+    Iceberg,
+    /// Apache Hudi: `.hoodie/`.
+    Hudi,
+}
+
+impl TableFormat {
+    /// The name in JSON (`delta`, `iceberg`, `hudi`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TableFormat::Delta => "delta",
+            TableFormat::Iceberg => "iceberg",
+            TableFormat::Hudi => "hudi",
+        }
+    }
+
+    /// The format's name for people.
+    pub fn name(self) -> &'static str {
+        match self {
+            TableFormat::Delta => "Delta Lake",
+            TableFormat::Iceberg => "Apache Iceberg",
+            TableFormat::Hudi => "Apache Hudi",
+        }
+    }
+
+    /// What removes a table's old files: the format's own retention.
+    pub fn retention(self) -> &'static str {
+        match self {
+            TableFormat::Delta => "VACUUM",
+            TableFormat::Iceberg => "expire_snapshots (and remove_orphan_files)",
+            TableFormat::Hudi => "the Hudi cleaner (hoodie.cleaner.policy)",
+        }
+    }
+
+    /// The directory that marks the format.
+    pub fn marker(self) -> &'static str {
+        match self {
+            TableFormat::Delta => "_delta_log/",
+            TableFormat::Iceberg => "metadata/*.metadata.json",
+            TableFormat::Hudi => ".hoodie/",
+        }
+    }
+}
+
+/// What the walk learnt about a directory when it opened it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DirFacts {
+    /// Its identity.
+    pub id: DirId,
+    /// It is a mount point: of another filesystem, or of the same one (a bind mount).
+    pub mount: bool,
+    /// It holds a lakehouse table's log or metadata directory.
+    pub table: Option<TableFormat>,
+}
+
+/// A file a plan knows will be in a directory when `apply` reaches it, though it is not
+/// there yet: an earlier policy of the run moves it in. Its metadata is the original's
+/// (a move keeps size, mtime and, on the same filesystem, the inode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arrival {
+    /// Its name in the directory.
+    pub name: Vec<u8>,
+    /// `st_size`.
+    pub size: u64,
+    /// `st_blocks × 512`.
+    pub allocated: u64,
+    /// Modification time.
+    pub mtime: i64,
+    /// Device it will be on.
+    pub dev: u64,
+    /// Inode it will have (0 when a copy makes a new one).
+    pub ino: u64,
+}
+
+/// What will arrive in one directory: files, and the names of sub-directories that hold
+/// arrivals (which the move creates when they do not exist yet).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Arrivals {
+    /// Files.
+    pub files: Vec<Arrival>,
+    /// Sub-directory names.
+    pub dirs: Vec<Vec<u8>>,
+}
+
 /// Whether removals are carried out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -96,6 +187,9 @@ pub enum Removal {
     Compressed(u64),
     /// Moved to the archive.
     Moved,
+    /// Plan mode: it would fail, as the filesystem stands now (a compressed name or an
+    /// archive destination that exists already).
+    WouldFail(Errno),
 }
 
 impl Removal {
@@ -184,11 +278,17 @@ pub trait Visitor {
     /// What the visitor needs to report a removal once its outcome is known.
     type Pending;
 
-    /// State for the root.
-    fn root(&mut self) -> Self::Dir;
-    /// Sub-directory `name` (at `rel` below the root, identity `id`) of a directory with
-    /// state `parent`: walk it or not.
-    fn enter(&mut self, parent: &Self::Dir, name: &[u8], rel: &[u8], path: &[u8], id: DirId) -> Enter<Self::Dir>;
+    /// State for the root; `table` when the root itself holds a table.
+    fn root(&mut self, table: Option<TableFormat>) -> Self::Dir;
+    /// Sub-directory `name` (at `rel` below the root) of a directory with state
+    /// `parent`: walk it or not. A mount point is walked only if the visitor says so
+    /// (after reporting it, it says not).
+    fn enter(&mut self, parent: &Self::Dir, name: &[u8], rel: &[u8], path: &[u8], facts: DirFacts) -> Enter<Self::Dir>;
+    /// Plan mode: what an earlier policy of the run will have moved into the directory
+    /// at `rel` (with state `dir`) by the time `apply` walks it.
+    fn arrivals(&mut self, _dir: &Self::Dir, _rel: &[u8]) -> Arrivals {
+        Arrivals::default()
+    }
     /// Whether this directory's completion markers must go before its other files:
     /// the walk then hands over, first, the entries [`Visitor::is_marker`] names.
     fn has_markers(&self, _dir: &Self::Dir) -> bool {
@@ -215,23 +315,17 @@ pub trait Visitor {
     /// caught between its check and its unlink) was removed — or, in plan mode, would
     /// be.
     fn leftover(&mut self, _path: &[u8], _result: Removal) {}
-    /// A directory on another filesystem that was not entered.
-    fn mount(&mut self, path: &[u8]);
-    /// Whether an emptied directory should be removed. Called for every emptied
-    /// directory below the root (never for the root), with its parent's state.
-    fn remove_emptied(&mut self, dir: &Self::Dir, parent: &mut Self::Dir) -> bool;
+    /// Whether an emptied directory should be removed: `Some(tag)`, a small tag carried
+    /// with the removal to its outcome (e.g. which policy emptied it). Called for every
+    /// emptied directory below the root (never for the root), with its parent's state.
+    fn remove_emptied(&mut self, dir: &Self::Dir, parent: &mut Self::Dir) -> Option<u32>;
     /// A directory was (or in plan mode would be) removed, or its removal failed.
-    /// `by` is what [`Visitor::removal_tag`] said when it was queued.
+    /// `by` is the tag [`Visitor::remove_emptied`] gave it.
     fn dir_removed(&mut self, path: &[u8], by: u32, result: Removal);
     /// Whether a directory that was empty when listed (modified at `mtime`) should be
-    /// removed: never, unless the visitor knows it for a leftover.
-    fn remove_empty(&mut self, _dir: &Self::Dir, _mtime: i64, _parent: &mut Self::Dir) -> bool {
-        false
-    }
-    /// A small tag carried with a directory's removal to its outcome (e.g. which
-    /// policy emptied it).
-    fn removal_tag(&self, _dir: &Self::Dir) -> u32 {
-        0
+    /// removed, and its tag: never, unless the visitor knows it for a leftover.
+    fn remove_empty(&mut self, _dir: &Self::Dir, _mtime: i64, _parent: &mut Self::Dir) -> Option<u32> {
+        None
     }
     /// Checked before every entry: true stops the walk (a signal, a closed stdout).
     fn stop(&self) -> bool;
@@ -260,8 +354,6 @@ pub enum Root {
 pub struct WalkOptions {
     /// Plan or apply.
     pub mode: Mode,
-    /// Local: do not enter other filesystems.
-    pub one_file_system: bool,
     /// Local: whether files need `fstatat`.
     pub stat: bool,
     /// Local: descriptors.
@@ -314,13 +406,7 @@ impl Root {
     ) {
         match self {
             Root::Local(r) => {
-                let o = local::Options {
-                    mode: opts.mode,
-                    one_file_system: opts.one_file_system,
-                    stat: opts.stat,
-                    budget: opts.budget,
-                    jobs: opts.jobs,
-                };
+                let o = local::Options { mode: opts.mode, stat: opts.stat, budget: opts.budget, jobs: opts.jobs };
                 local::walk(r, o, pacer, stop, v);
             }
             Root::Object(r) => object::walk(r, object::Options { mode: opts.mode, jobs: opts.jobs }, pacer, stop, v),

@@ -165,7 +165,7 @@ fn mount_points_are_reported_not_entered() {
     assert!(t.exists("2024-07-02/on-another-fs"));
     assert!(!t.exists("2024-07-01"));
     let text = t.sweep("plan", &p, NOW).code(0);
-    text.stdout_has("another filesystem; not entered");
+    text.stdout_has("a mount point; not entered (one_file_system)");
     // Told to cross, it does.
     let p = t.policy(&one_policy(&["%Y-%m-%d/**"], "1d", "one_file_system: false"));
     t.sweep("apply", &p, NOW).code(0);

@@ -142,10 +142,9 @@ fn files_of_an_unselected_policy_at_a_shared_root_are_foreign_and_left_alone() {
 
 #[test]
 fn on_unmatched_refuse_deletes_nothing_of_the_policy() {
-    // A Delta table: `_delta_log` is not a partition; nothing may be deleted while it is
-    // there unexplained.
+    // An upload nobody explained: nothing may be deleted while it is there.
     let t = Tree::new();
-    t.files(&["dt=2024-07-01/part-0.parquet", "dt=2024-07-12/part-0.parquet", "_delta_log/00000000000000000010.json"]);
+    t.files(&["dt=2024-07-01/part-0.parquet", "dt=2024-07-12/part-0.parquet", "staging/upload-3f2a.tmp"]);
     let p = t.policy(&one_policy(&["dt=%Y-%m-%d/*"], "1d", "on_unmatched: refuse"));
     let plan = t.sweep("plan", &p, NOW).args(["--format", "json"]).code(6);
     let s = &plan.summary()["policies"][0];

@@ -40,7 +40,7 @@ use std::sync::Arc;
 use rustix::fs::{Mode as FsMode, OFlags};
 use rustix::io::Errno;
 
-use super::{DirId, DirTrouble, Enter, Mode, Removal, Visitor};
+use super::{DirFacts, DirId, DirTrouble, Enter, Mode, Removal, TableFormat, Visitor};
 use crate::tree::pace::Pacer;
 use batch::Batch;
 use remover::{Node, Pool};
@@ -51,8 +51,6 @@ pub use root::{Budget, Root, raise_fd_limit};
 pub struct Options {
     /// Plan or apply.
     pub mode: Mode,
-    /// Do not enter directories on other filesystems.
-    pub one_file_system: bool,
     /// Whether files need `fstatat` (size and time). Without it, entries the listing
     /// types are handed over with size 0 and no time: enough for a pre-pass that only
     /// counts names.
@@ -74,6 +72,16 @@ impl Pending {
     fn push(&mut self, name: &[u8], ino: u64) {
         self.bytes.extend_from_slice(name);
         self.items.push((self.bytes.len(), ino));
+    }
+
+    /// Whether `name` waits here.
+    fn contains(&self, name: &[u8]) -> bool {
+        let mut start = 0;
+        self.items.iter().any(|&(end, _)| {
+            let found = &self.bytes[start..end] == name;
+            start = end;
+            found
+        })
     }
 
     /// Moves the last name into `out`.
@@ -108,6 +116,37 @@ struct Level<D> {
     mtime: i64,
     /// What the deleting threads count for it.
     node: Arc<Node>,
+    /// A mount point (entered because the visitor said so): never removed.
+    mount: bool,
+    /// Plan mode: a directory that does not exist yet, which a move earlier in the run
+    /// creates (no descriptor; its entries are all arrivals).
+    planned: bool,
+    /// Plan mode: names of sub-directories that do not exist yet but will hold arrivals.
+    arriving: Vec<Vec<u8>>,
+}
+
+impl<D> Level<D> {
+    /// A directory just opened (or, with `fd` `None` in a plan, one to be created).
+    #[allow(clippy::too_many_arguments)]
+    fn new(fd: Option<OwnedFd>, id: DirId, mtime: i64, path_len: usize, name_at: usize, state: D, mount: bool) -> Self {
+        Level {
+            planned: fd.is_none(),
+            fd: fd.map(Arc::new),
+            dev: id.dev,
+            ino: id.ino,
+            path_len,
+            name_at,
+            pending: Pending::default(),
+            state,
+            entries: 0,
+            gone: 0,
+            troubled: false,
+            mtime,
+            node: Node::new(),
+            mount,
+            arriving: Vec::new(),
+        }
+    }
 }
 
 /// A queued removal, waiting for its outcome.
@@ -164,22 +203,11 @@ pub fn walk<V: Visitor>(root: &Root, opts: Options, pacer: &Pacer, stop: &std::s
                 Mode::Plan if opts.stat => stat::Stats::start(scope, opts.jobs.min(cpus()).saturating_sub(1)),
                 _ => stat::Stats::default(),
             },
+            deferred: Vec::new(),
         };
-        let state = v.root();
-        let mut stack = vec![Level {
-            fd: Some(Arc::new(fd)),
-            dev: root.id.dev,
-            ino: root.id.ino,
-            path_len: w.path.len(),
-            name_at: w.path.len(),
-            pending: Pending::default(),
-            state,
-            entries: 0,
-            gone: 0,
-            troubled: false,
-            mtime: 0,
-            node: Node::new(),
-        }];
+        let state = v.root(probe_table(&fd));
+        let len = w.path.len();
+        let mut stack = vec![Level::new(Some(fd), root.id, 0, len, len, state, false)];
         w.list(&mut stack[0], v);
         w.run(&mut stack, v);
         if let Some(pool) = w.pool.take() {
@@ -211,6 +239,8 @@ struct Walker<'scope, 'p, P> {
     /// Threads sharing the `fstatat`s of a batch (none but the walk's own, unless the
     /// walk only looks).
     stats: stat::Stats,
+    /// Compressions decided in the directory being listed, queued once it is listed.
+    deferred: Vec<(remover::Op, P)>,
 }
 
 const OPEN_DIR: OFlags =
@@ -223,17 +253,29 @@ impl<P> Walker<'_, '_, P> {
                 return;
             }
             let Some(top) = stack.last_mut() else { return };
-            if let Some(ino) = top.pending.pop(&mut self.name) {
-                if let Some(child) = self.open_child(top, ino, v) {
-                    stack.push(child);
-                    let depth = stack.len();
-                    if depth > self.opts.budget.window {
-                        stack[depth - 1 - self.opts.budget.window].fd = None;
-                    }
-                    if let Some(top) = stack.last_mut() {
-                        self.list(top, v);
-                    }
+            let child = if let Some(ino) = top.pending.pop(&mut self.name) {
+                self.open_child(top, ino, v)
+            } else if let Some(name) = top.arriving.pop() {
+                self.name = name;
+                self.planned_child(top, v)
+            } else {
+                None
+            };
+            if let Some(child) = child {
+                let planned = child.planned;
+                stack.push(child);
+                let depth = stack.len();
+                // A planned directory holds no descriptor, so its parent cannot be
+                // reopened through it: while in one, ancestors stay open.
+                if depth > self.opts.budget.window && !planned {
+                    stack[depth - 1 - self.opts.budget.window].fd = None;
                 }
+                if let Some(top) = stack.last_mut() {
+                    self.list(top, v);
+                }
+                continue;
+            }
+            if stack.last().is_some_and(|t| !t.pending.items.is_empty() || !t.arriving.is_empty()) {
                 continue;
             }
             // Every entry of the top directory is done: go back up.
@@ -242,7 +284,7 @@ impl<P> Walker<'_, '_, P> {
             }
             let Some(mut done) = stack.pop() else { return };
             let Some(parent) = stack.last_mut() else { return };
-            if parent.fd.is_none() && !self.reopen_parent(&done, parent, v) {
+            if parent.fd.is_none() && !parent.planned && !self.reopen_parent(&done, parent, v) {
                 // The tree was moved while sweep was in it: stop rather than guess.
                 return;
             }
@@ -250,19 +292,19 @@ impl<P> Walker<'_, '_, P> {
             // directory that was empty to begin with goes only when the visitor says it
             // is a leftover (say, a skeleton an interrupted run left in an expired
             // partition).
-            let clean = !done.troubled && done.dev == parent.dev && done.gone == done.entries;
-            let emptied = clean
-                && if done.entries > 0 {
-                    v.remove_emptied(&done.state, &mut parent.state)
-                } else {
-                    v.remove_empty(&done.state, done.mtime, &mut parent.state)
-                };
-            if emptied {
+            let clean = !done.troubled && !done.mount && done.dev == parent.dev && done.gone == done.entries;
+            let emptied = if !clean {
+                None
+            } else if done.entries > 0 {
+                v.remove_emptied(&done.state, &mut parent.state)
+            } else {
+                v.remove_empty(&done.state, done.mtime, &mut parent.state)
+            };
+            if let Some(tag) = emptied {
                 // Let go of it first: whoever holds a removed directory last frees it,
                 // and may wait for the device doing so (see `remover`).
                 done.fd = None;
                 parent.gone += 1;
-                let tag = v.removal_tag(&done.state);
                 match (&mut self.pool, &parent.fd) {
                     (Some(_), Some(pfd)) => {
                         let name = cstring(&self.path[done.name_at..done.path_len]);
@@ -316,7 +358,7 @@ impl<P> Walker<'_, '_, P> {
         self.path.push(b'/');
         self.path.extend_from_slice(&self.name);
         let opened = rustix::fs::openat(&*pfd, &self.name[..], OPEN_DIR, FsMode::empty())
-            .and_then(|fd| rustix::fs::fstat(&fd).map(|st| (fd, st)));
+            .and_then(|fd| dir_stat(&fd).map(|st| (fd, st)));
         let (fd, st) = match opened {
             Ok(x) => x,
             Err(Errno::NOENT) => {
@@ -336,42 +378,43 @@ impl<P> Walker<'_, '_, P> {
                 return None;
             }
         };
-        if st.st_dev != parent.dev {
-            // A mount point. (Its listed inode is the covered directory's, so the inode
-            // check below does not apply.)
-            if self.opts.one_file_system {
-                parent.troubled = true;
-                v.mount(&self.path);
-                return None;
-            }
-        } else if ino != 0 && st.st_ino != ino {
+        // A mount point: another filesystem, or a bind mount of this one. (Its listed
+        // inode is the covered directory's, so the inode check does not apply.)
+        let mount = st.mount_root || st.id.dev != parent.dev;
+        if !mount && ino != 0 && st.id.ino != ino {
             parent.troubled = true;
             v.error(&self.path, DirTrouble::Changed, Errno::STALE);
             return None;
         }
         let rel = &self.path[(self.root_len + 1).min(self.path.len())..];
-        let id = DirId { dev: st.st_dev, ino: st.st_ino };
-        let state = match v.enter(&parent.state, &self.name, rel, &self.path, id) {
+        let facts = DirFacts { id: st.id, mount, table: probe_table(&fd) };
+        let state = match v.enter(&parent.state, &self.name, rel, &self.path, facts) {
             Enter::Walk(s) => s,
             Enter::Skip => {
                 parent.troubled = true;
                 return None;
             }
         };
-        Some(Level {
-            fd: Some(Arc::new(fd)),
-            dev: st.st_dev,
-            ino: st.st_ino,
-            path_len: self.path.len(),
-            name_at,
-            pending: Pending::default(),
-            state,
-            entries: 0,
-            gone: 0,
-            troubled: false,
-            mtime: st.st_mtime,
-            node: Node::new(),
-        })
+        Some(Level::new(Some(fd), st.id, st.mtime, self.path.len(), name_at, state, mount))
+    }
+
+    /// Plan mode: a sub-directory (named in `self.name`) that does not exist yet, which
+    /// a move earlier in the run creates to put arrivals in.
+    fn planned_child<V: Visitor>(&mut self, parent: &mut Level<V::Dir>, v: &mut V) -> Option<Level<V::Dir>> {
+        self.path.truncate(parent.path_len);
+        let name_at = self.path.len() + 1;
+        self.path.push(b'/');
+        self.path.extend_from_slice(&self.name);
+        let rel = &self.path[(self.root_len + 1).min(self.path.len())..];
+        let id = DirId { dev: parent.dev, ino: 0 };
+        let facts = DirFacts { id, mount: false, table: None };
+        match v.enter(&parent.state, &self.name, rel, &self.path, facts) {
+            Enter::Walk(state) => {
+                parent.entries += 1;
+                Some(Level::new(None, id, 0, self.path.len(), name_at, state, false))
+            }
+            Enter::Skip => None,
+        }
     }
 
     /// Reopens a parent whose descriptor was closed, through `..` of its child, and
@@ -397,6 +440,62 @@ impl<P> Walker<'_, '_, P> {
             }
         }
     }
+}
+
+/// What the walk needs to know of a directory it opened.
+struct DirStat {
+    id: DirId,
+    mtime: i64,
+    /// The kernel says it is the root of a mount (`STATX_ATTR_MOUNT_ROOT`): a bind mount
+    /// of the same filesystem is recognised by this, not by its device.
+    mount_root: bool,
+}
+
+/// `statx` of an open directory (one syscall, as `fstat` was), falling back to `fstat`
+/// where `statx` is missing (then only another device tells a mount point).
+fn dir_stat(fd: &OwnedFd) -> Result<DirStat, Errno> {
+    use rustix::fs::{AtFlags, StatxAttributes, StatxFlags};
+    match rustix::fs::statx(fd, c"", AtFlags::EMPTY_PATH, StatxFlags::BASIC_STATS) {
+        Ok(st) => Ok(DirStat {
+            id: DirId { dev: rustix::fs::makedev(st.stx_dev_major, st.stx_dev_minor), ino: st.stx_ino },
+            mtime: st.stx_mtime.tv_sec,
+            mount_root: st.stx_attributes_mask.contains(StatxAttributes::MOUNT_ROOT)
+                && st.stx_attributes.contains(StatxAttributes::MOUNT_ROOT),
+        }),
+        Err(Errno::NOSYS) => rustix::fs::fstat(fd).map(|st| DirStat {
+            id: DirId { dev: st.st_dev, ino: st.st_ino },
+            mtime: st.st_mtime,
+            mount_root: false,
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether the directory open as `fd` is a lakehouse table: it holds `_delta_log/`,
+/// `.hoodie/`, or `metadata/` with a `*.metadata.json`. Three lookups per directory.
+pub fn probe_table(fd: &OwnedFd) -> Option<TableFormat> {
+    use rustix::fs::{AtFlags, FileType};
+    let is_dir = |name: &std::ffi::CStr| {
+        rustix::fs::statat(fd, name, AtFlags::SYMLINK_NOFOLLOW)
+            .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory)
+    };
+    if is_dir(c"_delta_log") {
+        return Some(TableFormat::Delta);
+    }
+    if is_dir(c".hoodie") {
+        return Some(TableFormat::Hudi);
+    }
+    if is_dir(c"metadata") {
+        let meta = rustix::fs::openat(fd, c"metadata", OPEN_DIR, FsMode::empty()).ok()?;
+        let mut buf = vec![MaybeUninit::uninit(); 8192];
+        let mut dir = rustix::fs::RawDir::new(&meta, &mut buf);
+        while let Some(Ok(e)) = dir.next() {
+            if e.file_name().to_bytes().ends_with(b".metadata.json") {
+                return Some(TableFormat::Iceberg);
+            }
+        }
+    }
+    None
 }
 
 /// CPUs this process may run on: helpers past that only wait for one.

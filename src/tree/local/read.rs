@@ -13,7 +13,7 @@ use super::batch::{BATCH, Batch, What};
 use super::remover::{Node, Op, remove_checked};
 use super::tier::{self, Debris};
 use super::{Level, Waiting, Walker, stat};
-use crate::tree::{Check, Decision, DirTrouble, Entry, Kind, Mode, Removal, Transform, Visitor};
+use crate::tree::{Arrival, Arrivals, Check, Decision, DirTrouble, Entry, Kind, Mode, Removal, Transform, Visitor};
 
 /// Which entries one reading of a directory hands over.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -28,21 +28,108 @@ enum Pass {
 
 impl<P> Walker<'_, '_, P> {
     /// Lists one directory: with completion markers, first the markers (whose removals
-    /// complete before anything else of the directory is queued), then the rest.
+    /// complete before anything else of the directory is queued), then the rest. In a
+    /// plan, what earlier policies of the run move into the directory is listed with it.
+    /// Compressions are queued once the listing is done, so that a file this run writes
+    /// is never listed by the walk that wrote it: `plan` cannot list it either.
     pub(super) fn list<V: Visitor<Pending = P>>(&mut self, level: &mut Level<V::Dir>, v: &mut V) {
+        let arrivals = match self.opts.mode {
+            Mode::Plan => {
+                let rel = self.path[(self.root_len + 1).min(level.path_len)..level.path_len].to_vec();
+                v.arrivals(&level.state, &rel)
+            }
+            Mode::Apply => Arrivals::default(),
+        };
         if !v.has_markers(&level.state) {
             self.read(level, v, Pass::All);
-            return;
+            self.arrived(level, &arrivals.files, v, Pass::All);
+        } else {
+            // The markers are removed right here, on the walk's thread: their outcomes are
+            // known before anything else of the directory is queued.
+            self.read(level, v, Pass::Markers);
+            self.arrived(level, &arrivals.files, v, Pass::Markers);
+            v.markers_done(&mut level.state);
+            match &level.fd {
+                Some(fd) if rustix::fs::seek(&**fd, SeekFrom::Start(0)).is_ok() => self.read(level, v, Pass::Rest),
+                _ => {}
+            }
+            self.arrived(level, &arrivals.files, v, Pass::Rest);
         }
-        // The markers are removed right here, on the walk's thread: their outcomes are
-        // known before anything else of the directory is queued.
-        self.read(level, v, Pass::Markers);
-        v.markers_done(&mut level.state);
-        if let Some(fd) = &level.fd
-            && rustix::fs::seek(&**fd, SeekFrom::Start(0)).is_ok()
-        {
-            self.read(level, v, Pass::Rest);
+        // Sub-directories that arrivals go into and that do not exist yet.
+        for d in arrivals.dirs {
+            if !level.pending.contains(&d) {
+                level.arriving.push(d);
+            }
         }
+        for (op, p) in std::mem::take(&mut self.deferred) {
+            if let Some(fd) = &level.fd {
+                let fd = std::sync::Arc::clone(fd);
+                self.queue(&fd, &level.node, op, p, v);
+            }
+        }
+    }
+
+    /// Plan mode: hands the visitor the files that will have arrived in this directory
+    /// by the time `apply` lists it, as if they were listed.
+    fn arrived<V: Visitor<Pending = P>>(
+        &mut self,
+        level: &mut Level<V::Dir>,
+        files: &[Arrival],
+        v: &mut V,
+        pass: Pass,
+    ) {
+        let base = level.path_len;
+        for a in files {
+            if v.stop() {
+                break;
+            }
+            if pass != Pass::All && v.is_marker(&level.state, &a.name) != (pass == Pass::Markers) {
+                continue;
+            }
+            level.entries += 1;
+            self.path.truncate(base);
+            self.path.push(b'/');
+            self.path.extend_from_slice(&a.name);
+            let rel = &self.path[(self.root_len + 1).min(self.path.len())..];
+            let entry = Entry {
+                path: &self.path,
+                rel,
+                name: &a.name,
+                kind: Kind::File,
+                size: a.size,
+                allocated: a.allocated,
+                links: 1,
+                mtime: a.mtime,
+                dev: a.dev,
+                ino: a.ino,
+            };
+            let r = match v.file(&mut level.state, &entry) {
+                Decision::Keep => None,
+                Decision::WouldRemove => {
+                    level.gone += 1;
+                    None
+                }
+                Decision::Remove(p, _) => {
+                    level.gone += 1;
+                    Some((p, Removal::Planned))
+                }
+                Decision::Transform(p, t) => {
+                    if matches!(t, Transform::Move { .. }) {
+                        level.gone += 1;
+                    }
+                    let name = std::ffi::CString::new(a.name.clone()).unwrap_or_default();
+                    let r = level.fd.as_ref().map_or(Removal::Planned, |fd| tier::predict(fd, &name, &t));
+                    if matches!(t, Transform::Move { .. }) && matches!(r, Removal::WouldFail(_)) {
+                        level.gone -= 1;
+                    }
+                    Some((p, r))
+                }
+            };
+            if let Some((p, r)) = r {
+                v.removed(p, r);
+            }
+        }
+        self.path.truncate(base);
     }
 
     /// Reads one directory, a batch of entries at a time: files go to the visitor now,
@@ -215,22 +302,48 @@ impl<P> Walker<'_, '_, P> {
             Decision::Transform(p, t) => {
                 // A move empties its directory as a deletion does; a compression
                 // leaves a file behind.
-                if matches!(t, Transform::Move { .. }) {
+                let compress = matches!(t, Transform::Compress { .. });
+                if !compress {
                     level.gone += 1;
                 }
                 let check = st.as_ref().map_or(Check::None, |s| Check::Same { ino: s.st_ino, mtime: s.st_mtime });
-                if self.pool.is_some() {
-                    let op = Op::Transform(cname.to_owned(), check, t, entry_size(&st));
-                    self.queue(fd, &level.node, op, p, v);
-                } else {
-                    v.removed(p, Removal::Planned);
+                match (&self.pool, pass) {
+                    // What would happen, as the filesystem stands: a name taken already.
+                    (None, _) => {
+                        let r = tier::predict(fd, cname, &t);
+                        if !compress && matches!(r, Removal::WouldFail(_)) {
+                            // It would stay: its directory would not be emptied.
+                            level.gone -= 1;
+                        }
+                        v.removed(p, r);
+                    }
+                    // A marker moves before anything else of its directory is queued.
+                    (Some(_), Pass::Markers) => {
+                        self.pacer.wait(entry_size(&st));
+                        v.removed(p, tier::transform(fd, cname, check, &t));
+                    }
+                    // Written once the directory is listed (see `list`).
+                    (Some(_), _) if compress => {
+                        self.deferred.push((Op::Transform(cname.to_owned(), check, t, entry_size(&st)), p));
+                    }
+                    (Some(_), _) => {
+                        let op = Op::Transform(cname.to_owned(), check, t, entry_size(&st));
+                        self.queue(fd, &level.node, op, p, v);
+                    }
                 }
             }
         }
     }
 
     /// Hands an operation to the deleting threads; its outcome comes back with `p`.
-    fn queue<V: Visitor<Pending = P>>(&mut self, fd: &Arc<OwnedFd>, node: &Arc<Node>, op: Op, p: P, v: &mut V) {
+    pub(super) fn queue<V: Visitor<Pending = P>>(
+        &mut self,
+        fd: &Arc<OwnedFd>,
+        node: &Arc<Node>,
+        op: Op,
+        p: P,
+        v: &mut V,
+    ) {
         let Some(pool) = self.pool.as_mut() else { return };
         let id = pool.queue(fd, node, op);
         self.waiting.insert(id, Waiting::File(p));

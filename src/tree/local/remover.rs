@@ -388,12 +388,7 @@ fn work(shared: &Shared, results: &Sender<Vec<(u64, Removal)>>, pacer: &Pacer, s
                 }
                 Op::Transform(name, check, t, size) => {
                     pacer.wait(*size);
-                    match t {
-                        Transform::Compress { format, level } => {
-                            super::tier::compress(&batch.fd, name, *format, *level, *check)
-                        }
-                        Transform::Move { to, rel } => super::tier::archive(&batch.fd, name, to, rel, *check),
-                    }
+                    super::tier::transform(&batch.fd, name, *check, t)
                 }
             };
             done.push((*id, r));

@@ -126,6 +126,66 @@ fn same_metadata(to: &OwnedFd, from: &Stat) -> Result<(), Errno> {
     rustix::fs::futimens(to, &times)
 }
 
+/// Carries out a lifecycle operation on `name` in `dir`.
+pub fn transform(dir: &OwnedFd, name: &CStr, check: Check, t: &crate::tree::Transform) -> Removal {
+    match t {
+        crate::tree::Transform::Compress { format, level } => compress(dir, name, *format, *level, check),
+        crate::tree::Transform::Move { to, rel } => archive(dir, name, to, rel, check),
+    }
+}
+
+/// What a lifecycle operation on `name` in `dir` would do, as the filesystem stands now
+/// (a plan): it would fail where the name it writes is taken already — a compressed
+/// name that is not an interrupted compression of this very file, an archive
+/// destination that exists, or a path there that is not a directory. Nothing is written.
+pub fn predict(dir: &OwnedFd, name: &CStr, t: &crate::tree::Transform) -> Removal {
+    match t {
+        crate::tree::Transform::Compress { format, .. } => {
+            let mut target = name.to_bytes().to_vec();
+            target.extend_from_slice(format.suffix().as_bytes());
+            let Ok(target) = CString::new(target) else { return Removal::WouldFail(Errno::INVAL) };
+            if rustix::fs::statat(dir, &target, AtFlags::SYMLINK_NOFOLLOW).is_err() {
+                return Removal::Planned;
+            }
+            let src = rustix::fs::openat(dir, name, READ, Mode::empty());
+            match src {
+                Ok(src) if completes(dir, &target, *format, &src) => Removal::Planned,
+                _ => Removal::WouldFail(Errno::EXIST),
+            }
+        }
+        crate::tree::Transform::Move { to, rel } => {
+            let mut parts: Vec<&[u8]> = rel.split(|b| *b == b'/').filter(|p| !p.is_empty()).collect();
+            let Some(file) = parts.pop() else { return Removal::WouldFail(Errno::INVAL) };
+            let Ok(mut at) = rustix::io::dup(&**to) else { return Removal::Planned };
+            for p in parts {
+                let Ok(p) = CString::new(p) else { return Removal::WouldFail(Errno::INVAL) };
+                let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+                match rustix::fs::openat(&at, &p, flags, Mode::empty()) {
+                    Ok(d) => at = d,
+                    // Created by the move.
+                    Err(Errno::NOENT) => return Removal::Planned,
+                    Err(e) => return Removal::WouldFail(e),
+                }
+            }
+            let Ok(file) = CString::new(file) else { return Removal::WouldFail(Errno::INVAL) };
+            match rustix::fs::statat(&at, &file, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(_) => Removal::WouldFail(Errno::EXIST),
+                Err(_) => Removal::Planned,
+            }
+        }
+    }
+}
+
+/// Whether the existing compressed file `target` in `dir` completes an interrupted
+/// compression of `src`: a regular file holding exactly its content.
+fn completes(dir: &OwnedFd, target: &CStr, format: Format, src: &OwnedFd) -> bool {
+    let Ok(existing) = rustix::fs::statat(dir, target, AtFlags::SYMLINK_NOFOLLOW) else { return false };
+    rustix::fs::openat(dir, target, READ, Mode::empty())
+        .ok()
+        .filter(|_| rustix::fs::FileType::from_raw_mode(existing.st_mode) == rustix::fs::FileType::RegularFile)
+        .is_some_and(|z| same_content(File::from(z), format, src).unwrap_or(false))
+}
+
 /// Compresses `name` in `dir` to `name` + the format's suffix. `check` is the file as it
 /// was examined: a file changed meanwhile is left for the next run.
 pub fn compress(dir: &OwnedFd, name: &CStr, format: Format, level: u32, check: Check) -> Removal {
@@ -153,11 +213,7 @@ fn compress_inner(dir: &OwnedFd, name: &CStr, format: Format, level: u32, check:
     if let Ok(existing) = rustix::fs::statat(dir, &target, AtFlags::SYMLINK_NOFOLLOW) {
         // Both names: an earlier run stopped between its rename and its unlink. If the
         // compressed file holds exactly the original, finish the job; else leave both.
-        let done = rustix::fs::openat(dir, &target, READ, Mode::empty())
-            .ok()
-            .filter(|_| rustix::fs::FileType::from_raw_mode(existing.st_mode) == rustix::fs::FileType::RegularFile)
-            .is_some_and(|z| same_content(File::from(z), format, &src).unwrap_or(false));
-        if !done {
+        if !completes(dir, &target, format, &src) {
             return Err(Errno::EXIST);
         }
         return Ok(match remove_original(dir, name, &st) {

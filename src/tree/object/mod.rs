@@ -35,7 +35,7 @@ use object_store::{BackoffConfig, ClientOptions, ObjectMeta, ObjectStore, RetryC
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use super::{Decision, DirId, Enter, Entry, Kind, Mode, Removal, Visitor};
+use super::{Decision, DirFacts, DirId, Enter, Entry, Kind, Mode, Removal, TableFormat, Visitor};
 use crate::policy::object::{ObjectRoot, Scheme};
 use crate::tree::pace::Pacer;
 
@@ -189,7 +189,7 @@ impl Root {
 
 /// One page of a directory's listing, or the service's message and whether the service
 /// itself failed (rather than one odd key in this directory).
-type Page = Result<(Vec<ObjectMeta>, Vec<Key>), (String, bool)>;
+type Page = Result<(Vec<ObjectMeta>, Vec<Key>, bool), (String, bool)>;
 
 /// The service's message, without the noise of nested error types.
 fn message(e: &object_store::Error) -> String {
@@ -207,7 +207,7 @@ fn message(e: &object_store::Error) -> String {
 }
 
 /// Lists the prefix `prefix` (ending in `/`, or empty for the bucket) into `tx`, a page
-/// at a time.
+/// at a time, each with whether more follow.
 async fn list(lister: Arc<dyn PaginatedListStore>, prefix: String, tx: mpsc::Sender<Page>) {
     let mut token = None;
     loop {
@@ -216,7 +216,8 @@ async fn list(lister: Arc<dyn PaginatedListStore>, prefix: String, tx: mpsc::Sen
         match page {
             Ok(p) => {
                 token = p.page_token;
-                if tx.send(Ok((p.result.objects, p.result.common_prefixes))).await.is_err() || token.is_none() {
+                let more = token.is_some();
+                if tx.send(Ok((p.result.objects, p.result.common_prefixes, more))).await.is_err() || !more {
                     return;
                 }
             }
@@ -278,6 +279,9 @@ struct Walk<'a, P> {
     /// Markers of emptied directories (key, display path, tag, whether the listing showed
     /// it), deepest first.
     markers: Vec<(String, Vec<u8>, u32, bool)>,
+    /// The first page of a directory's listing, read before the walk entered it (to
+    /// tell a table), by prefix.
+    first: HashMap<String, Page>,
 }
 
 /// Walks the objects under `root`.
@@ -297,6 +301,7 @@ pub fn walk<V: Visitor>(root: &Root, opts: Options, pacer: &Pacer, stop: &Atomic
         next: 0,
         markers: Vec::new(),
         broken: None,
+        first: HashMap::new(),
     };
     root.rt.block_on(w.run(v));
 }
@@ -334,9 +339,54 @@ impl<P> Walk<'_, P> {
         }
     }
 
+    /// Reads the first page of `prefix`'s listing ahead of the walk (it is kept for the
+    /// walk), and tells whether the directory is a lakehouse table: its sub-prefixes
+    /// include `_delta_log/` or `.hoodie/`, or `metadata/` holding a `*.metadata.json`.
+    /// A listing of more than one page may name them on a later page: then they are
+    /// asked for directly, before anything of the directory is handed over.
+    async fn table(&mut self, prefix: &str) -> Option<TableFormat> {
+        self.start(prefix);
+        let mut rx = self.ahead.remove(prefix)?;
+        let page = rx.recv().await?;
+        let (dirs, more) = match &page {
+            Ok((_, dirs, more)) => (dirs.iter().map(|d| d.as_ref().to_string()).collect::<Vec<_>>(), *more),
+            Err(_) => (Vec::new(), false),
+        };
+        self.first.insert(prefix.to_string(), page);
+        self.ahead.insert(prefix.to_string(), rx);
+        let has = |name: &str| dirs.iter().any(|d| d.rsplit('/').next() == Some(name));
+        let exists = |name: &'static str| {
+            let lister = Arc::clone(&self.root.lister);
+            let key = format!("{prefix}{name}/");
+            async move {
+                let opts = PaginatedListOptions { max_keys: Some(1), ..Default::default() };
+                lister.list_paginated(Some(&key), opts).await.is_ok_and(|p| !p.result.objects.is_empty())
+            }
+        };
+        // Another page may name them.
+        let full = more;
+        if has("_delta_log") || (full && exists("_delta_log").await) {
+            return Some(TableFormat::Delta);
+        }
+        if has(".hoodie") || (full && exists(".hoodie").await) {
+            return Some(TableFormat::Hudi);
+        }
+        if has("metadata") || full {
+            let opts = PaginatedListOptions { delimiter: Some("/".into()), ..Default::default() };
+            let key = format!("{prefix}metadata/");
+            if let Ok(p) = self.root.lister.list_paginated(Some(&key), opts).await
+                && p.result.objects.iter().any(|o| o.location.as_ref().ends_with(".metadata.json"))
+            {
+                return Some(TableFormat::Iceberg);
+            }
+        }
+        None
+    }
+
     async fn run<V: Visitor<Pending = P>>(&mut self, v: &mut V) {
         let prefix = if self.root.url.prefix.is_empty() { String::new() } else { format!("{}/", self.root.url.prefix) };
-        let state = v.root();
+        let table = self.table(&prefix).await;
+        let state = v.root(table);
         // Azure's listings leave a prefix's own marker blob out: whether there is one is
         // only learnt by deleting it.
         let marker_known = self.root.url.scheme != Scheme::Azure;
@@ -357,7 +407,9 @@ impl<P> Walk<'_, P> {
                 let rel = self.path[self.root_len + 1..].to_vec();
                 let path = self.path.clone();
                 let id = DirId { dev: self.root.id.dev, ino: 0 };
-                match v.enter(&top.state, name.as_bytes(), &rel, &path, id) {
+                let table = self.table(&prefix).await;
+                let Some(top) = stack.last_mut() else { break };
+                match v.enter(&top.state, name.as_bytes(), &rel, &path, DirFacts { id, mount: false, table }) {
                     Enter::Walk(state) => {
                         stack.push(Level::new(prefix, self.path.len(), state, marker_known));
                         self.look_ahead(&stack);
@@ -368,6 +420,7 @@ impl<P> Walk<'_, P> {
                     Enter::Skip => {
                         top.troubled = true;
                         self.ahead.remove(&prefix);
+                        self.first.remove(&prefix);
                     }
                 }
                 continue;
@@ -380,17 +433,19 @@ impl<P> Walk<'_, P> {
             // A directory is only a prefix: it goes when its last object does. Counting
             // it as gone lets the parent be seen as emptied too.
             let clean = !done.troubled && done.gone == done.entries;
-            let emptied = clean
-                && match (done.entries, done.marker) {
+            let emptied = if !clean {
+                None
+            } else {
+                match (done.entries, done.marker) {
                     (0, Some(mtime)) => v.remove_empty(&done.state, mtime, &mut parent.state),
-                    (0, None) => false,
+                    (0, None) => None,
                     _ => v.remove_emptied(&done.state, &mut parent.state),
-                };
-            if emptied {
+                }
+            };
+            if let Some(tag) = emptied {
                 parent.gone += 1;
                 if done.marker.is_some() || !done.marker_known {
                     // Its marker goes once everything else has (at the end of the walk).
-                    let tag = v.removal_tag(&done.state);
                     self.markers.push((
                         done.prefix.clone(),
                         self.path[..done.path_len].to_vec(),
@@ -423,23 +478,31 @@ impl<P> Walk<'_, P> {
     }
 
     async fn read<V: Visitor<Pending = P>>(&mut self, level: &mut Level<V::Dir>, v: &mut V, pass: Pass) {
-        let mut rx = match self.ahead.remove(&level.prefix) {
-            Some(rx) if pass != Pass::Rest => rx,
+        let (mut rx, mut first) = match self.ahead.remove(&level.prefix) {
+            Some(rx) if pass != Pass::Rest => (rx, self.first.remove(&level.prefix)),
             _ => {
+                self.first.remove(&level.prefix);
                 self.start(&level.prefix);
                 match self.ahead.remove(&level.prefix) {
-                    Some(rx) => rx,
+                    Some(rx) => (rx, None),
                     None => return,
                 }
             }
         };
         let own_marker = level.prefix.trim_end_matches('/').to_string();
-        while let Some(page) = rx.recv().await {
+        loop {
+            let page = match first.take() {
+                Some(p) => p,
+                None => match rx.recv().await {
+                    Some(p) => p,
+                    None => break,
+                },
+            };
             if self.stopped(v) {
                 break;
             }
             let (objects, dirs) = match page {
-                Ok(p) => p,
+                Ok((objects, dirs, _)) => (objects, dirs),
                 Err((msg, fatal)) => {
                     if fatal {
                         // The service failed (after its retries): nothing more is asked of

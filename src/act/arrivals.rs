@@ -1,0 +1,284 @@
+//! What a plan moves into roots that run after it: the arrivals a later policy's walks
+//! must see, so that `plan` decides them the way `apply` will (where they are real
+//! files by the time the later policy runs).
+//!
+//! A night's moves can be many (a day of an archive is a partition of thousands of
+//! files), so they are not held in memory: each is written to an unnamed temporary
+//! file as it is planned, and indexed by the directory it lands in. Memory follows the
+//! number of directories that receive files, not the number of files.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+
+use crate::policy::PolicySet;
+use crate::tree::{Arrival, Arrivals};
+
+/// Where a planned move lands: which root of the run (by its place in the run) owns
+/// the destination, and whether that root runs after the one being walked.
+pub struct Routes<'p> {
+    set: &'p PolicySet,
+    /// For each policy, the place in the run of its root.
+    group_of: Vec<usize>,
+    /// Each root, in run order, and whether it runs in this run.
+    roots: Vec<(std::path::PathBuf, bool)>,
+    current: usize,
+}
+
+impl<'p> Routes<'p> {
+    /// Routes over `set`'s roots in run order; `runs` says which roots run.
+    pub fn new(set: &'p PolicySet, runs: Vec<bool>) -> Routes<'p> {
+        let groups = set.groups();
+        let mut group_of = vec![0; set.policies.len()];
+        for (g, group) in groups.iter().enumerate() {
+            for &i in &group.members {
+                group_of[i] = g;
+            }
+        }
+        let roots = groups.into_iter().zip(runs).map(|(g, r)| (g.root, r)).collect();
+        Routes { set, group_of, roots, current: 0 }
+    }
+
+    /// The root being walked now.
+    pub fn current(&self) -> usize {
+        self.current
+    }
+
+    /// Sets the root being walked now.
+    pub fn at(&mut self, group: usize) {
+        self.current = group;
+    }
+
+    /// Where a file moved to `to` lands, when a root that runs later owns it: that
+    /// root's place in the run, the directory below it, and the file's name.
+    pub fn route(&self, to: &[u8]) -> Option<(usize, Vec<u8>, Vec<u8>)> {
+        use std::os::unix::ffi::OsStrExt;
+        let path = std::path::Path::new(std::ffi::OsStr::from_bytes(to));
+        let owner = self.set.owner(path)?;
+        let group = self.group_of[owner];
+        let (root, runs) = self.roots.get(group)?;
+        if group <= self.current || !runs {
+            return None;
+        }
+        let rel = path.strip_prefix(root).ok()?.as_os_str().as_bytes();
+        let (dir, name) = match rel.iter().rposition(|b| *b == b'/') {
+            Some(i) => (&rel[..i], &rel[i + 1..]),
+            None => (&b""[..], rel),
+        };
+        Some((group, dir.to_vec(), name.to_vec()))
+    }
+}
+
+/// A directory that receives arrivals: the walk (a root's place in the run) and its
+/// path below that root.
+type Place = (usize, Vec<u8>);
+
+/// The arrivals planned so far in a run.
+#[derive(Default)]
+pub struct Planned {
+    /// Where records are written; `None` when no temporary file could be made (then
+    /// they are kept in memory).
+    file: Option<BufWriter<File>>,
+    /// Bytes written so far.
+    len: u64,
+    /// Records kept in memory instead, by directory.
+    memory: BTreeMap<Place, Vec<Arrival>>,
+    /// Each directory's records in the file: (offset, count) runs.
+    index: BTreeMap<Place, Vec<(u64, u32)>>,
+    /// The sub-directories of each directory that lead to arrivals.
+    children: BTreeMap<Place, BTreeSet<Vec<u8>>>,
+    /// Records of the directory being written to, not yet in the file.
+    current: Option<(Place, Vec<Arrival>)>,
+    /// Whether anything was planned at all (most runs plan nothing).
+    any: bool,
+}
+
+impl Planned {
+    /// An empty set of arrivals.
+    pub fn new() -> Planned {
+        Planned::default()
+    }
+
+    /// Notes that `a` arrives in the directory `dir` (relative to its root) of the
+    /// root that runs `group`th.
+    pub fn add(&mut self, group: usize, dir: &[u8], a: Arrival) {
+        if !self.any {
+            self.any = true;
+            self.file = tempfile::tempfile().ok().map(BufWriter::new);
+        }
+        if self.current.as_ref().is_none_or(|(p, _)| p.0 != group || p.1 != dir) {
+            self.flush();
+            self.note_parents(group, dir);
+            self.current = Some(((group, dir.to_vec()), Vec::new()));
+        }
+        if let Some((_, v)) = self.current.as_mut() {
+            v.push(a);
+            if v.len() >= 1024 {
+                self.flush_keep_current();
+            }
+        }
+    }
+
+    /// Records every ancestor of `dir` as leading to arrivals.
+    fn note_parents(&mut self, group: usize, dir: &[u8]) {
+        let mut end = dir.len();
+        while end > 0 {
+            let start = dir[..end].iter().rposition(|b| *b == b'/').map_or(0, |i| i + 1);
+            let parent = if start == 0 { Vec::new() } else { dir[..start - 1].to_vec() };
+            let new = self.children.entry((group, parent)).or_default().insert(dir[start..end].to_vec());
+            if !new {
+                break;
+            }
+            end = start.saturating_sub(1);
+        }
+    }
+
+    fn flush_keep_current(&mut self) {
+        if let Some((place, v)) = self.current.take() {
+            self.store(place.clone(), v);
+            self.current = Some((place, Vec::new()));
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Some((place, v)) = self.current.take() {
+            self.store(place, v);
+        }
+    }
+
+    fn store(&mut self, place: Place, v: Vec<Arrival>) {
+        if v.is_empty() {
+            return;
+        }
+        let offset = self.len;
+        let written = self.file.as_mut().is_some_and(|f| {
+            let mut ok = true;
+            let mut n = 0;
+            for a in &v {
+                let rec = encode(a);
+                n += rec.len() as u64;
+                ok &= f.write_all(&rec).is_ok();
+            }
+            self.len += n;
+            ok
+        });
+        if written {
+            self.index.entry(place).or_default().push((offset, u32::try_from(v.len()).unwrap_or(u32::MAX)));
+        } else {
+            // Whatever went to the file of this run is lost with it: keep the rest here.
+            self.file = None;
+            self.memory.entry(place).or_default().extend(v);
+        }
+    }
+
+    /// What arrives in the directory `rel` (below its root) of the `group`th root.
+    pub fn arriving(&self, group: usize, rel: &[u8]) -> Arrivals {
+        if !self.any {
+            return Arrivals::default();
+        }
+        let place = (group, rel.to_vec());
+        let mut files = Vec::new();
+        if let Some(runs) = self.index.get(&place)
+            && let Some(f) = self.file.as_ref()
+        {
+            for &(offset, count) in runs {
+                read(f.get_ref(), offset, count, &mut files);
+            }
+        }
+        if let Some(v) = self.memory.get(&place) {
+            files.extend(v.iter().cloned());
+        }
+        if let Some((p, v)) = &self.current
+            && *p == place
+        {
+            files.extend(v.iter().cloned());
+        }
+        let dirs = self.children.get(&place).map(|c| c.iter().cloned().collect()).unwrap_or_default();
+        Arrivals { files, dirs }
+    }
+
+    /// Makes everything written readable (called between the walk that plans moves
+    /// and the walks that read them).
+    pub fn settle(&mut self) {
+        self.flush();
+        if let Some(f) = self.file.as_mut()
+            && f.flush().is_err()
+        {
+            self.file = None;
+        }
+        if let Some(f) = self.file.as_mut() {
+            let _ = f.get_mut().seek(SeekFrom::End(0));
+        }
+    }
+}
+
+/// A record: name length, name, size, allocated, mtime, dev, ino.
+fn encode(a: &Arrival) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + a.name.len() + 40);
+    out.extend_from_slice(&u32::try_from(a.name.len()).unwrap_or(0).to_le_bytes());
+    out.extend_from_slice(&a.name);
+    for n in [a.size, a.allocated, a.mtime as u64, a.dev, a.ino] {
+        out.extend_from_slice(&n.to_le_bytes());
+    }
+    out
+}
+
+/// Reads `count` records at `offset`.
+fn read(f: &File, mut offset: u64, count: u32, out: &mut Vec<Arrival>) {
+    for _ in 0..count {
+        let mut len = [0u8; 4];
+        if f.read_exact_at(&mut len, offset).is_err() {
+            return;
+        }
+        let n = u32::from_le_bytes(len) as usize;
+        let mut rec = vec![0u8; n + 40];
+        if f.read_exact_at(&mut rec, offset + 4).is_err() {
+            return;
+        }
+        let num = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&rec[n + 8 * i..n + 8 * i + 8]);
+            u64::from_le_bytes(b)
+        };
+        out.push(Arrival {
+            name: rec[..n].to_vec(),
+            size: num(0),
+            allocated: num(1),
+            mtime: num(2) as i64,
+            dev: num(3),
+            ino: num(4),
+        });
+        offset += 4 + rec.len() as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arrival(name: &str, size: u64) -> Arrival {
+        Arrival { name: name.as_bytes().to_vec(), size, allocated: 4096, mtime: -5, dev: 7, ino: 9 }
+    }
+
+    #[test]
+    fn arrivals_come_back_by_directory_with_the_directories_that_lead_to_them() {
+        let mut p = Planned::new();
+        assert_eq!(p.arriving(1, b""), Arrivals::default());
+        for i in 0..3000 {
+            p.add(1, b"2024-06-12/x", arrival(&format!("f{i}"), i));
+        }
+        p.add(1, b"2024-06-13", arrival("g", 1));
+        p.add(2, b"", arrival("h", 2));
+        p.add(1, b"2024-06-12/x", arrival("late", 5));
+        p.settle();
+        let a = p.arriving(1, b"2024-06-12/x");
+        assert_eq!(a.files.len(), 3001);
+        assert_eq!(a.files[2999], arrival("f2999", 2999));
+        assert_eq!(a.files[3000].name, b"late");
+        assert_eq!(p.arriving(1, b"").dirs, vec![b"2024-06-12".to_vec(), b"2024-06-13".to_vec()]);
+        assert_eq!(p.arriving(1, b"2024-06-12").dirs, vec![b"x".to_vec()]);
+        assert_eq!(p.arriving(2, b"").files, vec![arrival("h", 2)]);
+        assert!(p.arriving(3, b"").files.is_empty());
+    }
+}
