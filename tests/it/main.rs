@@ -13,6 +13,7 @@ mod capacity;
 mod checking;
 mod cli;
 mod depth;
+mod docs;
 mod examples;
 mod exit_codes;
 mod faults;
