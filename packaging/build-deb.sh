@@ -110,6 +110,9 @@ install -D -m 0644 packaging/etc-sweep-README "$root/etc/sweep/README"
 doc=$root/usr/share/doc/sweep
 install -D -m 0644 README.md "$doc/README.md"
 install -D -m 0644 CHANGELOG.md "$doc/CHANGELOG.md"
+# The README links to docs/ and bench/README.md: the same relative paths here.
+for f in docs/*.md; do install -D -m 0644 "$f" "$doc/$f"; done
+install -D -m 0644 bench/README.md "$doc/bench/README.md"
 install -D -m 0644 packaging/debian/copyright "$doc/copyright"
 mkdir -p "$doc/examples" "$doc/policies"
 cp -r examples/. "$doc/examples/"

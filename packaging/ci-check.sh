@@ -144,6 +144,13 @@ grep -q /usr/share/doc/sweep/examples /etc/sweep/README || fail "/etc/sweep/READ
 dpkg-query -W -f '${Conffiles}\n' "$pkg" | grep -q '^ /etc/sweep/README ' || fail "/etc/sweep/README is not a conffile"
 ok "/etc/sweep/README (a conffile) and /usr/share/doc/sweep/examples"
 
+# The documents the README links to, at the same relative paths.
+for f in README.md docs/guide.md docs/operations.md docs/output.md docs/safety.md docs/architecture.md bench/README.md; do
+  [ -s "/usr/share/doc/sweep/$f" ] || fail "/usr/share/doc/sweep/$f missing or empty"
+done
+grep -q '(docs/guide.md' /usr/share/doc/sweep/README.md || fail "the installed README does not link to docs/guide.md"
+ok "/usr/share/doc/sweep/README.md, docs/ and bench/README.md"
+
 echo "== dpkg -r $pkg"
 dpkg -r "$pkg"
 [ "$(dpkg-query -W -f '${db:Status-Status}' "$pkg")" = config-files ] || fail "after dpkg -r, $pkg is not in state config-files"

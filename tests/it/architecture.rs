@@ -1,5 +1,5 @@
 //! The flow has one direction: a module may use the modules before it in this order,
-//! never one after it (README "Architecture"). A back-edge — `clock` reaching into
+//! never one after it (docs/architecture.md). A back-edge — `clock` reaching into
 //! `layout`, `guard` into `report` — is a sign a split is wrong, so it fails here.
 
 use std::fs;
@@ -78,13 +78,14 @@ fn only_cli_and_config_know_the_command_line_parser() {
     }
 }
 
-/// Every test the README's Safety table names exists: the table is the promise, the
-/// tests the proof, and a renamed test must not leave a guarantee without one.
+/// Every test the Safety table (docs/safety.md) names exists: the table is the promise,
+/// the tests the proof, and a renamed test must not leave a guarantee without one.
 #[test]
 fn the_safety_table_names_tests_that_exist() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let readme = fs::read_to_string(root.join("README.md")).unwrap();
-    let table = readme.split("## Safety").nth(1).unwrap().split("\n## ").next().unwrap();
+    let safety = fs::read_to_string(root.join("docs/safety.md")).unwrap();
+    let table = safety.split("\n## Guarantees\n").nth(1).expect("docs/safety.md has no `## Guarantees`");
+    let table = table.split("\n## ").next().unwrap();
     let mut named = 0;
     for row in table.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| guarantee")) {
         let proof = row.rsplit('|').nth(1).unwrap_or("");
@@ -109,7 +110,7 @@ fn the_safety_table_names_tests_that_exist() {
             let name = name.split_whitespace().next().unwrap_or(name);
             assert!(
                 text.contains(&format!("fn {name}(")),
-                "README's Safety table names `{m}::{name}`, which does not exist"
+                "docs/safety.md's Safety table names `{m}::{name}`, which does not exist"
             );
             named += 1;
         }

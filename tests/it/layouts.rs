@@ -1,4 +1,4 @@
-//! Each layout family of the README's cookbook, planned and applied on a real tree.
+//! Each layout family of the cookbook (docs/guide.md), planned and applied on a real tree.
 
 use crate::support::*;
 

@@ -14,6 +14,7 @@ mod checking;
 mod cli;
 mod depth;
 mod differential;
+mod docs;
 mod examples;
 mod exit_codes;
 mod faults;
