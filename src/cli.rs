@@ -234,7 +234,15 @@ pub fn man_page(extra: &str) -> Vec<u8> {
     let _ = man.render_synopsis_section(&mut out);
     let _ = man.render_description_section(&mut out);
     let _ = man.render_options_section(&mut out);
-    let _ = man.render_subcommands_section(&mut out);
+    // The commands, all in this one page (there are no sweep-plan(1) pages to point to).
+    out.extend_from_slice(b".SH COMMANDS\n");
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        let name = sub.get_name();
+        let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default().replace('\\', "\\e").replace('-', "\\-");
+        let has_options = sub.get_arguments().any(|a| !a.is_hide_set());
+        let see = if has_options { format!(" (see {} OPTIONS)", name.to_uppercase()) } else { String::new() };
+        out.extend_from_slice(format!(".TP\n\\fBsweep {name}\\fR\n{about}{see}\n").as_bytes());
+    }
     // Each sub-command's own options, which clap_mangen would put in pages of their own.
     for sub in cmd.get_subcommands() {
         let args: Vec<_> = sub.get_arguments().filter(|a| !a.is_hide_set()).collect();

@@ -39,6 +39,8 @@ pub struct Doomed<'p> {
     to: Option<Vec<u8>>,
     /// A move in a plan: the file as it will arrive.
     arrival: Option<Box<Arrival>>,
+    /// A move to another root on the same filesystem: the bytes it takes there.
+    within: u64,
 }
 
 /// The acting walk's visitor.
@@ -250,6 +252,7 @@ impl<'p> Visitor for Acting<'_, '_, 'p> {
         let action = verdict.action;
         m.summary.files.add(action, 1);
         m.summary.bytes.add(action, e.size);
+        m.summary.allocated += e.allocated;
         match &verdict.reason {
             Reason::Future => m.summary.future += 1,
             Reason::Open(_) => m.summary.open += 1,
@@ -330,10 +333,23 @@ impl<'p> Visitor for Acting<'_, '_, 'p> {
                     })),
                     _ => None,
                 };
+                let within = match (&m.archive, action) {
+                    (Ok(Some((_, id))), Action::Move) if id.dev == e.dev => e.allocated,
+                    _ => 0,
+                };
                 let rel_at = e.path.len() - e.rel.len();
                 // Reported when the outcome is known.
-                let doomed =
-                    Doomed { member: i, path: e.path.to_vec(), rel_at, size: e.size, verdict, marker, to, arrival };
+                let doomed = Doomed {
+                    member: i,
+                    path: e.path.to_vec(),
+                    rel_at,
+                    size: e.size,
+                    verdict,
+                    marker,
+                    to,
+                    arrival,
+                    within,
+                };
                 return match transform {
                     Some(t) => Decision::Transform(doomed, t),
                     None => Decision::Remove(doomed, check),
@@ -376,6 +392,7 @@ impl<'p> Visitor for Acting<'_, '_, 'p> {
                     Action::Move => {
                         s.tiers.moved += 1;
                         s.tiers.moved_bytes += d.size;
+                        s.moved_within += d.within;
                     }
                     _ => {
                         s.deleted += 1;
@@ -398,6 +415,7 @@ impl<'p> Visitor for Acting<'_, '_, 'p> {
             Removal::Moved => {
                 s.tiers.moved += 1;
                 s.tiers.moved_bytes += d.size;
+                s.moved_within += d.within;
                 FileOutcome::Moved
             }
             Removal::Vanished => {

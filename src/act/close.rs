@@ -13,12 +13,28 @@ use crate::policy::{OnUnmatched, Share};
 use crate::tree::Root;
 use crate::tree::local::open::OpenFiles;
 
+/// A count and its noun, with thousands separators: "1 file", "2,345 files".
+fn count(n: u64, one: &str, many: &str) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("{out} {}", if n == 1 { one } else { many })
+}
+
 /// The member's summary, closed. `before` is the filesystem's free bytes and inodes when
-/// the root was opened; `now` the instant the run evaluates at.
+/// the root was opened; `now` the instant the run evaluates at; `max_delete` the limit
+/// in force.
+#[allow(clippy::too_many_arguments)]
 pub fn summary(
     m: Member,
+    max_delete: Option<crate::policy::MaxDelete>,
     root: Option<&Root>,
-    before: Option<(u64, u64)>,
+    before: Option<(u64, u64, u64)>,
     apply: bool,
     open: Option<&OpenFiles>,
     now: i64,
@@ -27,16 +43,26 @@ pub fn summary(
     let policy = m.policy;
     let mut s = m.summary;
     if let Some(root) = root {
-        let earlier = ledger.get(&root.id().dev).copied().unwrap_or_default();
+        let earlier = ledger.freed.get(&root.id().dev).copied().unwrap_or_default();
         // What this plan frees: blocks of the files it deletes, and one inode per file
         // and per directory it removes. In apply the filesystem says it.
         let (freed, inodes) =
             if apply { (0, 0) } else { (s.freed_predicted, s.files.get(Action::Delete) + s.dirs_removed) };
         s.disk = disk(policy.disk_fail_above, root, earlier.0 + freed, open, before.map(|b| b.0));
         if !apply {
-            let e = ledger.entry(root.id().dev).or_default();
+            let e = ledger.freed.entry(root.id().dev).or_default();
             e.0 += freed;
             e.1 += inodes;
+        }
+        // The filesystem's bytes in no policy's files, before the run. A file moved to
+        // another root on the same filesystem is counted there, not twice.
+        if let Some((_, _, used)) = before {
+            let e = ledger.used.entry(root.id().dev).or_insert((used, 0));
+            e.1 += s.allocated.saturating_sub(s.moved_within);
+            let others = e.0.saturating_sub(e.1);
+            if let Some(c) = s.capacity.as_mut() {
+                c.used_by_others = Some(others);
+            }
         }
         if let Some(c) = s.capacity.as_mut()
             && apply
@@ -53,7 +79,7 @@ pub fn summary(
         let stale = age.is_none_or(|a| a > expect);
         s.fresh = Some(Fresh { expect, newest, age, stale });
     }
-    problems(&mut s, policy, apply);
+    problems(&mut s, policy, max_delete, apply);
     s.exit = s.exit_code();
     s
 }
@@ -79,7 +105,10 @@ fn disk(
         Some(t) if used_ratio * 100.0 > t.0 => used - (capacity as f64 * t.0 / 100.0) as u64,
         _ => 0,
     };
-    let held_open = open.map_or((0, 0), |o| o.deleted_on(root.id().dev));
+    let held_open = match (open, root.local()) {
+        (Some(o), Some(r)) => o.deleted_under(r.id.dev, r.resolved.as_deref().unwrap_or(&r.path)),
+        _ => (0, 0),
+    };
     Some(Disk {
         used_ratio,
         used_bytes: used,
@@ -92,7 +121,12 @@ fn disk(
 }
 
 /// The policy's problems, a sentence each (also the JSON summary's `problems`).
-fn problems(s: &mut PolicySummary, policy: &crate::policy::Policy, apply: bool) {
+fn problems(
+    s: &mut PolicySummary,
+    policy: &crate::policy::Policy,
+    max_delete: Option<crate::policy::MaxDelete>,
+    apply: bool,
+) {
     use indicatif::HumanBytes;
     if let Some(d) = s.disk.as_ref().filter(|d| d.excess_bytes > 0)
         && let Some(t) = d.threshold
@@ -107,7 +141,10 @@ fn problems(s: &mut PolicySummary, policy: &crate::policy::Policy, apply: bool) 
             HumanBytes(d.excess_bytes)
         ));
     }
-    if let Some(c) = s.capacity.as_ref().filter(|c| !c.met()) {
+    if let Some(why) = s.capacity.as_ref().and_then(|c| c.unknown.clone()) {
+        s.problems.push(why);
+    }
+    if let Some(c) = s.capacity.as_ref().filter(|c| !c.met() && (c.unknown.is_none() || !c.decision.met)) {
         let m = &c.decision.missing;
         let mut missing = Vec::new();
         if m.free > 0 {
@@ -123,18 +160,32 @@ fn problems(s: &mut PolicySummary, policy: &crate::policy::Policy, apply: bool) 
         let why = if c.refused {
             "nothing was deleted because a guard refused the policy".to_string()
         } else {
-            let mut floor = format!("keep_min {}", policy.capacity.keep_min);
-            if policy.keep_last > 0 {
-                floor.push_str(&format!(" and keep_last {}", policy.keep_last));
+            use crate::guard::capacity::Floor;
+            let mut floors: Vec<String> = c
+                .decision
+                .stopped_by
+                .iter()
+                .map(|f| match f {
+                    Floor::KeepMin => format!("keep_min {}", policy.capacity.keep_min),
+                    Floor::KeepLast => format!("keep_last {}", policy.keep_last),
+                    Floor::MaxDelete => match max_delete {
+                        Some(m) => format!("max_delete {m}, at most that much kept data a night"),
+                        None => "max_delete".to_string(),
+                    },
+                })
+                .collect();
+            if floors.is_empty() {
+                floors.push(format!("keep_min {}", policy.capacity.keep_min));
             }
-            format!("the floor ({floor}) keeps the rest")
+            format!("the floor ({}) keeps the rest", floors.join(" and "))
         };
         s.problems.push(format!("capacity target not met: {missing} still missing; {why}"));
     }
     let unmatched = s.files.get(Action::Unmatched);
     if unmatched > 0 && s.unmatched_fails {
         s.problems.push(format!(
-            "{unmatched} files under {} match no layout (on_unmatched: fail): a new upstream layout?",
+            "{} under {} match no layout (on_unmatched: fail): a new upstream layout?",
+            count(unmatched, "file", "files"),
             s.root.display()
         ));
     }
@@ -166,11 +217,19 @@ pub fn diagnose(s: &PolicySummary, on_unmatched: OnUnmatched, sink: &mut dyn Sin
     let unmatched = s.files.get(Action::Unmatched);
     if unmatched > 0 && on_unmatched != OnUnmatched::Fail {
         let how = if on_unmatched == OnUnmatched::Warn { "warn" } else { "refuse" };
-        let msg = format!("{unmatched} files under {} match no layout (on_unmatched: {how})", s.root.display());
+        let msg = format!(
+            "{} under {} match no layout (on_unmatched: {how})",
+            count(unmatched, "file", "files"),
+            s.root.display()
+        );
         sink.diagnostic(Level::Warn, name, &msg);
     }
     if s.files.get(Action::Error) > 0 || s.failed > 0 {
-        let msg = format!("{} entries could not be read, {} deletions failed", s.files.get(Action::Error), s.failed);
+        let msg = format!(
+            "{} could not be read, {} failed",
+            count(s.files.get(Action::Error), "entry", "entries"),
+            count(s.failed, "deletion", "deletions")
+        );
         sink.diagnostic(Level::Error, name, &msg);
     }
 }

@@ -11,15 +11,29 @@ use super::member::Member;
 use super::summary::CapacityReport;
 use crate::classify::Override;
 use crate::clock::{self, Cutoff, Period};
-use crate::guard::capacity::{self, Before, Targets};
+use crate::guard::capacity::{self, Before, Floor, Targets};
 use crate::guard::{self, Refusal};
 use crate::policy::{MaxDelete, OnUnmatched};
 use crate::tree::Root;
 use crate::tree::local::Root as LocalRoot;
 
-/// What earlier policies in this run are predicted to free on each filesystem (plan
-/// only: in apply the filesystem itself says what they freed): bytes and inodes.
-pub type Ledger = BTreeMap<u64, (u64, u64)>;
+/// What a run knows of each filesystem (by device) across its roots.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    /// What earlier policies in this run are predicted to free (plan only: in apply the
+    /// filesystem itself says what they freed): bytes and inodes.
+    pub freed: BTreeMap<u64, (u64, u64)>,
+    /// Bytes used when the run first opened a root there, and the bytes of the files of
+    /// the policies walked there since: what is left is others'.
+    pub used: BTreeMap<u64, (u64, u64)>,
+}
+
+impl Ledger {
+    /// An empty ledger.
+    pub fn new() -> Ledger {
+        Ledger::default()
+    }
+}
 
 /// Refusals that need no walk: a dangerous root, a clock gone backwards.
 pub fn before_walking(ctx: &Ctx, members: &mut [Member], root: &Root) {
@@ -120,22 +134,52 @@ pub fn after_counting(
     if let Some(census) = census.filter(|_| m.policy.capacity.any()) {
         let c = m.policy.capacity;
         let st = root.statvfs();
-        let (ledger_bytes, ledger_inodes) = ledger.get(&root.id().dev).copied().unwrap_or_default();
+        let (ledger_bytes, ledger_inodes) = ledger.freed.get(&root.id().dev).copied().unwrap_or_default();
         let before = Before {
             free: st.as_ref().map_or(0, |s| s.f_bavail.saturating_mul(s.f_frsize)) + ledger_bytes,
             inodes: st.as_ref().map_or(0, |s| s.f_favail) + ledger_inodes,
             bytes: census.bytes,
         };
+        // A filesystem that reports no size (or no inodes), or none at all, cannot be
+        // judged: a share of nothing, or a free count of nothing, is no reason to
+        // delete kept data. Nothing goes for that target, and the run says so.
+        let blocks = st.as_ref().map_or(0, |s| s.f_blocks);
+        let files = st.as_ref().map_or(0, |s| s.f_files);
+        let mut unknown = Vec::new();
+        if c.min_free.is_some() && blocks == 0 {
+            unknown.push(("min_free", if st.is_some() { "it reports 0 blocks" } else { "statvfs failed" }));
+        }
+        if c.min_free_inodes.is_some() && files == 0 {
+            unknown.push(("min_free_inodes", if st.is_some() { "it reports 0 inodes" } else { "statvfs failed" }));
+        }
+        let known = |k: &str| !unknown.iter().any(|(t, _)| *t == k);
         let targets = Targets {
-            free: c.min_free.map(|a| a.of(st.as_ref().map_or(0, |s| s.f_blocks.saturating_mul(s.f_frsize)))),
-            inodes: c.min_free_inodes.map(|a| a.of(st.as_ref().map_or(0, |s| s.f_files))),
+            free: c
+                .min_free
+                .filter(|_| known("min_free"))
+                .map(|a| a.of(blocks.saturating_mul(st.as_ref().map_or(0, |s| s.f_frsize)))),
+            inodes: c.min_free_inodes.filter(|_| known("min_free_inodes")).map(|a| a.of(files)),
             bytes: c.max_bytes,
         };
         let floor = clock::cutoff(c.keep_min, now, &m.policy.calendar).timestamp();
+        // A span max_delete is a second floor: however full another user makes the
+        // filesystem, one night deletes at most that span of kept data.
+        let span_end = match max_delete {
+            Some(MaxDelete::Span(s)) => Some(clock::span_end(cutoff, s, &m.policy.calendar)),
+            _ => None,
+        };
         let remove_dirs = m.policy.remove_empty_dirs;
         let age = census.age_plan(remove_dirs);
         let decision = capacity::choose(targets, before, &census, age, remove_dirs, |p| {
-            p.end <= floor && !keep_last(&overrides, p)
+            if p.end > floor {
+                Err(Floor::KeepMin)
+            } else if keep_last(&overrides, p) {
+                Err(Floor::KeepLast)
+            } else if span_end.is_some_and(|e| p.start >= e) {
+                Err(Floor::MaxDelete)
+            } else {
+                Ok(())
+            }
         });
         for (period, place) in &decision.chosen {
             overrides.entry(*period).or_default().for_space.push(place.clone());
@@ -143,7 +187,17 @@ pub fn after_counting(
             plan.earliest = Some(plan.earliest.map_or(start, |e| e.min(start)));
         }
         plan.delete += decision.files;
-        m.summary.capacity = Some(CapacityReport { decision, real_after: None, refused: false });
+        let unknown = (!unknown.is_empty()).then(|| {
+            let (targets, why): (Vec<&str>, Vec<&str>) = unknown.into_iter().unzip();
+            format!(
+                "cannot judge free space on the filesystem of {} ({}): nothing is deleted for {}",
+                m.policy.root.display(),
+                why[0],
+                targets.join(" or ")
+            )
+        });
+        m.summary.capacity =
+            Some(CapacityReport { decision, real_after: None, refused: false, unknown, used_by_others: None });
     }
     m.classifier.set_overrides(overrides);
 

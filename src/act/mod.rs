@@ -197,7 +197,10 @@ fn run_group<'p>(
     if let Some(root) = &root {
         decide::before_walking(ctx, &mut members, root);
         decide::open_archives(ctx, &mut members, apply, sink);
-        before = root.statvfs().map(|s| (s.f_bavail.saturating_mul(s.f_frsize), s.f_favail));
+        before = root.statvfs().map(|s| {
+            let used = s.f_blocks.saturating_sub(s.f_bfree).saturating_mul(s.f_frsize);
+            (s.f_bavail.saturating_mul(s.f_frsize), s.f_favail, used)
+        });
         // A system directory is not even read: its plan is the refusal.
         let dangerous = members.iter().any(|m| m.summary.refused.as_ref().is_some_and(|r| r.guard == "dangerous_root"));
         let counts = !dangerous
@@ -248,7 +251,8 @@ fn run_group<'p>(
     let mut done = Vec::new();
     for (m, now) in members.into_iter().zip(&nows).filter(|(m, _)| m.selected) {
         let on_unmatched = m.policy.on_unmatched;
-        let mut s = close::summary(m, root.as_ref(), before, apply, ctx.open, now.timestamp(), ledger);
+        let limit = max_delete(&m);
+        let mut s = close::summary(m, limit, root.as_ref(), before, apply, ctx.open, now.timestamp(), ledger);
         s.duration = started.elapsed();
         close::diagnose(&s, on_unmatched, sink);
         if out.is_ok() {

@@ -58,12 +58,20 @@ pub struct CapacityReport {
     pub real_after: Option<(u64, u64)>,
     /// A guard refused the policy, so nothing was deleted for space either.
     pub refused: bool,
+    /// A target could not be judged (the filesystem reports no size or inodes): why.
+    pub unknown: Option<String>,
+    /// Bytes on the filesystem that are in no policy's files, before the run: what
+    /// others (a neighbour, a log, another tenant) hold.
+    pub used_by_others: Option<u64>,
 }
 
 impl CapacityReport {
     /// Whether every target is met: by the filesystem's own numbers after `apply` where
     /// they exist (the policy's own size stays a prediction), else by the prediction.
     pub fn met(&self) -> bool {
+        if self.unknown.is_some() {
+            return false;
+        }
         let d = &self.decision;
         if self.refused {
             let b = &d.before;
@@ -155,6 +163,10 @@ pub struct PolicySummary {
     pub for_space: u64,
     /// `st_blocks × 512` of the files to delete with one link: what the deletions free.
     pub freed_predicted: u64,
+    /// `st_blocks × 512` of every file of the policy, as walked.
+    pub allocated: u64,
+    /// Of that, what moved to another root on the same filesystem (counted there).
+    pub moved_within: u64,
     /// What capacity decided, when the policy has targets.
     pub capacity: Option<CapacityReport>,
     /// What `expect_fresh` found, when it is set.
@@ -202,6 +214,8 @@ impl PolicySummary {
             open: 0,
             for_space: 0,
             freed_predicted: 0,
+            allocated: 0,
+            moved_within: 0,
             capacity: None,
             fresh: None,
             newest_end: None,

@@ -235,6 +235,32 @@ pub fn span_start(cutoff: &Cutoff, span: Keep, calendar: &Calendar) -> i64 {
     }
 }
 
+/// The end of a `max_delete` span forward from the cutoff: the instant `span` units
+/// after it (N days, N hours, or N business days). Capacity takes no partition that
+/// starts there or later, so one night deletes at most `span` of kept data.
+pub fn span_end(cutoff: &Cutoff, span: Keep, calendar: &Calendar) -> i64 {
+    let tz = cutoff.at.timezone();
+    let n = span.count.get();
+    let day = cutoff.at.date_naive();
+    let midnight = |d: NaiveDate| start_instant(tz, d.and_time(NaiveTime::MIN));
+    match span.unit {
+        KeepUnit::Days => midnight(day.checked_add_days(chrono::Days::new(u64::from(n))).unwrap_or(NaiveDate::MAX)),
+        KeepUnit::Hours => cutoff.timestamp().saturating_add(3600 * i64::from(n)),
+        KeepUnit::BusinessDays => {
+            let mut d = day;
+            let mut left = n;
+            while left > 0 {
+                let Some(next) = d.succ_opt() else { return i64::MAX };
+                d = next;
+                if calendar.is_business_day(d) {
+                    left -= 1;
+                }
+            }
+            midnight(d)
+        }
+    }
+}
+
 /// A partition's period as instants (seconds since the epoch), half-open `[start, end)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Period {

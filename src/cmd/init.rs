@@ -12,9 +12,6 @@ use crate::report::{Printer, Style};
 
 const PLAIN: Style = Style { json: false, verbose: false, color: false, json_log: false };
 
-/// The time the starter's tests evaluate at.
-const NOW: &str = "2024-07-12T02:00:00Z";
-
 /// Prints a starter policy for `layout` under `root`.
 pub fn run(layout: &str, root: &Path) -> Exit {
     let mut out = Printer::new(PLAIN);
@@ -51,13 +48,17 @@ pub fn run(layout: &str, root: &Path) -> Exit {
 fn starter(template: &Template, layout: &str, root: &Path) -> String {
     let root_text = root.display().to_string();
     let quoted = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
-    let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).and_then(|d| d.and_hms_opt(1, 0, 0));
-    // A year ago expires at every precision (a year partition too); today never does.
-    let old = date(2023, 6, 5).and_then(|d| template.example(d, "part-0001.csv"));
-    let new = date(2024, 7, 12).and_then(|d| template.example(d, "part-0001.csv"));
+    // The tests evaluate at today's date, so they read as this year's data does. Two
+    // years ago expires at every precision (a year partition too); today never does.
+    let today = chrono::Utc::now().date_naive();
+    let at = |d: NaiveDate| d.and_hms_opt(1, 0, 0);
+    let old =
+        today.checked_sub_days(chrono::Days::new(730)).and_then(at).and_then(|d| template.example(d, "part-0001.csv"));
+    let new = at(today).and_then(|d| template.example(d, "part-0001.csv"));
+    let now = format!("{}T02:00:00Z", today.format("%Y-%m-%d"));
     let tests = match (old, new) {
         (Some(old), Some(new)) => format!(
-            "tests:                           # examples `sweep check` verifies; paths need not exist\n  - now: {NOW}\n    expect:\n      {}: delete\n      {}: keep\n      {}: unmatched\n",
+            "tests:                           # examples `sweep check` verifies; paths need not exist\n  - now: {now}\n    expect:\n      {}: delete\n      {}: keep\n      {}: unmatched\n",
             quoted(&format!("{root_text}/{old}")),
             quoted(&format!("{root_text}/{new}")),
             quoted(&format!("{root_text}/not-a-partition/x.tmp")),

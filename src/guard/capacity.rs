@@ -167,9 +167,22 @@ pub struct Before {
     pub bytes: u64,
 }
 
+/// A floor that keeps kept partitions from capacity, however full the filesystem is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Floor {
+    /// `keep_min`.
+    KeepMin,
+    /// `keep_last`.
+    KeepLast,
+    /// A span `max_delete`: at most that much kept data in one night.
+    MaxDelete,
+}
+
 /// What capacity decided for one policy.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Decision {
+    /// The floors that kept a partition while a target was still not met.
+    pub stopped_by: Vec<Floor>,
     /// The targets.
     pub targets: Targets,
     /// Where the policy stood before the run.
@@ -200,15 +213,15 @@ pub struct Missing {
 }
 
 /// Chooses the partitions to delete for space. `eligible` says whether a partition may
-/// go (outside `keep_min` and `keep_last`); `age` is what the age plan frees (bytes,
-/// inodes, sizes); `remove_dirs` whether emptied directories are removed.
+/// go, or which floor keeps it; `age` is what the age plan frees (bytes, inodes,
+/// sizes); `remove_dirs` whether emptied directories are removed.
 pub fn choose(
     targets: Targets,
     before: Before,
     census: &Census,
     age: (u64, u64, u64),
     remove_dirs: bool,
-    eligible: impl Fn(Period) -> bool,
+    eligible: impl Fn(Period) -> Result<(), Floor>,
 ) -> Decision {
     let mut after =
         Before { free: before.free + age.0, inodes: before.inodes + age.1, bytes: before.bytes.saturating_sub(age.2) };
@@ -222,7 +235,10 @@ pub fn choose(
         if !unmet(&after) {
             break;
         }
-        if !eligible(period) {
+        if let Err(floor) = eligible(period) {
+            if !d.stopped_by.contains(&floor) {
+                d.stopped_by.push(floor);
+            }
             continue;
         }
         let whole = part.freeable.files + part.delete.files == part.files;
@@ -235,6 +251,10 @@ pub fn choose(
     }
     d.after = after;
     d.met = !unmet(&after);
+    if d.met {
+        d.stopped_by.clear();
+    }
+    d.stopped_by.sort();
     d.missing = Missing {
         free: targets.free.map_or(0, |t| t.saturating_sub(after.free)),
         inodes: targets.inodes.map_or(0, |t| t.saturating_sub(after.inodes)),
@@ -277,7 +297,7 @@ mod tests {
         }
         let targets = Targets { free: Some(1_000), ..Targets::default() };
         let before = Before { free: 650, inodes: 0, bytes: 1_000 };
-        let d = choose(targets, before, &c, c.age_plan(true), true, |_| true);
+        let d = choose(targets, before, &c, c.age_plan(true), true, |_| Ok(()));
         // 650 + 200 (day 0) + 200 (day 1) = 1,050 ≥ 1,000.
         assert_eq!(d.chosen.iter().map(|(p, _)| p.start / 86400).collect::<Vec<_>>(), vec![0, 1]);
         assert!(d.met);
@@ -291,7 +311,9 @@ mod tests {
         c.file(&entry(100, 1), Action::Keep, Some(day(1)), b"", false);
         c.file(&entry(100, 1), Action::Keep, Some(day(9)), b"", false);
         let targets = Targets { free: Some(1_000), ..Targets::default() };
-        let d = choose(targets, Before { free: 0, inodes: 0, bytes: 0 }, &c, (0, 0, 0), true, |p| p.start < 5 * 86400);
+        let floor = |p: Period| if p.start < 5 * 86400 { Ok(()) } else { Err(Floor::KeepMin) };
+        let d = choose(targets, Before { free: 0, inodes: 0, bytes: 0 }, &c, (0, 0, 0), true, floor);
+        assert_eq!(d.stopped_by, [Floor::KeepMin]);
         assert_eq!(d.chosen.len(), 2, "day 9 is inside the floor");
         assert_eq!(d.freed, 100, "the hard-linked file frees nothing");
         assert!(!d.met);
@@ -306,7 +328,7 @@ mod tests {
         c.file(&entry(300, 1), Action::Keep, Some(day(1)), b"d1", true);
         c.file(&entry(300, 1), Action::Keep, Some(day(2)), b"d2", false);
         let targets = Targets { bytes: Some(400), inodes: Some(2), ..Targets::default() };
-        let d = choose(targets, Before { free: 0, inodes: 0, bytes: c.bytes }, &c, (0, 0, 0), true, |_| true);
+        let d = choose(targets, Before { free: 0, inodes: 0, bytes: c.bytes }, &c, (0, 0, 0), true, |_| Ok(()));
         // Day 0 frees 300 bytes and two inodes (the file, its directory); day 1 holds only
         // a protected file and frees nothing; day 2 brings the sizes to 300 ≤ 400.
         assert_eq!(d.chosen.len(), 2);

@@ -219,6 +219,21 @@ fn capacity(ctx: &mut Ctx, keys: &Lookup) -> Option<Capacity> {
     let max_bytes = keys.or(ctx, "max_bytes", None, false, |s| value::size(s).map(Some));
     let one_day = Keep::parse("1d").ok()?;
     let keep_min = keys.or(ctx, "keep_min", one_day, false, Keep::parse);
+    // Capacity deletes kept data for space; how much of it stays, whatever fills the
+    // filesystem, must be written down, not defaulted.
+    let targets = ["min_free", "min_free_inodes", "max_bytes"].into_iter().find_map(|k| keys.get(k));
+    if let Some(t) = targets
+        && keys.get("keep_min").is_none()
+    {
+        let target = t.path.rsplit('.').next().unwrap_or(t.path);
+        ctx.problem(
+            t.path,
+            t.node.mark,
+            format!(
+                "`{target}` needs `keep_min`: the newest data capacity may never delete, however full the filesystem gets (e.g. keep_min: 2d)"
+            ),
+        );
+    }
     Some(Capacity {
         min_free: min_free?,
         min_free_inodes: min_free_inodes?,
@@ -297,6 +312,49 @@ fn tiers(ctx: &mut Ctx, keys: &Lookup) -> Option<Tiers> {
     Some(Tiers { thin, compress, archive })
 }
 
+/// A file name a glob matches: `*` and `?` become `x`, a class its first member, a
+/// `{a,b}` its first alternative (to ask whether an exclude would match a marker).
+fn sample_name(glob: &str) -> String {
+    let mut out = String::new();
+    let mut chars = glob.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' | '?' => out.push('x'),
+            '\\' => out.extend(chars.next()),
+            '[' => {
+                let negated = chars.next_if(|c| *c == '!' || *c == '^').is_some();
+                let first = chars.next();
+                for c in chars.by_ref() {
+                    if c == ']' {
+                        break;
+                    }
+                }
+                out.push(if negated { '\u{1}' } else { first.unwrap_or('x') });
+            }
+            '{' => {
+                let mut depth = 1;
+                let mut taking = true;
+                for c in chars.by_ref() {
+                    match c {
+                        '{' => depth += 1,
+                        '}' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                break;
+                            }
+                        }
+                        ',' if depth == 1 => taking = false,
+                        c if taking => out.push(c),
+                        _ => {}
+                    }
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// A retention's nominal length in hours, to compare `after` with `keep`.
 fn nominal_hours(k: Keep) -> f64 {
     let n = f64::from(k.count.get());
@@ -325,6 +383,10 @@ fn check_tiers(ctx: &mut Ctx, keys: &Lookup, t: &Tiers, keep: Keep, root: &Path,
         let date = NaiveDate::from_ymd_opt(2024, 7, 5).and_then(|d| d.and_hms_opt(3, 0, 0));
         for tpl in layouts.templates() {
             let Some(example) = date.and_then(|d| tpl.example(d, "part-0001.csv")) else { continue };
+            // Names that are compressed already are never compressed again.
+            if crate::policy::COMPRESSED.iter().any(|s| example.ends_with(s)) {
+                continue;
+            }
             let zipped = format!("{example}{}", c.format.suffix());
             let parts: Vec<&[u8]> = zipped.split('/').map(str::as_bytes).collect();
             if layouts.trace(&parts).matched.is_none() {
@@ -382,6 +444,24 @@ struct Guards {
 fn guards(ctx: &mut Ctx, keys: &Lookup) -> Option<Guards> {
     let exclude = keys.get("exclude").map_or_else(|| Some(Globs::default()), |v| globs(ctx, v, GlobKind::Exclude));
     let markers = keys.get("markers").map_or_else(|| Some(Globs::default()), |v| globs(ctx, v, GlobKind::Marker));
+    if let (Some(ex), Some(mk), Some(v)) = (&exclude, &markers, keys.get("markers")) {
+        // An excluded marker always stays, and a marker that stays keeps its partition:
+        // every partition would be kept forever.
+        for m in mk.patterns() {
+            let name = sample_name(m);
+            let hit = ["", "d/", "d/e/"].iter().find_map(|dir| ex.matching(Path::new(&format!("{dir}{name}"))));
+            if let Some(e) = hit {
+                ctx.problem(
+                    v.path,
+                    v.node.mark,
+                    format!(
+                        "marker `{m}` is also excluded (by `{e}`): an excluded marker always stays, and a marker that stays keeps its partition, so nothing would ever be deleted; remove it from exclude"
+                    ),
+                );
+                break;
+            }
+        }
+    }
     let min_age = keys.or(ctx, "min_age", Duration::ZERO, false, value::duration);
     let max_delete = keys.or(ctx, "max_delete", None, false, value::max_delete);
     let on_unmatched = keys.choice(

@@ -255,6 +255,17 @@ impl Ctx<'_> {
     }
 }
 
+/// The `name` a policy's mapping gives itself, if it is a plain string.
+fn name_of(node: &Node) -> Option<String> {
+    match &node.value {
+        yaml::Value::Map(entries) => entries.iter().find(|e| e.key == "name").and_then(|e| match &e.value.value {
+            yaml::Value::Scalar { text, .. } if !text.is_empty() => Some(text.clone()),
+            _ => None,
+        }),
+        _ => None,
+    }
+}
+
 fn parse_file(ctx: &mut Ctx, root: &Node, set: &mut PolicySet, names: &mut HashMap<String, Origin>) {
     let Some(entries) = ctx.map(Field { node: root, path: "" }, "a mapping with version and policies") else { return };
     let top = ctx.keys(entries, "", keys::FILE);
@@ -288,14 +299,25 @@ fn parse_file(ctx: &mut Ctx, root: &Node, set: &mut PolicySet, names: &mut HashM
             ctx.problem(path, e.value.mark, "no policies: a policy file defines at least one");
         }
         for (item_path, node) in items {
-            if let Some(policy) = groups::policy(ctx, Field { node, path: &item_path }, &defaults) {
-                if let Some(first) = names.get(&policy.name) {
-                    let message = format!("duplicate policy name `{}` (first defined at {first})", clip(&policy.name));
-                    ctx.problem(&yaml::key_path(&item_path, "name"), node.mark, message);
-                } else {
+            // The name is checked for duplicates whatever else is wrong with the policy:
+            // every problem of a file is reported in one run.
+            let name = name_of(node);
+            let duplicate = name.as_ref().and_then(|n| names.get(n).map(|first| (n.clone(), first.clone())));
+            if let Some((n, first)) = &duplicate {
+                let message = format!("duplicate policy name `{}` (first defined at {first})", clip(n));
+                ctx.problem(&yaml::key_path(&item_path, "name"), node.mark, message);
+            }
+            let policy = groups::policy(ctx, Field { node, path: &item_path }, &defaults);
+            match (policy, name) {
+                (Some(policy), _) if duplicate.is_none() => {
                     names.insert(policy.name.clone(), policy.origin.clone());
                     set.policies.push(policy);
                 }
+                (None, Some(n)) if duplicate.is_none() => {
+                    let origin = Origin { file: ctx.file.to_path_buf(), line: node.mark.line };
+                    names.insert(n, origin);
+                }
+                _ => {}
             }
         }
     }

@@ -33,7 +33,9 @@ fn value(k: &Key) -> Value {
             };
             json!({"type": "array", "items": item})
         }
-        Shape::Map(_) => json!({"type": "object"}),
+        // The mapping's own keys, so that `compress.format: xz` is caught by an editor
+        // as it is by the loader.
+        Shape::Map(sub) => object(sub, None, true),
     };
     v["description"] = json!(k.doc);
     if let Some(d) = k.default {

@@ -220,6 +220,10 @@ struct CapacityJson {
     #[serde(skip_serializing_if = "Option::is_none")]
     bytes_after: Option<u64>,
     met: bool,
+    /// A target could not be judged: why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unknown: Option<String>,
+    used_by_others: Option<u64>,
     deleted_for_space: u64,
     partitions_for_space: usize,
     bytes_freed_for_space: u64,
@@ -251,6 +255,8 @@ impl CapacityJson {
             bytes_before: t.bytes.map(|_| d.before.bytes),
             bytes_after: t.bytes.map(|_| d.after.bytes),
             met: c.met(),
+            unknown: c.unknown.clone(),
+            used_by_others: c.used_by_others,
             deleted_for_space: if c.refused { 0 } else { d.files },
             partitions_for_space: if c.refused { 0 } else { d.chosen.len() },
             bytes_freed_for_space: if c.refused { 0 } else { d.freed },

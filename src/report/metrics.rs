@@ -143,6 +143,16 @@ pub fn render(run: &RunSummary, previous_success: Option<f64>) -> String {
         per(&|p| p.capacity.as_ref().map(|c| if c.met() { 1.0 } else { 0.0 })),
     );
     family(
+        "sweep_capacity_unknown",
+        "1 when a capacity target could not be judged (the filesystem reports 0 blocks or 0 inodes, or statvfs fails): nothing was deleted for it.",
+        per(&|p| p.capacity.as_ref().map(|c| if c.unknown.is_some() { 1.0 } else { 0.0 })),
+    );
+    family(
+        "sweep_used_by_others_bytes",
+        "Bytes on the root's filesystem in no policy's files, before the run: what others hold.",
+        per(&|p| p.capacity.as_ref().and_then(|c| c.used_by_others).map(|b| b as f64)),
+    );
+    family(
         "sweep_for_space_files",
         "Files deleted (in plan: to delete) to meet a capacity target.",
         per(&|p| p.capacity.as_ref().map(|_| p.for_space as f64)),

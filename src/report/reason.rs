@@ -34,7 +34,11 @@ pub fn render(v: &Verdict, f: &Facts, out: &mut String) {
             write!(out, "modified {} ago, less than min_age {} (still being written?)", secs(*age), secs(f.min_age))
         }
         Reason::Open(h) => write!(out, "open by {} ({})", h.pid, h.command),
-        Reason::ForSpace => write!(out, "for space: {date} is the oldest kept partition and {} is not met", f.capacity),
+        Reason::ForSpace => write!(
+            out,
+            "for space: {} is not met, and {date} is among the oldest kept partitions outside the floor",
+            f.capacity
+        ),
         Reason::Thinned(rule, bucket) => write!(out, "kept as {} {bucket}", rule.as_str()),
         Reason::Compress => match &f.compress {
             Some((cutoff, suffix)) => write!(out, "{date} ends before compress cutoff {cutoff}: to NAME{suffix}"),

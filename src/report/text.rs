@@ -215,7 +215,11 @@ fn capacity_line(c: &CapacityReport, settings: &crate::policy::Capacity, dry_run
         )
     };
     let state = if c.met() { "met" } else { "NOT met" };
-    format!("capacity {}; {chosen}: {state}", targets.join("; "))
+    let others = match c.used_by_others {
+        Some(b) => format!("; others use {} of the filesystem", HumanBytes(b)),
+        None => String::new(),
+    };
+    format!("capacity {}; {chosen}: {state}{others}", targets.join("; "))
 }
 
 /// The first `n` components of `rel`, for people.
@@ -556,12 +560,21 @@ impl Sink for Text<'_> {
         if let Some(f) = s.fresh.as_ref().filter(|f| !f.stale)
             && let (Some((date, _)), Some(age)) = (&f.newest, f.age)
         {
-            writeln!(
-                self.out,
-                "  = fresh: newest partition {date} ended {} ago (expect_fresh {})",
-                reason::secs(age),
-                if f.expect % 86400 == 0 { format!("{}d", f.expect / 86400) } else { format!("{}h", f.expect / 3600) }
-            )?;
+            let expect =
+                if f.expect % 86400 == 0 { format!("{}d", f.expect / 86400) } else { format!("{}h", f.expect / 3600) };
+            if age < 0 {
+                writeln!(
+                    self.out,
+                    "  = fresh: newest partition {date} is still current (ends in {}; expect_fresh {expect})",
+                    reason::secs(-age)
+                )?;
+            } else {
+                writeln!(
+                    self.out,
+                    "  = fresh: newest partition {date} ended {} ago (expect_fresh {expect})",
+                    reason::secs(age)
+                )?;
+            }
         }
         writeln!(self.out)?;
         self.out.flush()

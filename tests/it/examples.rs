@@ -132,7 +132,7 @@ fn parse_series(s: &str) -> (String, BTreeMap<String, String>) {
 fn real_metrics(t: &Tree) -> String {
     t.files(&["2024-07-01/a.csv", "2024-07-12/a.csv", "staging/x.csv"]);
     // Freshness and a capacity target too, so that every family the rules use has samples.
-    let p = t.policy(&one_policy(&["%Y-%m-%d/**"], "1d", "expect_fresh: 26h\nmax_bytes: 1T"));
+    let p = t.policy(&one_policy(&["%Y-%m-%d/**"], "1d", "expect_fresh: 26h\nmax_bytes: 1T\nkeep_min: 1d"));
     let m = t.dir.path().join("sweep.prom");
     t.sweep("plan", &p, NOW).arg("--metrics-file").arg(&m).code(7);
     fs::read_to_string(&m).unwrap()

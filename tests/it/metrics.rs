@@ -60,11 +60,13 @@ const PER_POLICY: [&str; 25] = [
 
 /// Families with a series only for policies that set what they measure: `expect_fresh`
 /// (sweep_stale) or capacity targets (the others; the targets carry a `target` label).
-const CONDITIONAL: [&str; 6] = [
+const CONDITIONAL: [&str; 8] = [
     "sweep_stale",
     "sweep_capacity_target_bytes",
     "sweep_capacity_target_inodes",
     "sweep_capacity_met",
+    "sweep_capacity_unknown",
+    "sweep_used_by_others_bytes",
     "sweep_for_space_files",
     "sweep_for_space_bytes",
 ];

@@ -25,8 +25,9 @@ pub struct Holder {
 #[derive(Debug, Default)]
 pub struct OpenFiles {
     by_inode: HashMap<(u64, u64), Holder>,
-    /// Bytes held by deleted-but-open files, per device.
-    deleted: HashMap<u64, (u64, u64)>,
+    /// Deleted files still held open: device, the path they had (as the kernel shows
+    /// it), and the bytes they hold.
+    deleted: Vec<(u64, std::path::PathBuf, u64)>,
     /// Descriptors examined.
     pub descriptors: u64,
 }
@@ -54,9 +55,12 @@ impl OpenFiles {
                     continue;
                 }
                 if m.nlink() == 0 {
-                    let d = out.deleted.entry(m.dev()).or_default();
-                    d.0 += 1;
-                    d.1 += m.blocks().saturating_mul(512);
+                    let link = fs::read_link(fd.path()).unwrap_or_default();
+                    let text = link.to_string_lossy();
+                    let path = text.strip_suffix(" (deleted)").map_or(link.clone(), std::path::PathBuf::from);
+                    if !out.deleted.iter().any(|(d, p, _)| *d == m.dev() && *p == path) {
+                        out.deleted.push((m.dev(), path, m.blocks().saturating_mul(512)));
+                    }
                     continue;
                 }
                 let command = command.get_or_insert_with(|| {
@@ -73,9 +77,14 @@ impl OpenFiles {
         self.by_inode.get(&(dev, ino))
     }
 
-    /// Deleted files still held open on device `dev`: how many, and the bytes they hold.
-    pub fn deleted_on(&self, dev: u64) -> (u64, u64) {
-        self.deleted.get(&dev).copied().unwrap_or_default()
+    /// Deleted files still held open that were under `root` (on device `dev`): how
+    /// many, and the bytes they hold. Files of other processes elsewhere on the same
+    /// filesystem are none of the policy's business.
+    pub fn deleted_under(&self, dev: u64, root: &std::path::Path) -> (u64, u64) {
+        self.deleted
+            .iter()
+            .filter(|(d, p, _)| *d == dev && p.starts_with(root))
+            .fold((0, 0), |(n, b), (_, _, bytes)| (n + 1, b + bytes))
     }
 }
 
