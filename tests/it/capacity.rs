@@ -239,3 +239,130 @@ fn open_files_are_protected_and_deleted_open_files_are_reported() {
     let out = text.stdout();
     assert!(out.contains("deleted but still open hold 3.00 MiB"), "{out}");
 }
+
+/// A loop-mounted ext4 filesystem of `mib` MiB (no reserved blocks), unmounted and
+/// detached when dropped.
+struct LoopFs {
+    mnt: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl LoopFs {
+    fn new(mib: u64, test: &str) -> Option<LoopFs> {
+        let mkfs = required("mkfs.ext4", test)?;
+        if !rustix::process::geteuid().is_root() {
+            missing(test, "root (to mount a loop filesystem)");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let img = dir.path().join("fs.img");
+        fs::File::create(&img).unwrap().set_len(mib << 20).unwrap();
+        let ok = Command::new(mkfs).args(["-F", "-q", "-m", "0"]).arg(&img).status().unwrap();
+        assert!(ok.success(), "mkfs.ext4");
+        let mnt = dir.path().join("mnt");
+        fs::create_dir(&mnt).unwrap();
+        let ok = Command::new("mount").args(["-o", "loop"]).arg(&img).arg(&mnt).status().unwrap();
+        assert!(ok.success(), "mounting a loop filesystem must work as root on this machine kind");
+        Some(LoopFs { mnt, _dir: dir })
+    }
+}
+
+impl Drop for LoopFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-d").arg(&self.mnt).status();
+    }
+}
+
+/// Another user fills the shared filesystem: capacity deletes for space only within the
+/// span of `max_delete` after the cutoff, however full it gets, says which floor stopped
+/// it, exits 8, and reports what the others hold.
+#[test]
+fn a_neighbour_who_fills_the_disk_cannot_make_capacity_delete_more_than_max_delete_allows() {
+    let test = "a_neighbour_who_fills_the_disk_cannot_make_capacity_delete_more_than_max_delete_allows";
+    let Some(lfs) = LoopFs::new(64, test) else { return };
+    let Some(_) = required("setpriv", test) else { return };
+    let root = lfs.mnt.join("data");
+    let today = chrono::NaiveDate::from_ymd_opt(2024, 7, 12).unwrap();
+    for back in 0..32 {
+        let d = today - chrono::Duration::days(back);
+        let dir = root.join(d.format("%Y-%m-%d").to_string());
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("part-0.bin"), vec![7u8; MIB]).unwrap();
+    }
+    // nobody, in a directory of its own on the same filesystem, fills it.
+    let theirs = lfs.mnt.join("nobody");
+    fs::create_dir(&theirs).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+    let fill = User::NOBODY
+        .command("dd")
+        .args(["if=/dev/zero", "bs=1M"])
+        .arg(format!("of={}", theirs.join("fill").display()))
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!fill.success(), "dd stops when the filesystem is full");
+    let filled = fs::metadata(theirs.join("fill")).unwrap().len();
+
+    let t = Tree::new();
+    let p = t.policy(
+        &one_policy(&["%Y-%m-%d/**"], "30d", "min_free: 15%\nmax_delete: 2d\nkeep_min: 1d")
+            .replace("{root}", root.to_str().unwrap()),
+    );
+    let plan = t.sweep("plan", &p, NOW).args(["--format", "json"]).code(8);
+    let apply = t.sweep("apply", &p, NOW).args(["--format", "json"]).code(8);
+    assert_eq!(apply.actions(&root), plan.actions(&root), "plan predicts apply");
+    let mut left: Vec<String> =
+        fs::read_dir(&root).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    left.sort();
+    let want: Vec<String> =
+        (0..28).rev().map(|b| (today - chrono::Duration::days(b)).format("%Y-%m-%d").to_string()).collect();
+    assert_eq!(left, want, "the two expired days went by age, two more for space, and no more");
+    let c = capacity(&apply);
+    assert_eq!(c["met"], false);
+    assert_eq!(c["deleted_for_space"], 2);
+    let others = c["used_by_others"].as_u64().unwrap();
+    assert!(others >= filled && others < filled + 4 * MIB as u64, "used_by_others {others}, nobody wrote {filled}");
+    let problems = apply.summary()["policies"][0]["problems"].to_string();
+    assert!(problems.contains("max_delete 2d"), "the floor that stopped it is named: {problems}");
+    let text = t.sweep("plan", &p, NOW).code(8);
+    text.stdout_has("others use");
+}
+
+/// A filesystem that reports no size (tmpfs `size=0`, some FUSE and btrfs setups)
+/// cannot be judged: nothing goes for space, every night, and the run says so.
+#[test]
+fn a_filesystem_that_reports_no_size_cannot_be_judged_and_nothing_goes_for_space() {
+    let t = Tree::new();
+    let _m = Tmpfs::mount(&t.root, "size=0,nr_inodes=0");
+    for d in 1..=12 {
+        t.file_sized(&format!("2024-07-{d:02}/part-0.bin"), 1000);
+    }
+    let before = t.listing();
+    for extra in ["min_free: 1G", "min_free: 50%", "min_free_inodes: 1000"] {
+        let p = t.policy(&one_policy(&["%Y-%m-%d/**"], "30d", &format!("{extra}\nkeep_min: 1d")));
+        let m = t.dir.path().join("sweep.prom");
+        let plan = t.sweep("plan", &p, NOW).args(["--format", "json"]).code(8);
+        let apply = t.sweep("apply", &p, NOW).args(["--format", "json"]).arg("--metrics-file").arg(&m).code(8);
+        assert_eq!(plan.actions(&t.root), apply.actions(&t.root));
+        assert_eq!(t.listing(), before, "{extra}: nothing deleted");
+        let c = capacity(&apply);
+        assert_eq!(c["deleted_for_space"], 0);
+        assert!(c["unknown"].as_str().unwrap().starts_with("cannot judge free space on"), "{c}");
+        let metrics = fs::read_to_string(&m).unwrap();
+        assert!(metrics.contains("sweep_capacity_unknown{policy=\"t\"} 1"), "{metrics}");
+    }
+    // A target that needs no filesystem numbers still works there.
+    let p = t.policy(&one_policy(&["%Y-%m-%d/**"], "30d", "max_bytes: 5000\nkeep_min: 1d"));
+    t.sweep("apply", &p, NOW).code(0);
+    assert_eq!(t.listing().len(), 5);
+}
+
+#[test]
+fn a_capacity_target_without_keep_min_is_invalid() {
+    let t = Tree::new();
+    for target in ["min_free: 10%", "min_free_inodes: 1000", "max_bytes: 1G"] {
+        let p = t.policy(&one_policy(&["%Y-%m-%d/**"], "30d", target));
+        let done = Sweep::new().arg("check").arg("-c").arg(&p).code(3);
+        done.stdout_has("needs `keep_min`");
+    }
+}

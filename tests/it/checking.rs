@@ -90,3 +90,62 @@ fn a_yaml_syntax_error_stops_only_its_own_file() {
     let done = Sweep::new().arg("check").arg("-c").arg(t.dir.path()).code(3);
     done.stdout_has("a.yaml:").stdout_has("b.yaml:").stdout_has("keep must be at least 1");
 }
+
+/// A duplicate policy name is reported next to the policy's other problems: every
+/// problem of a file in one run.
+#[test]
+fn a_duplicate_name_is_reported_beside_the_policys_other_problems() {
+    let t = Tree::new();
+    let p = t.policy(
+        "version: 1\npolicies:\n  - name: t\n    root: {root}\n    layouts: ['%Y-%m-%d/**']\n    keep: 1d\n  - name: t\n    root: {root}/b\n    layouts: ['%Y-%m-%d/**']\n    keep: 1week\n",
+    );
+    let done = Sweep::new().arg("check").arg("-c").arg(&p).code(3);
+    done.stdout_has("policies[1].name: duplicate policy name `t`").stdout_has("policies[1].keep: `1week`");
+}
+
+/// `.gz .zst .xz .bz2 .lz4` names are never compressed, so a layout for them needs no
+/// layout for a doubled suffix.
+#[test]
+fn layouts_for_compressed_names_need_no_doubled_suffix() {
+    let t = Tree::new();
+    let p =
+        t.policy(&one_policy(&["%Y-%m-%d/*.csv", "%Y-%m-%d/*.csv.gz"], "30d", "compress: {after: 2d, format: gzip}"));
+    Sweep::new().arg("check").arg("-c").arg(&p).code(0);
+}
+
+/// A `tests:` case decides as a run does: a completion marker among its paths that stays
+/// keeps its neighbours, and what an earlier policy moves into another's root counts
+/// for that root's thinning.
+#[test]
+fn policy_tests_decide_markers_and_tier_chains_as_a_run_does() {
+    let t = Tree::new();
+    let p = t.policy(
+        "version: 1
+defaults:
+  timezone: UTC
+policies:
+  - name: hot
+    root: {dir}/hot
+    layouts: ['%Y-%m-%d/*.csv']
+    keep: 60d
+    markers: ['_SUCCESS']
+    archive: {after: 30d, to: {dir}/cold}
+  - name: cold
+    root: {dir}/cold
+    layouts: ['%Y-%m-%d/*.csv']
+    keep: 30d
+    keep_weekly: 4
+tests:
+  - now: 2024-07-12T12:00:00Z
+    expect:
+      # _SUCCESS matches no layout: it stays, and so does everything beside it.
+      {dir}/hot/2024-05-01/_SUCCESS: unmatched
+      {dir}/hot/2024-05-01/a.csv: keep
+      # Moved tonight into cold: the newest of its ISO week (2024-W23) there...
+      {dir}/hot/2024-06-08/a.csv: move
+      # ...so cold's own partition of that week goes.
+      {dir}/cold/2024-06-04/a.csv: delete
+",
+    );
+    Sweep::new().arg("check").arg("-c").arg(&p).code(0).stdout_has("4 of 4 test expectations pass");
+}

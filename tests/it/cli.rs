@@ -175,3 +175,14 @@ fn the_man_pages_render_with_man_and_name_every_key() {
         assert!(five.contains(section), "{section}");
     }
 }
+
+/// sweep(1) is one page: it lists its commands, and names no sweep-plan(1) page that
+/// does not exist.
+#[test]
+fn the_man_page_lists_its_commands_and_points_to_no_missing_page() {
+    let page = Sweep::new().arg("man").code(0).stdout();
+    assert!(!page.contains("sweep\\-plan(1)") && !page.contains("sweep-plan(1)"), "{page}");
+    for c in ["plan", "apply", "check", "explain", "demo", "init"] {
+        assert!(page.contains(&format!("\\fBsweep {c}\\fR")), "{c} is listed");
+    }
+}

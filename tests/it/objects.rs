@@ -561,3 +561,45 @@ fn the_bucket_cronjob_runs_once_with_secrets_from_the_cluster_and_cleans_a_bucke
     want.sort();
     assert_eq!(left, want, "the expired days went, markers first; the recent ones stayed");
 }
+
+/// A Delta table in a bucket (its `_delta_log/` prefix) refuses the policy, as on a
+/// local root; a directory exclude lets the rest run.
+#[test]
+fn a_delta_table_in_a_bucket_is_refused_and_left_alone() {
+    let test = "a_delta_table_in_a_bucket_is_refused_and_left_alone";
+    let Some(server) = shared(Kind::S3, test) else { return };
+    let t = Tree::new();
+    let keys: Vec<String> = [
+        "lake/events/_delta_log/00000000000000000000.json",
+        "lake/events/_delta_log/00000000000000000001.json",
+        "lake/events/dt=2024-07-01/part-0.parquet",
+        "lake/events/dt=2024-07-12/part-0.parquet",
+        "lake/daily/2024-07-01/a.csv",
+        "lake/daily/2024-07-12/a.csv",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let bucket = server.bucket(&keys, 10);
+    let layouts = "    layouts: [\"events/dt=%Y-%m-%d/*\", \"daily/%Y-%m-%d/*\"]\n";
+    let policy = |extra: &str| {
+        t.policy(&format!(
+            "version: 1\npolicies:\n  - name: lake\n    root: s3://{bucket}/lake\n    timezone: UTC\n{layouts}    keep: 1d\n{extra}"
+        ))
+    };
+    let p = policy("");
+    for sub in ["plan", "apply"] {
+        let done = server.sweep(sub, &p, &t).args(["--format", "json"]).code(6);
+        let tables: Vec<serde_json::Value> = done.json().into_iter().filter(|l| l["type"] == "table").collect();
+        assert_eq!(tables.len(), 1, "{sub}: {}", done.stdout());
+        assert_eq!(tables[0]["path"], format!("s3://{bucket}/lake/events"));
+        assert_eq!(done.summary()["policies"][0]["refused"]["guard"], "table");
+    }
+    let mut all = keys.clone();
+    all.sort();
+    assert_eq!(server.list(&bucket), all, "nothing deleted");
+    let p = policy("    exclude: [\"events\"]\n");
+    server.sweep("apply", &p, &t).code(0);
+    assert!(!server.list(&bucket).contains(&"lake/daily/2024-07-01/a.csv".to_string()));
+    assert_eq!(server.list(&bucket).len(), 5);
+}

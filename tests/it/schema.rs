@@ -69,12 +69,18 @@ fn the_schema_accepts_the_shipped_policies_and_the_starter_and_rejects_a_typo() 
     files.push(("init".into(), as_json(&t, "init", &starter)));
     let typo = starter.replace("    layouts:", "    layout:");
     files.push(("typo".into(), as_json(&t, "typo", &typo)));
+    // A format the loader refuses is refused by the schema too.
+    let xz = starter.replace("    keep: 7d", "    keep: 7d\n    compress: {after: 2d, format: xz}");
+    assert_ne!(xz, starter, "the starter keeps 7d");
+    files.push(("xz".into(), as_json(&t, "xz", &xz)));
     let paths: Vec<&Path> = files.iter().map(|(_, p)| p.as_path()).collect();
     let Some(report) = validate(&schema, &paths) else { return };
     for ((name, _), errors) in files.iter().zip(&report) {
         if name == "typo" {
             assert!(errors.contains("'layout' was unexpected"), "the typo must fail validation: {errors}");
             assert!(errors.contains("'layouts' is a required property"), "{errors}");
+        } else if name == "xz" {
+            assert!(errors.contains("'xz' is not one of"), "compress.format: xz must fail: {errors}");
         } else {
             assert!(errors.is_empty(), "{name}: {errors}");
         }
@@ -95,4 +101,12 @@ fn init_prints_a_policy_check_accepts_for_every_layout_family() {
     }
     Sweep::new().args(["init", "--layout", "*.log"]).code(2).stderr_has("no date fields");
     Sweep::new().args(["init", "--root", "relative"]).code(2).stderr_has("absolute");
+}
+
+/// The starter's tests are dated from today, not from a fixed year.
+#[test]
+fn the_starters_tests_are_dated_from_today() {
+    let starter = Sweep::new().args(["init", "--root", "/srv/x"]).code(0).stdout();
+    let today = chrono::Utc::now().date_naive().format("%Y-%m-%d").to_string();
+    assert!(starter.contains(&format!("now: {today}T")), "{starter}");
 }
