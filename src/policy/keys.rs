@@ -103,7 +103,7 @@ pub const POLICY: &[Key] = &[
     key("keep", Shape::Text { pattern: KEEP }, "1d", "Retention: `N d` (days), `N h` (real hours) or `N bd` (business days), N ≥ 1. The current unit and the N−1 before it are kept; a partition expires when its whole period ends at or before the cutoff.")
         .required(),
     key("exclude", Shape::List, "[\"**/_temporary\"]", "Globs relative to the root: matching files are never deleted and are reported as `protect`; a pattern that matches a directory protects everything below it."),
-    key("markers", Shape::List, "[\"_SUCCESS\", \"*.done\"]", "File-name globs (no `/`) of completion markers. In `apply`, a directory's markers are deleted before its other files; if a marker cannot be deleted, nothing else directly in that directory is."),
+    key("markers", Shape::List, "[\"_SUCCESS\", \"*.done\"]", "File-name globs (no `/`) of completion markers. In each directory, the markers to delete go before its other files; a marker that stays, for any reason (held open, younger than `min_age`, not expired, unmatched, or its deletion failed), keeps every file directly beside it. A glob that an `exclude` also matches is an error."),
     key("keep_last", Shape::Count, "0", "The newest N partitions (not dated in the future) are kept whatever their age: an upstream that stalls never leaves the tree empty.")
         .default("0"),
     key("min_age", Shape::Text { pattern: DURATION }, "30m", "Files modified less than this before now are protected (a backfill may still be writing); `0s` turns it off. Units s, m, h, d.")
@@ -139,8 +139,8 @@ pub const POLICY: &[Key] = &[
         .local_only(),
     key("max_bytes", Shape::Text { pattern: SIZE }, "500G", "The most the policy's own files may hold (sum of their sizes); the oldest kept partitions outside `keep_min` go until they fit.")
         ,
-    key("keep_min", Shape::Text { pattern: KEEP }, "2d", "Capacity targets never delete a partition inside this window (`N d`, `N h` or `N bd`, counted as `keep` counts).")
-        .default("1d"),
+    key("keep_min", Shape::Text { pattern: KEEP }, "2d", "Capacity targets never delete a partition inside this window (`N d`, `N h` or `N bd`, counted as `keep` counts). Required with `min_free`, `min_free_inodes` or `max_bytes`; a span `max_delete` is a second floor (at most that span of kept data a night).")
+        ,
     key("keep_daily", Shape::Count, "7", "Among expired partitions, for each of the last N days that hold one, keep the newest partition that starts in it (restic's `forget` rule): kept as daily."),
     key("keep_weekly", Shape::Count, "4", "Likewise for the last N ISO weeks: kept as weekly 2024-W27."),
     key("keep_monthly", Shape::Count, "12", "Likewise for the last N months: kept as monthly."),
