@@ -105,7 +105,7 @@ impl<'p> Visitor for Counting<'_, 'p> {
         }
         let m = &mut self.cohort.members[member];
         let action = verdict.action;
-        m.planned.add(action, verdict.partition);
+        m.planned.add(action, verdict.partition, if e.links <= 1 { e.allocated } else { 0 });
         if let Some(c) = m.census.as_mut() {
             let kept = matches!(action, Action::Keep | Action::Compress | Action::Move);
             let protected = kept && m.classifier.protected_if_expired(e);

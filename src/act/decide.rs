@@ -93,12 +93,16 @@ pub fn open_archives(ctx: &Ctx, members: &mut [Member], apply: bool, sink: &mut 
 }
 
 /// After the counting walk, for one member: `keep_last`, capacity, then the refusals.
+/// `beside` is what the other policies at the root free in the same walk (bytes,
+/// inodes): capacity counts it, as the filesystem will after the walk.
+#[allow(clippy::too_many_arguments)]
 pub fn after_counting(
     m: &mut Member,
     cutoff: &Cutoff,
     max_delete: Option<MaxDelete>,
     root: &Root,
     ledger: &Ledger,
+    beside: (u64, u64),
     now: chrono::DateTime<chrono_tz::Tz>,
 ) {
     if !m.selected || m.refused {
@@ -118,6 +122,11 @@ pub fn after_counting(
 
     let keep_last = |o: &BTreeMap<Period, Override>, p: Period| o.get(&p).is_some_and(|o| o.keep_last);
     let mut census = m.census.take();
+    if let Some(c) = census.as_mut() {
+        for (p, _) in overrides.iter().filter(|(_, o)| o.keep_last) {
+            c.hold(*p);
+        }
+    }
     let thin = m.policy.tiers.thin;
     if let Some(census) = census.as_mut().filter(|_| thin.any()) {
         let kept = guard::thin::keep(thin, census.expired(), m.policy.zone.tz());
@@ -136,8 +145,8 @@ pub fn after_counting(
         let st = root.statvfs();
         let (ledger_bytes, ledger_inodes) = ledger.freed.get(&root.id().dev).copied().unwrap_or_default();
         let before = Before {
-            free: st.as_ref().map_or(0, |s| s.f_bavail.saturating_mul(s.f_frsize)) + ledger_bytes,
-            inodes: st.as_ref().map_or(0, |s| s.f_favail) + ledger_inodes,
+            free: st.as_ref().map_or(0, |s| s.f_bavail.saturating_mul(s.f_frsize)) + ledger_bytes + beside.0,
+            inodes: st.as_ref().map_or(0, |s| s.f_favail) + ledger_inodes + beside.1,
             bytes: census.bytes,
         };
         // A filesystem that reports no size (or no inodes), or none at all, cannot be

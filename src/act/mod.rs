@@ -317,9 +317,24 @@ fn count<'p>(
     let mut w = Counting::new(cohort, arrivals, root_path, opts.signal);
     let options = WalkOptions { mode: Mode::Plan, stat, budget: ctx.budget, jobs: opts.jobs };
     root.walk(options, &Pacer::default(), opts.signal, &mut w);
-    for ((m, cutoff), now) in cohort.members.iter_mut().zip(cutoffs).zip(nows) {
+    // Policies without capacity targets first: what they delete is settled, and the
+    // policies with targets (in load order) count it, as the filesystem will once the
+    // walk is done; each of those counts what the earlier ones delete for space too.
+    let order: Vec<usize> = (0..cohort.members.len())
+        .filter(|&i| !cohort.members[i].policy.capacity.any())
+        .chain((0..cohort.members.len()).filter(|&i| cohort.members[i].policy.capacity.any()))
+        .collect();
+    for i in order {
+        let beside = cohort.members.iter().enumerate().filter(|(j, o)| *j != i && o.selected && !o.refused).fold(
+            (0, 0),
+            |(b, n), (_, o)| {
+                let space = o.summary.capacity.as_ref().map_or((0, 0), |c| (c.decision.freed, c.decision.files));
+                (b + o.planned.freed + space.0, n + o.planned.delete + space.1)
+            },
+        );
+        let m = &mut cohort.members[i];
         let limit = opts.max_delete.unwrap_or(m.policy.max_delete);
-        decide::after_counting(m, cutoff, limit, root, ledger, *now);
+        decide::after_counting(m, &cutoffs[i], limit, root, ledger, beside, nows[i]);
     }
 }
 

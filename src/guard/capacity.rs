@@ -114,6 +114,17 @@ impl Census {
         n
     }
 
+    /// A period `keep_last` protects: what the age plan would delete of it stays, and
+    /// capacity may not take it either. Returns how many files.
+    pub fn hold(&mut self, period: Period) -> u64 {
+        let mut n = 0;
+        for (_, p) in self.parts.get_mut(&period).into_iter().flatten() {
+            n += p.delete.files;
+            p.delete = Tally::default();
+        }
+        n
+    }
+
     /// The start of the earliest period the age plan deletes files of.
     pub fn earliest_delete(&self) -> Option<i64> {
         self.expired().next().map(|p| p.start)

@@ -81,15 +81,19 @@ pub struct Planned {
     pub earliest: Option<i64>,
     /// Unmatched files.
     pub unmatched: u64,
+    /// What the files to delete free on disk (`st_blocks × 512` of those with one link),
+    /// when the walk looked at sizes.
+    pub freed: u64,
 }
 
 impl Planned {
-    /// Adds one classified file.
-    pub fn add(&mut self, action: Action, partition: Option<Period>) {
+    /// Adds one classified file, which frees `freed` bytes if it is deleted.
+    pub fn add(&mut self, action: Action, partition: Option<Period>, freed: u64) {
         self.files += 1;
         self.unmatched += u64::from(action == Action::Unmatched);
         if action == Action::Delete {
             self.delete += 1;
+            self.freed += freed;
             if let Some(p) = partition {
                 self.earliest = Some(self.earliest.map_or(p.start, |e| e.min(p.start)));
             }
@@ -248,7 +252,7 @@ mod tests {
     }
 
     fn plan(delete: u64, files: u64, earliest: Option<i64>) -> Planned {
-        Planned { delete, files, earliest, unmatched: 0 }
+        Planned { delete, files, earliest, unmatched: 0, freed: 0 }
     }
 
     #[test]

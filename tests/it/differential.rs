@@ -102,19 +102,25 @@ struct Hot {
     /// `max_bytes` (with `keep_min: 1d`).
     max_bytes: Option<u32>,
     skip_open: bool,
+    /// The whole case on a tmpfs of this many KiB, with `min_free` at this share.
+    tmpfs: Option<(u32, u32)>,
 }
 
 fn hot() -> impl Strategy<Value = Hot> {
     (
         (any::<bool>(), 1u32..20, any::<bool>(), any::<bool>(), 0u32..3, prop::bool::weighted(0.2)),
         ((0u8..4, 1u32..40), 0u8..3, prop::option::of(1u32..10), prop::option::of(2u32..25)),
-        (prop::option::weighted(0.25, 0u32..4000), prop::bool::weighted(0.8)),
+        (
+            prop::option::weighted(0.25, 0u32..4000),
+            prop::bool::weighted(0.8),
+            prop::option::weighted(0.2, (64u32..512, 5u32..95)),
+        ),
     )
         .prop_map(
             |(
                 (hive, keep, markers, exclude, keep_last, min_age),
                 (max_delete, on_unmatched, compress, archive),
-                (max_bytes, skip_open),
+                (max_bytes, skip_open, tmpfs),
             )| Hot {
                 hive,
                 // Validation: tiers come before expiry.
@@ -129,6 +135,7 @@ fn hot() -> impl Strategy<Value = Hot> {
                 archive,
                 max_bytes,
                 skip_open,
+                tmpfs,
             },
         )
 }
@@ -213,7 +220,13 @@ fn policies(c: &Case) -> String {
         hot.push_str(&format!("    archive: {{after: {after}d, to: {{dir}}/arch}}\n"));
     }
     if let Some(b) = h.max_bytes {
-        hot.push_str(&format!("    max_bytes: {b}\n    keep_min: 1d\n"));
+        hot.push_str(&format!("    max_bytes: {b}\n"));
+    }
+    if let Some((_, share)) = h.tmpfs {
+        hot.push_str(&format!("    min_free: {share}%\n"));
+    }
+    if h.max_bytes.is_some() || h.tmpfs.is_some() {
+        hot.push_str("    keep_min: 1d\n");
     }
     let a = &c.arch;
     let mut arch = format!(
@@ -325,16 +338,36 @@ fn printed(done: &Done, dir: &str) -> Printed {
 /// Runs one case: plan, explain of every path apply reports, apply.
 fn run(c: &Case) -> Result<(), TestCaseError> {
     let t = Tree::new();
+    // A small filesystem of its own, for `min_free` (as root; elsewhere the dimension is
+    // left out, loudly, once).
+    let _tmpfs = match c.hot.tmpfs {
+        Some((kib, _)) if rustix::process::geteuid().is_root() => {
+            Some(Tmpfs::mount(t.dir.path(), &format!("size={kib}k,nr_inodes=4096")))
+        }
+        Some(_) => {
+            static ONCE: std::sync::Once = std::sync::Once::new();
+            ONCE.call_once(|| missing("differential (min_free on a tmpfs)", "root (to mount a tmpfs)"));
+            None
+        }
+        None => None,
+    };
     let dir = format!("{}/", t.dir.path().display());
     fs::create_dir_all(t.dir.path().join("a/inner")).unwrap();
     fs::create_dir_all(t.dir.path().join("arch")).unwrap();
+    let p = t.policy(&policies(c));
     let mut paths = BTreeSet::new();
     for f in &c.files {
         let (rel, mtime) = place(c, f);
         let p = t.dir.path().join(&rel);
-        if paths.insert(rel) {
-            fs::create_dir_all(p.parent().unwrap()).unwrap();
-            fs::write(&p, vec![b'x'; 100 + 37 * usize::from(f.n)]).unwrap();
+        if paths.insert(rel.clone()) {
+            // A full tmpfs refuses the rest of the tree: the case is the tree that fit.
+            if fs::create_dir_all(p.parent().unwrap()).is_err()
+                || fs::write(&p, vec![b'x'; 100 + 37 * usize::from(f.n)]).is_err()
+            {
+                let _ = fs::remove_file(&p);
+                paths.remove(&rel);
+                continue;
+            }
             set_mtime(&p, mtime);
         }
     }
@@ -346,7 +379,6 @@ fn run(c: &Case) -> Result<(), TestCaseError> {
         .filter_map(|i| listed.get(*i % listed.len().max(1)))
         .filter_map(|rel| fs::File::open(t.dir.path().join(rel)).ok())
         .collect();
-    let p = t.policy(&policies(c));
 
     let plan = t.sweep("plan", &p, NOW).args(["--format", "json"]).output();
     let planned = printed(&plan, &dir);
