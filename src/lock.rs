@@ -59,8 +59,10 @@ pub fn default_path() -> PathBuf {
 /// Takes the lock on `path` without waiting.
 pub fn acquire(path: &Path) -> Result<Lock, LockError> {
     let (dir, name) = split(path);
-    let dir = rustix::fs::open(dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| LockError::Io(e.into()))?;
+    let dir = crate::tree::local::resolve::open_dir(dir).map_err(|e| match e {
+        crate::tree::local::resolve::Refusal::Os(e) => LockError::Io(e.into()),
+        unsafe_link => LockError::Unsafe(format!("its directory: {unsafe_link}")),
+    })?;
     let warning = check_directory(&dir, path);
     // Say what is there before opening it: a planted link in a sticky directory makes
     // open(2) fail with EACCES (protected_symlinks), which would hide the reason.

@@ -27,9 +27,8 @@ pub struct Routes<'p> {
 }
 
 impl<'p> Routes<'p> {
-    /// Routes over `set`'s roots in run order; `runs` says which roots run.
-    pub fn new(set: &'p PolicySet, runs: Vec<bool>) -> Routes<'p> {
-        let groups = set.groups();
+    /// Routes over `set`'s roots (`groups`, in run order); `runs` says which run.
+    pub fn new(set: &'p PolicySet, groups: Vec<crate::policy::set::Group>, runs: Vec<bool>) -> Routes<'p> {
         let mut group_of = vec![0; set.policies.len()];
         for (g, group) in groups.iter().enumerate() {
             for &i in &group.members {

@@ -20,9 +20,10 @@ use crate::action::Action;
 use crate::classify::{DirCtx, Reason, Table, Verdict};
 use crate::tree::{DirFacts, DirId, Entry, TableFormat};
 
-/// Other policies' roots inside the walked root: by path relative to it, and by
-/// identity (a bind mount or link of one is the same root), with their owners.
-pub type NestedRoots<'p> = Vec<(Vec<u8>, Option<DirId>, &'p str)>;
+/// Other policies' roots the walk must not enter: by path relative to the walked root
+/// (when spelled inside it), and by identity (however spelled: through a symlink, a
+/// bind mount, or another path to the same directory), with their owners.
+pub type NestedRoots<'p> = Vec<(Option<Vec<u8>>, Option<DirId>, &'p str)>;
 
 /// The policies at one root, in load order, and where other policies' roots lie below it.
 pub struct Cohort<'p> {
@@ -87,7 +88,9 @@ impl<'p> Cohort<'p> {
             if let Some(id) = id {
                 nested_id.insert(id, owner);
             }
-            nested_rel.insert(rel, owner);
+            if let Some(rel) = rel {
+                nested_rel.insert(rel, owner);
+            }
         }
         let one_file_system = members.iter().any(|m| m.policy.one_file_system);
         Cohort { members, nested_rel, nested_id, root_id, one_file_system }

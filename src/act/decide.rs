@@ -74,7 +74,7 @@ pub fn open_archives(ctx: &Ctx, members: &mut [Member], apply: bool, sink: &mut 
                 Some(reason) => Err(format!("archive.to {to}: {reason}")),
                 None => Ok(Some((r.dir(), r.id))),
             },
-            Err(e) => Err(format!("archive.to {to}: {}", crate::tree::os_message(e))),
+            Err(e) => Err(format!("archive.to {to}: {e}")),
         };
         match &m.archive {
             Err(why) => m.summary.problems.push(format!("{why}; nothing is moved")),

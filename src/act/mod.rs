@@ -29,7 +29,6 @@ mod member;
 pub mod summary;
 
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Instant, SystemTime};
 
@@ -96,18 +95,19 @@ pub fn run(set: &PolicySet, selected: &[bool], opts: &Options, sink: &mut dyn Si
     };
     let ctx = Ctx { set, opts, system: &system, open: open.as_ref(), budget: Budget::from_limit() };
     let mut ledger = Ledger::new();
-    let groups = set.groups();
-    let runs: Vec<bool> = groups.iter().map(|g| g.members.iter().any(chosen)).collect();
-    let mut routes = Routes::new(set, runs.clone());
+    let groups = identify(set);
+    let runs: Vec<bool> = groups.iter().map(|(g, _)| g.members.iter().any(chosen)).collect();
+    let mut routes = Routes::new(set, groups.iter().map(|(g, _)| g.clone()).collect(), runs.clone());
     let mut arrivals = PlannedArrivals::new();
-    for (at, group) in groups.iter().enumerate() {
+    for (at, (group, _)) in groups.iter().enumerate() {
         if !runs[at] {
             continue;
         }
         routes.at(at);
         arrivals.settle();
         let plan = (opts.mode == Mode::Plan).then_some((&mut arrivals, &routes));
-        let (done, output) = run_group(&ctx, group, selected, &mut ledger, plan, sink);
+        let nested = nested_roots(set, &groups, at);
+        let (done, output) = run_group(&ctx, group, nested, selected, &mut ledger, plan, sink);
         for s in done {
             summary.exit = summary.exit.and(s.exit);
             summary.policies.push(s);
@@ -148,6 +148,7 @@ type Plan<'a, 'p> = (&'a mut PlannedArrivals, &'a Routes<'p>);
 fn run_group<'p>(
     ctx: &Ctx<'p>,
     group: &Group,
+    nested: NestedRoots<'p>,
     selected: &[bool],
     ledger: &mut Ledger,
     mut plan: Option<Plan<'_, 'p>>,
@@ -214,7 +215,7 @@ fn run_group<'p>(
                         || m.policy.capacity.any()
                         || m.policy.tiers.thin.any())
             });
-        let mut cohort = Cohort::new(members, nested_roots(ctx.set, group), root.id());
+        let mut cohort = Cohort::new(members, nested, root.id());
         if counts && out.is_ok() {
             let from = plan.as_ref().map(|(a, r)| (&**a, r.current()));
             count(ctx, &mut cohort, root, &root_path, &cutoffs, &nows, ledger, from);
@@ -338,16 +339,43 @@ fn count<'p>(
     }
 }
 
-/// Other policies' roots inside this group's: relative path, identity (when the
-/// directory exists now), owner.
-fn nested_roots<'p>(set: &'p PolicySet, group: &Group) -> NestedRoots<'p> {
-    set.nested_in(&group.root)
-        .into_iter()
-        .filter_map(|n| {
-            let rel = n.root.strip_prefix(&group.root).ok()?.as_os_str().as_bytes().to_vec();
-            let local = !crate::policy::object::is_url(&n.root);
-            let id = std::fs::metadata(&n.root).ok().filter(|_| local).map(|m| DirId { dev: m.dev(), ino: m.ino() });
-            Some((rel, id, set.policies[n.owner].name.as_str()))
+/// Other policies' roots this group's walks must not enter: those spelled inside its
+/// root (by relative path and identity), and every other root by identity alone, so a
+/// root reached through a symlink or a bind mount is nested exactly as if spelled so.
+fn nested_roots<'p>(set: &'p PolicySet, groups: &[(Group, Option<DirId>)], at: usize) -> NestedRoots<'p> {
+    let (group, own) = &groups[at];
+    groups
+        .iter()
+        .enumerate()
+        .filter(|(i, (_, id))| *i != at && (id.is_none() || id != own))
+        .filter_map(|(_, (g, id))| {
+            let rel = g.root.strip_prefix(&group.root).ok().map(|r| r.as_os_str().as_bytes().to_vec());
+            let rel = rel.filter(|r| !r.is_empty());
+            (rel.is_some() || id.is_some()).then(|| (rel, *id, set.policies[g.members[0]].name.as_str()))
         })
         .collect()
+}
+
+/// The run's roots, by identity: each group's root opened once (as root, without
+/// following an unsafe symlink) for its device and inode, and groups whose roots are
+/// the same directory however spelled merged into one, in run order: their policies
+/// share that root exactly as if it were spelled the same way.
+fn identify(set: &PolicySet) -> Vec<(Group, Option<DirId>)> {
+    let mut out: Vec<(Group, Option<DirId>)> = Vec::new();
+    for g in set.groups() {
+        let local = set.policies[g.members[0]].object.is_none();
+        let id = local
+            .then(|| crate::tree::local::resolve::open_dir(&g.root).ok())
+            .flatten()
+            .and_then(|fd| rustix::fs::fstat(&fd).ok())
+            .map(|st| DirId { dev: st.st_dev, ino: st.st_ino });
+        match out.iter_mut().find(|(_, other)| id.is_some() && *other == id) {
+            Some((same, _)) => {
+                same.members.extend(g.members);
+                same.members.sort_unstable();
+            }
+            None => out.push((g, id)),
+        }
+    }
+    out
 }

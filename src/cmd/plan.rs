@@ -48,6 +48,9 @@ pub fn run(cfg: &RunConfig, signal: &AtomicUsize) -> Exit {
         Err(e) => return e,
     };
     let previous = cfg.metrics_file.as_deref().map(metrics::previous).unwrap_or_default();
+    if let Some(w) = &previous.warning {
+        log.warn(w);
+    }
     let opts = Options {
         mode: cfg.mode,
         now: cfg.now,

@@ -205,12 +205,14 @@ fn escape(s: &str) -> String {
 }
 
 /// What sweep reads back from the metrics file an earlier run wrote.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Previous {
     /// Start of the last run that exited 0.
     pub success: Option<f64>,
     /// Start of the last run.
     pub start: Option<f64>,
+    /// Why the file was not read, when that is worth saying.
+    pub warning: Option<String>,
 }
 
 /// The largest metrics file read back.
@@ -222,13 +224,31 @@ const MAX_READ: u64 = 1024 * 1024;
 /// 1 MiB. Anything else is "no previous run".
 pub fn previous(path: &Path) -> Previous {
     let Some((dir, name)) = split(path) else { return Previous::default() };
-    let Ok(dir) = rustix::fs::open(dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()) else {
-        return Previous::default();
+    let dir = match crate::tree::local::resolve::open_dir(dir) {
+        Ok(d) => d,
+        Err(crate::tree::local::resolve::Refusal::Os(_)) => return Previous::default(),
+        Err(e) => {
+            return Previous { warning: Some(format!("not reading the previous metrics: {e}")), ..Previous::default() };
+        }
     };
     let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
     let Ok(fd) = rustix::fs::openat(&dir, name, flags, Mode::empty()) else { return Previous::default() };
     match rustix::fs::fstat(&fd) {
-        Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile => {}
+        Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile => {
+            // As root, a file someone else could have written says nothing about sweep's
+            // last run: its times must not steer the clock guard or hide a stale alert.
+            let me = rustix::process::geteuid();
+            if me.is_root() && st.st_uid != 0 {
+                return Previous {
+                    warning: Some(format!(
+                        "ignoring the previous metrics file {}: it is owned by uid {}, not root, so its last run times are not trusted",
+                        path.display(),
+                        st.st_uid
+                    )),
+                    ..Previous::default()
+                };
+            }
+        }
         _ => return Previous::default(),
     }
     let mut text = String::new();
@@ -247,7 +267,7 @@ pub fn parse_previous(text: &str) -> Previous {
             (v.is_finite() && v > 0.0).then_some(v)
         })
     };
-    Previous { success: value(LAST_SUCCESS), start: value(LAST_START) }
+    Previous { success: value(LAST_SUCCESS), start: value(LAST_START), warning: None }
 }
 
 fn split(path: &Path) -> Option<(&Path, &std::ffi::OsStr)> {
@@ -265,7 +285,10 @@ fn split(path: &Path) -> Option<(&Path, &std::ffi::OsStr)> {
 /// renamed over `path` through the same descriptor, and the directory synced.
 pub fn write_atomically(path: &Path, text: &str) -> io::Result<()> {
     let (dir, name) = split(path).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file name"))?;
-    let dir = rustix::fs::open(dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+    let dir = crate::tree::local::resolve::open_dir(dir).map_err(|e| match e {
+        crate::tree::local::resolve::Refusal::Os(e) => io::Error::from(e),
+        unsafe_link => io::Error::new(io::ErrorKind::PermissionDenied, format!("its directory: {unsafe_link}")),
+    })?;
     let mut tmp_name = None;
     let mut fd = None;
     for _ in 0..8 {
@@ -312,7 +335,7 @@ mod tests {
         let p = parse_previous(
             "# HELP x\nsweep_last_success_timestamp_seconds 1720742400\nsweep_last_run_start_timestamp_seconds 1720828800.5\n",
         );
-        assert_eq!(p, Previous { success: Some(1720742400.0), start: Some(1720828800.5) });
+        assert_eq!(p, Previous { success: Some(1720742400.0), start: Some(1720828800.5), warning: None });
         assert_eq!(parse_previous("sweep_last_success_timestamp_seconds NaN\n"), Previous::default());
         assert_eq!(parse_previous("\u{0}\u{ff}garbage"), Previous::default());
         let p = parse_previous(

@@ -368,9 +368,10 @@ impl Root {
         match object {
             Some(o) => object::Root::open(o).map(Root::Object),
             None => local::Root::open(path).map(Root::Local).map_err(|err| match err {
-                Errno::NOENT => "root does not exist".to_string(),
-                Errno::NOTDIR => "root is not a directory".to_string(),
-                err => format!("cannot open root: {}", os_message(err)),
+                local::resolve::Refusal::Os(Errno::NOENT) => "root does not exist".to_string(),
+                local::resolve::Refusal::Os(Errno::NOTDIR) => "root is not a directory".to_string(),
+                local::resolve::Refusal::Os(err) => format!("cannot open root: {}", os_message(err)),
+                unsafe_link => format!("root: {unsafe_link}"),
             }),
         }
     }

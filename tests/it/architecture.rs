@@ -130,8 +130,8 @@ fn only_the_user_helper_switches_users() {
     let allowed = |f: &Path, needle: &str| match needle {
         ".uid(" => f.ends_with("support/user.rs"),
         // The attacker is started through setpriv, with the program made reachable by
-        // the helper (hardening.rs, `Nobody::command`).
-        _ => f.ends_with("hardening.rs"),
+        // the helper (support/attack.rs, `Nobody::command`).
+        _ => f.ends_with("support/attack.rs"),
     };
     // `.uid(` with an argument: `Command::uid`, not `Metadata::uid()`.
     let switches = |l: &str, needle: &str| {

@@ -28,6 +28,7 @@ mod batch;
 pub mod open;
 mod read;
 mod remover;
+pub mod resolve;
 mod root;
 mod stat;
 pub mod tier;

@@ -4,7 +4,6 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustix::fs::{Mode as FsMode, OFlags};
 use rustix::io::Errno;
 
 use crate::tree::DirId;
@@ -24,10 +23,11 @@ pub struct Root {
 
 impl Root {
     /// Opens `path` (following symlinks in it, once: a root that is a symlink to a
-    /// directory is fine) as a directory.
-    pub fn open(path: &Path) -> Result<Root, Errno> {
-        let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, FsMode::empty())?;
-        let st = rustix::fs::fstat(&fd)?;
+    /// directory is fine, unless, as root, the symlink lies in a directory another user
+    /// can write: see [`super::resolve`]) as a directory.
+    pub fn open(path: &Path) -> Result<Root, super::resolve::Refusal> {
+        let fd = super::resolve::open_dir(path)?;
+        let st = rustix::fs::fstat(&fd).map_err(super::resolve::Refusal::Os)?;
         let real = rustix::fs::readlinkat(rustix::fs::CWD, format!("/proc/self/fd/{}", fd_number(&fd)), Vec::new())
             .ok()
             .map(|c| PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(c.into_bytes())));
