@@ -224,6 +224,10 @@ impl<'p> Visitor for Acting<'_, '_, 'p> {
         self.cohort.is_marker(name)
     }
 
+    fn acts_on_temporary(&mut self, dir: &DirState<'p>, name: &[u8], rel: &[u8]) -> bool {
+        self.cohort.acts_on(dir, name, rel)
+    }
+
     fn markers_done(&mut self, dir: &mut DirState<'p>) {
         dir.markers_done();
         dir.marker_failed = self.marker_failure.take();

@@ -193,6 +193,22 @@ impl<'p> Cohort<'p> {
         Judged::Owned { member: i, verdict, marker }
     }
 
+    /// Whether the walk's policies act on a file named like one of sweep's temporaries
+    /// at `rel` in `dir`: its owner is selected, nothing excludes it, it
+    /// is in no table and at no other policy's root. Only there is it sweep's own.
+    pub fn acts_on(&mut self, dir: &DirState<'p>, name: &[u8], rel: &[u8]) -> bool {
+        if self.nested_rel.contains_key(rel) || dir.table.is_some() {
+            return false;
+        }
+        let i = if self.members.len() == 1 {
+            0
+        } else {
+            (0..self.members.len()).find(|&i| self.members[i].classifier.claims(&dir.ctx[i], name, rel)).unwrap_or(0)
+        };
+        let m = &self.members[i];
+        m.selected && !dir.ctx[i].excluded() && m.policy.exclude.matching(Path::new(OsStr::from_bytes(rel))).is_none()
+    }
+
     /// Whether `name` is a completion marker of any member (the walk hands markers over
     /// first; which member's it is, ownership says).
     pub fn is_marker(&self, name: &[u8]) -> bool {

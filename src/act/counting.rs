@@ -94,6 +94,10 @@ impl<'p> Visitor for Counting<'_, 'p> {
         self.cohort.is_marker(name)
     }
 
+    fn acts_on_temporary(&mut self, dir: &DirState<'p>, name: &[u8], rel: &[u8]) -> bool {
+        self.cohort.acts_on(dir, name, rel)
+    }
+
     fn markers_done(&mut self, dir: &mut DirState<'p>) {
         dir.markers_done();
     }

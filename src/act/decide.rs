@@ -46,12 +46,14 @@ pub fn before_walking(ctx: &Ctx, members: &mut [Member], root: &Root) {
     } else {
         None
     };
+    let blind = ctx.open.map_or(0, |o| o.unreadable);
     for m in members.iter_mut().filter(|m| m.selected) {
         let refusal = match (&danger, &clock) {
             (Some(reason), _) => {
                 Some(Refusal { guard: "dangerous_root", reason: reason.clone(), would_delete: 0, limit: None })
             }
             (None, Some(r)) => Some(r.clone()),
+            (None, None) if blind > 0 && m.policy.skip_open && root.local().is_some() => Some(guard::blind(blind)),
             (None, None) => None,
         };
         if let Some(r) = refusal {

@@ -13,7 +13,8 @@
 //! gathers what whole-policy decisions need before anything may be deleted, and the
 //! acting walk ([`acting`]). Both take each file's decision the same way. `apply`
 //! always counts first (a lakehouse table anywhere under the root refuses its policy
-//! before the first deletion); `plan` counts when a guard needs the numbers, and a
+//! before the first deletion); `plan` counts when a guard needs the numbers (or the
+//! policy archives, so that no move into a later root is noted before a refusal), and a
 //! table its acting walk finds refuses the policy from there on, with the directories
 //! it would have emptied held back until the walk ends.
 
@@ -84,7 +85,19 @@ pub fn run(set: &PolicySet, selected: &[bool], opts: &Options, sink: &mut dyn Si
     let wants_open = set.policies.iter().enumerate().any(|(i, p)| chosen(&i) && p.skip_open);
     let open = if wants_open {
         match OpenFiles::scan() {
-            Ok(o) => Some(o),
+            Ok(o) => {
+                if o.guarded > 0 {
+                    sink.diagnostic(
+                        Level::Warn,
+                        None,
+                        &format!(
+                            "{} could not be examined even with CAP_SYS_PTRACE (the platform guards them, as a container's supervisor): files they hold open are not seen",
+                            if o.guarded == 1 { "1 process".to_string() } else { format!("{} processes", o.guarded) }
+                        ),
+                    );
+                }
+                Some(o)
+            }
             Err(e) => {
                 sink.diagnostic(Level::Warn, None, &format!("{e}; skip_open cannot see open files and protects none"));
                 None
@@ -209,6 +222,9 @@ fn run_group<'p>(
                 m.selected
                     && !m.refused
                     && (apply
+                        // What a plan moves into a later root is noted as it goes: a table
+                        // found late must not refuse the policy after its moves were noted.
+                        || m.policy.tiers.archive.is_some()
                         || m.policy.keep_last > 0
                         || max_delete(m).is_some()
                         || m.policy.on_unmatched == OnUnmatched::Refuse

@@ -28,7 +28,7 @@ pub fn run(cfg: &CheckConfig) -> Exit {
         tests: set.tests.iter().map(|t| t.expect.len()).sum(),
         tests_run: problems.is_empty(),
         problems,
-        notes: set.notes(),
+        notes: set.notes().into_iter().chain(identity_notes(&set)).collect(),
         passed: 0,
     };
     let system = SystemDirs::read();
@@ -81,4 +81,47 @@ pub fn run(cfg: &CheckConfig) -> Exit {
     print(&mut out, &r);
     let code = if r.problems.is_empty() { Exit::Clean } else { Exit::InvalidPolicy };
     out.finish(code)
+}
+
+/// Notes for roots that nest or coincide by what they are, not by how they are spelled
+/// (a symlink, a bind mount, `..`): resolved as they exist now, as a run finds them.
+fn identity_notes(set: &policy::PolicySet) -> Vec<String> {
+    let groups = set.groups();
+    let real: Vec<Option<std::path::PathBuf>> = groups
+        .iter()
+        .map(|g| set.policies[g.members[0]].object.is_none().then(|| std::fs::canonicalize(&g.root).ok()).flatten())
+        .collect();
+    let names = |g: &policy::set::Group| {
+        g.members.iter().map(|&i| set.policies[i].name.as_str()).collect::<Vec<_>>().join(", ")
+    };
+    let mut notes = Vec::new();
+    for (a, ga) in groups.iter().enumerate() {
+        for (b, gb) in groups.iter().enumerate() {
+            let (Some(ra), Some(rb)) = (&real[a], &real[b]) else { continue };
+            if a == b {
+                continue;
+            }
+            if ra == rb && a < b {
+                notes.push(format!(
+                    "roots {} (policy {}) and {} (policy {}) are one directory, {}: they share it, each file belonging to the first policy whose layouts or exclude match it",
+                    ga.root.display(),
+                    names(ga),
+                    gb.root.display(),
+                    names(gb),
+                    ra.display()
+                ));
+            } else if rb != ra && rb.starts_with(ra) && !gb.root.starts_with(&ga.root) {
+                notes.push(format!(
+                    "root {} (policy {}) is inside root {} (policy {}): it is {}; everything below it belongs to {}, which the outer policy never enters",
+                    gb.root.display(),
+                    names(gb),
+                    ga.root.display(),
+                    names(ga),
+                    rb.display(),
+                    names(gb)
+                ));
+            }
+        }
+    }
+    notes
 }

@@ -25,7 +25,7 @@ pub fn run(cfg: &ExplainConfig, signal: &AtomicUsize) -> Exit {
         Err(e) => return e,
     };
     let given: Vec<_> = cfg.paths.iter().map(|p| absolute(p)).collect();
-    let paths: Vec<_> = given.iter().map(|p| normalize(p)).collect();
+    let paths: Vec<_> = given.iter().map(|p| as_a_run_sees(&set, &normalize(p))).collect();
     let need = needed(&set, &selected, &paths);
     let mut capture = Capture::new(paths.iter().map(|p| p.as_os_str().as_bytes().to_vec()));
     let opts = Options {
@@ -48,6 +48,13 @@ pub fn run(cfg: &ExplainConfig, signal: &AtomicUsize) -> Exit {
         let partitions = owner.and_then(|o| capture.partitions.get(o)).unwrap_or(&none);
         let mut d = decide(&set, &selected, path, &cfg.now, Tree::Given(partitions));
         if let Some(d) = d.as_mut() {
+            if normalize(shown) != *path {
+                d.notes.push(format!(
+                    "{} is {} as the run walks it (a symlink or bind mount on the way): decided as that",
+                    shown.display(),
+                    path.display()
+                ));
+            }
             if let Some((_, o)) = capture.files.get(path.as_os_str().as_bytes()) {
                 d.observe(o.clone());
             }
@@ -65,4 +72,31 @@ pub fn run(cfg: &ExplainConfig, signal: &AtomicUsize) -> Exit {
         crate::report::explain::print(&mut out, shown, d.as_ref());
     }
     out.finish(Exit::Clean)
+}
+
+/// `path` as the run reaches it: where its existing directories really are, spelled
+/// under the root that really contains them (a run groups and nests roots by identity,
+/// so `/data/inner/x`, with `/data` a symlink to `/mnt/d1/data` and another policy's root
+/// at `/mnt/d1/data/inner`, is that policy's `/mnt/d1/data/inner/x`). A path whose
+/// directories do not exist is taken as it is written.
+fn as_a_run_sees(set: &crate::policy::PolicySet, path: &std::path::Path) -> std::path::PathBuf {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { return path.to_path_buf() };
+    let Ok(real_dir) = std::fs::canonicalize(dir) else { return path.to_path_buf() };
+    let real = real_dir.join(name);
+    let best = set
+        .groups()
+        .into_iter()
+        .filter(|g| set.policies[g.members[0]].object.is_none())
+        .filter_map(|g| {
+            let r = std::fs::canonicalize(&g.root).ok()?;
+            (real != r && real.starts_with(&r)).then_some((g.root, r))
+        })
+        .max_by_key(|(_, r)| r.components().count());
+    match best {
+        Some((root, r)) => match real.strip_prefix(&r) {
+            Ok(rest) if root.join(rest) != path && set.owner(path) != set.owner(&root.join(rest)) => root.join(rest),
+            _ => path.to_path_buf(),
+        },
+        None => path.to_path_buf(),
+    }
 }

@@ -176,6 +176,23 @@ pub fn table(t: &crate::classify::Table, would_delete: u64) -> Refusal {
     }
 }
 
+/// `skip_open` cannot judge: the open files of `n` processes could not be read (another
+/// user's `/proc/PID/fd` needs `CAP_SYS_PTRACE`), and a file one of them holds open would
+/// be deleted under it as if it were closed.
+pub fn blind(n: u64) -> Refusal {
+    Refusal {
+        guard: "skip_open",
+        reason: format!(
+            "cannot see which files {n} {} hold open (reading another user's /proc/PID/fd and maps needs CAP_SYS_PTRACE): \
+             skip_open cannot judge; give sweep CAP_SYS_PTRACE (the shipped unit does), or set skip_open: false; \
+             nothing of this policy was deleted",
+            if n == 1 { "process" } else { "processes" }
+        ),
+        would_delete: 0,
+        limit: None,
+    }
+}
+
 /// A system clock more than a day behind the previous run's start (read from the
 /// metrics file) is not to be trusted with deletions.
 pub fn clock(now: i64, previous_start: Option<i64>, describe: impl Fn(i64) -> String) -> Option<Refusal> {

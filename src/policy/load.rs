@@ -68,12 +68,36 @@ fn read(file: &Path) -> Result<Vec<u8>, String> {
     if !meta.is_file() {
         return Err("not a regular file".into());
     }
+    unsafe_for_root(&meta, "policy file")?;
     if meta.len() > yaml::MAX_BYTES as u64 {
         return Err(format!("the file is {} bytes; policy files are at most {} bytes", meta.len(), yaml::MAX_BYTES));
     }
     let mut bytes = Vec::new();
     f.take(yaml::MAX_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read: {e}"))?;
     Ok(bytes)
+}
+
+/// As root, a policy file (or directory of them) another user could have written is
+/// refused: its policies would decide what root deletes.
+fn unsafe_for_root(meta: &std::fs::Metadata, what: &str) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    if !rustix::process::geteuid().is_root() {
+        return Ok(());
+    }
+    if meta.uid() != 0 {
+        return Err(format!(
+            "this {what} is owned by uid {}, not root: sweep runs as root, and another user's file would decide what root deletes",
+            meta.uid()
+        ));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(format!(
+            "this {what} can be written by {} (mode {mode:04o}): sweep runs as root, and another user could decide what root deletes; chmod go-w it",
+            if mode & 0o002 != 0 { "every user" } else { "its group" }
+        ));
+    }
+    Ok(())
 }
 
 fn libc_nonblock() -> i32 {
@@ -87,11 +111,14 @@ fn expand(p: &Path) -> Result<Vec<PathBuf>, Problem> {
     if !meta.is_dir() {
         return Ok(vec![p.to_path_buf()]);
     }
+    unsafe_for_root(&meta, "directory of policy files").map_err(err)?;
     let mut out = Vec::new();
     for entry in std::fs::read_dir(p).map_err(|e| err(format!("cannot read directory: {e}")))? {
         let path = entry.map_err(|e| err(format!("cannot read directory: {e}")))?.path();
         let yaml = path.extension().is_some_and(|x| x == "yaml" || x == "yml");
-        if yaml && path.is_file() {
+        // Whatever is named like a policy file is read, or said why not (a FIFO, a link
+        // to a device): nothing named so is skipped silently.
+        if yaml && !path.is_dir() {
             out.push(path);
         }
     }

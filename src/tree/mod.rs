@@ -311,6 +311,12 @@ pub trait Visitor {
     fn service_error(&mut self, path: &[u8], message: &str);
     /// A listed entry was gone before it could be examined (removed by someone else).
     fn vanished(&mut self, _path: &[u8]) {}
+    /// Whether a name like one of sweep's own temporaries (at `rel`, in a directory with
+    /// state `dir`) lies where the walk's policy acts, so that it may be treated as one
+    /// (removed if a killed run left it); if not, it is handed over as any file is.
+    fn acts_on_temporary(&mut self, _dir: &Self::Dir, _name: &[u8], _rel: &[u8]) -> bool {
+        false
+    }
     /// A temporary an interrupted run left (a partial compression or copy, a file
     /// caught between its check and its unlink) was removed — or, in plan mode, would
     /// be.

@@ -102,7 +102,8 @@ struct Hot {
     /// `max_bytes` (with `keep_min: 1d`).
     max_bytes: Option<u32>,
     skip_open: bool,
-    /// The whole case on a tmpfs of this many KiB, with `min_free` at this share.
+    /// The whole case on a tmpfs with this many KiB free once the tree is written (room
+    /// for compression's temporaries), with `min_free` at this share.
     tmpfs: Option<(u32, u32)>,
 }
 
@@ -113,7 +114,7 @@ fn hot() -> impl Strategy<Value = Hot> {
         (
             prop::option::weighted(0.25, 0u32..4000),
             prop::bool::weighted(0.8),
-            prop::option::weighted(0.2, (64u32..512, 5u32..95)),
+            prop::option::weighted(0.2, (16u32..256, 5u32..95)),
         ),
     )
         .prop_map(
@@ -341,7 +342,9 @@ fn run(c: &Case) -> Result<(), TestCaseError> {
     // A small filesystem of its own, for `min_free` (as root; elsewhere the dimension is
     // left out, loudly, once).
     let _tmpfs = match c.hot.tmpfs {
-        Some((kib, _)) if rustix::process::geteuid().is_root() => {
+        Some((room, _)) if rustix::process::geteuid().is_root() => {
+            // A page per file and per directory, the policy file, and the room asked for.
+            let kib = 4 * (3 * c.files.len() as u32 + 16) + room;
             Some(Tmpfs::mount(t.dir.path(), &format!("size={kib}k,nr_inodes=4096")))
         }
         Some(_) => {

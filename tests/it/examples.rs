@@ -847,3 +847,87 @@ fn examples_readme_names_every_file_and_test() {
         assert!(readme.contains(&format!("`{name}`")), "examples/README.md does not name the test {name}");
     }
 }
+
+/// `setpriv` arguments that give a command exactly the capabilities of the unit's
+/// `CapabilityBoundingSet=` (and nothing else, as systemd would), optionally without one.
+fn unit_capabilities(without: Option<&str>) -> Vec<String> {
+    let service = read_example("systemd/sweep.service");
+    let caps: Vec<String> = unit_value(&service, "CapabilityBoundingSet")
+        .split_whitespace()
+        .map(|c| c.trim_start_matches("CAP_").to_lowercase())
+        .filter(|c| Some(c.as_str()) != without)
+        .collect();
+    let set = format!("-all,{}", caps.iter().map(|c| format!("+{c}")).collect::<Vec<_>>().join(","));
+    vec![format!("--bounding-set={set}"), format!("--inh-caps={set}")]
+}
+
+/// The shipped unit grants what the shipped features need: under exactly its capability
+/// set, `skip_open` sees another user's open (and memory-mapped) files, and `compress`
+/// gives a file its owner back. Without CAP_SYS_PTRACE, skip_open cannot judge and
+/// refuses; without CAP_CHOWN, the compression fails rather than leave a root-owned file.
+#[test]
+fn the_units_capabilities_cover_open_files_and_tiers() {
+    let test = "examples::the_units_capabilities_cover_open_files_and_tiers";
+    let Some(setpriv) = require("setpriv", test) else { return };
+    let Some(nobody) = User::new(65534, 65534, test) else { return };
+    let t = Tree::new();
+    for d in [t.dir.path(), t.root.as_path()] {
+        fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    t.file_sized("2024-07-01/held.log", 100);
+    t.file_sized("2024-07-01/mapped.bin", 4096);
+    t.file_bytes("2024-07-05/report.csv", &b"date,value\n".repeat(200));
+    for f in ["2024-07-01/held.log", "2024-07-01/mapped.bin", "2024-07-05/report.csv"] {
+        std::os::unix::fs::chown(t.path(f), Some(2), Some(2)).unwrap();
+        fs::set_permissions(t.path(f), std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    }
+    // nobody holds one file open and maps another (then closes its descriptor).
+    let holder = nobody
+        .command("sleep")
+        .arg("60")
+        .stdin(fs::File::open(t.path("2024-07-01/held.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let mapper = nobody
+        .command("python3")
+        .args(["-c", "import mmap,sys,time\nf=open(sys.argv[1],'rb')\nm=mmap.mmap(f.fileno(),0,prot=mmap.PROT_READ)\nf.close()\nprint('ok',flush=True)\ntime.sleep(60)"])
+        .arg(t.path("2024-07-01/mapped.bin"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut mapper = mapper;
+    let mut ready = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(mapper.stdout.take().unwrap()), &mut ready).unwrap();
+    assert_eq!(ready.trim(), "ok", "the mapping process is ready");
+    let p = t.policy(&one_policy(&["%Y-%m-%d/*"], "10d", "compress: {after: 3d, format: zstd}"));
+    let run = |without: Option<&str>, sub: &str| {
+        let mut c = Command::new(&setpriv);
+        c.args(unit_capabilities(without)).arg(BIN).arg(sub).arg("-c").arg(&p).args(["--now", NOW, "--format", "json"]);
+        if sub == "apply" {
+            c.arg("--lock-file").arg(t.dir.path().join("sweep.lock"));
+        }
+        c.env("TZ", "UTC").output().unwrap()
+    };
+    // Without CAP_SYS_PTRACE: blind, refused.
+    let blind = run(Some("sys_ptrace"), "plan");
+    let text = String::from_utf8_lossy(&blind.stdout);
+    assert_eq!(blind.status.code(), Some(6), "{text}\n{}", String::from_utf8_lossy(&blind.stderr));
+    assert!(text.contains("\"guard\":\"skip_open\"") && text.contains("CAP_SYS_PTRACE"), "{text}");
+    // With the unit's set: both files are seen as in use, the rest goes on.
+    let done = run(None, "apply");
+    let text = String::from_utf8_lossy(&done.stdout).into_owned();
+    let _ = (nobody, holder.id());
+    let mut holder = holder;
+    let _ = holder.kill();
+    let _ = mapper.kill();
+    let _ = holder.wait();
+    let _ = mapper.wait();
+    assert_eq!(done.status.code(), Some(0), "{text}\n{}", String::from_utf8_lossy(&done.stderr));
+    for (f, pid) in [("held.log", holder.id()), ("mapped.bin", mapper.id())] {
+        let line = text.lines().find(|l| l.contains(f)).unwrap_or_else(|| panic!("{f}: {text}"));
+        assert!(line.contains("\"action\":\"protect\"") && line.contains(&format!("open by {pid}")), "{line}");
+    }
+    let z = t.path("2024-07-05/report.csv.zst");
+    let meta = fs::metadata(&z).unwrap_or_else(|e| panic!("compressed under the unit's capabilities: {e}\n{text}"));
+    assert_eq!((std::os::unix::fs::MetadataExt::uid(&meta), std::os::unix::fs::MetadataExt::gid(&meta)), (2, 2));
+}

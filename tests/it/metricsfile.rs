@@ -151,3 +151,31 @@ fn metrics_scene() -> (Tree, PathBuf, PathBuf) {
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
     (t, p, dir)
 }
+
+/// A user who can write the metrics directory plants `sweep.prom` with a last run in
+/// 2100: as root, the file is not sweep's, so its times are ignored with a warning —
+/// the clock guard does not refuse every policy, and the forged success is not kept.
+#[test]
+fn a_previous_metrics_file_another_user_wrote_is_not_trusted() {
+    let test = "a_previous_metrics_file_another_user_wrote_is_not_trusted";
+    let Some(nobody) = Nobody::new(test) else { return };
+    let (t, p, dir) = metrics_scene();
+    let m = dir.join("sweep.prom");
+    nobody.run(
+        "printf 'sweep_last_run_start_timestamp_seconds 4102444800\\nsweep_last_success_timestamp_seconds 4102444800\\n' > \"$1\"",
+        &[&m],
+    );
+    // The system clock (no --now): the clock guard reads the previous run's start.
+    let mut s = Sweep::new();
+    s.args(["apply", "-c"])
+        .arg(&p)
+        .arg("--lock-file")
+        .arg(t.dir.path().join("sweep.lock"))
+        .arg("--metrics-file")
+        .arg(&m);
+    let done = bounded(s.command(), "apply with a forged metrics file");
+    assert_eq!(done.out.status.code(), Some(0), "{}", done.stderr());
+    assert!(done.stderr().contains("ignoring the previous metrics file"), "{}", done.stderr());
+    let prom = fs::read_to_string(&m).unwrap();
+    assert!(!prom.contains("4102444800"), "the forged times are gone: {prom}");
+}

@@ -9,6 +9,10 @@ use std::fs::{self};
 
 use crate::support::*;
 
+use std::os::unix::fs::{PermissionsExt, symlink};
+
+use rustix::fs::Mode;
+
 use crate::support::attack::*;
 
 #[test]
@@ -85,4 +89,45 @@ fn a_min_age_beyond_i64_seconds_is_rejected() {
     let t = Tree::new();
     let p = t.policy(&one_policy(&["%Y-%m-%d/**"], "1d", "min_age: 9223372036854775808s"));
     Sweep::new().arg("check").arg("-c").arg(&p).code(3).stdout_has("min_age");
+}
+
+/// As root, a policy file or directory another user could have written is refused
+/// (exit 3): its policies would decide what root deletes. A FIFO or a link to a device
+/// named like a policy file is said, never skipped silently.
+#[test]
+fn policy_files_others_could_write_are_refused_as_root() {
+    let test = "policy_files_others_could_write_are_refused_as_root";
+    let Some(_nobody) = Nobody::new(test) else { return };
+    let t = Tree::new();
+    t.file("2024-07-01/a");
+    let p = t.policy(&one_policy(&["%Y-%m-%d/*"], "1d", ""));
+    for (mode, owner, why) in [
+        (0o666, 0, "can be written by every user"),
+        (0o664, 0, "can be written by its group"),
+        (0o644, NOBODY, "owned by uid 65534"),
+    ] {
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+        std::os::unix::fs::chown(&p, Some(owner), Some(owner)).unwrap();
+        Sweep::new().arg("check").arg("-c").arg(&p).code(3).stdout_has(why);
+        t.sweep("apply", &p, NOW).code(3).stderr_has(why);
+        assert!(t.exists("2024-07-01/a"), "nothing touched");
+    }
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+    std::os::unix::fs::chown(&p, Some(0), Some(0)).unwrap();
+    Sweep::new().arg("check").arg("-c").arg(&p).code(0);
+
+    // A directory of policy files others can write, and odd things named like policies.
+    let dir = t.dir.path().join("conf.d");
+    fs::create_dir(&dir).unwrap();
+    fs::copy(&p, dir.join("a.yaml")).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+    Sweep::new().arg("check").arg("-c").arg(&dir).code(3).stdout_has("can be written by every user");
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    rustix::fs::mknodat(rustix::fs::CWD, dir.join("b.yaml"), rustix::fs::FileType::Fifo, Mode::from_raw_mode(0o600), 0)
+        .unwrap();
+    symlink("/dev/zero", dir.join("c.yml")).unwrap();
+    let done = bounded(Sweep::new().arg("check").arg("-c").arg(&dir).command(), "check of a directory with a FIFO");
+    assert_eq!(done.out.status.code(), Some(3), "{}", done.stdout());
+    let out = done.stdout();
+    assert!(out.contains("b.yaml") && out.contains("c.yml") && out.matches("not a regular file").count() == 2, "{out}");
 }

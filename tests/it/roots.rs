@@ -20,6 +20,8 @@ use rustix::io::Errno;
 
 use crate::support::*;
 
+use serde_json::Value;
+
 use crate::support::attack::*;
 
 /// Files in `danger`, far over `max_delete: 5`.
@@ -233,4 +235,131 @@ exec "$@""#;
         ),
         "a root refused as a system directory must not be walked, yet plan listed {listed} entries of /etc: {s}"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Roots by identity, and unsafe path transitions.
+
+/// An admin writes the outer root through a symlink and the inner policy's root by its
+/// real path (or the reverse): nesting is decided by what the roots are, so the outer
+/// policy never enters the inner root, and `check` notes it.
+#[test]
+fn a_root_nested_by_identity_is_never_entered_however_it_is_spelled() {
+    for reverse in [false, true] {
+        let t = open_tree();
+        let real = t.dir.path().join("mnt/d1/data");
+        fs::create_dir_all(real.join("inner/2024-01-01")).unwrap();
+        fs::create_dir_all(real.join("old")).unwrap();
+        symlink(&real, t.dir.path().join("link")).unwrap();
+        for f in ["inner/2024-01-01/keep-me.csv", "old/scratch.tmp"] {
+            fs::write(real.join(f), "x").unwrap();
+            set_mtime(&real.join(f), OLD_MTIME);
+        }
+        let (outer, inner) = if reverse {
+            (real.display().to_string(), t.dir.path().join("link/inner").display().to_string())
+        } else {
+            (t.dir.path().join("link").display().to_string(), real.join("inner").display().to_string())
+        };
+        let p = t.policy(&format!(
+            "version: 1\ndefaults:\n  timezone: UTC\npolicies:\n  - name: scratch\n    root: {outer}\n    date_from: mtime\n    layouts: ['**']\n    keep: 7d\n  - name: long\n    root: {inner}\n    layouts: ['%Y-%m-%d/*']\n    keep: 1000d\n"
+        ));
+        let check = Sweep::new().arg("check").arg("-c").arg(&p).code(0);
+        check.stdout_has(&format!("root {inner} (policy long) is inside root {outer} (policy scratch)"));
+        let done = t.sweep("apply", &p, NOW).args(["--format", "json"]).code(0);
+        assert!(
+            real.join("inner/2024-01-01/keep-me.csv").exists(),
+            "reverse {reverse}: the inner policy's file is kept"
+        );
+        assert!(real.join("inner").is_dir(), "reverse {reverse}: the inner root is never removed");
+        assert!(!real.join("old/scratch.tmp").exists(), "the outer policy still cleans its own");
+        let nested: Vec<Value> = done.json().into_iter().filter(|l| l["type"] == "nested").collect();
+        assert_eq!(nested.len(), 1, "{}", done.stdout());
+        assert_eq!(nested[0]["owner"], "long");
+        // explain, asked through the outer spelling, answers as the run walks it.
+        let via_outer = Path::new(&outer).join("inner/2024-01-01/keep-me.csv");
+        let e = Sweep::new().args(["explain", "--now", NOW, "-c"]).arg(&p).arg(&via_outer).code(0);
+        e.stdout_has("policy    long").stdout_has("decision  keep");
+    }
+}
+
+/// Two spellings of one directory are one shared root: one walk, each file counted by
+/// its owner once.
+#[test]
+fn two_spellings_of_one_root_are_one_shared_root() {
+    let t = open_tree();
+    let real = t.dir.path().join("real");
+    fs::create_dir_all(real.join("2024-07-01")).unwrap();
+    fs::create_dir_all(real.join("logs")).unwrap();
+    fs::write(real.join("2024-07-01/a.csv"), "x").unwrap();
+    fs::write(real.join("logs/20240701-1.log"), "x").unwrap();
+    symlink(&real, t.dir.path().join("alias")).unwrap();
+    let p = t.policy(&format!(
+        "version: 1\ndefaults:\n  timezone: UTC\npolicies:\n  - name: days\n    root: {}\n    layouts: ['%Y-%m-%d/*']\n    keep: 1d\n    on_unmatched: warn\n  - name: logs\n    root: {}\n    layouts: ['logs/%Y%m%d-*.log']\n    keep: 30d\n    on_unmatched: warn\n",
+        real.display(),
+        t.dir.path().join("alias").display()
+    ));
+    Sweep::new().arg("check").arg("-c").arg(&p).code(0).stdout_has("are one directory");
+    let done = t.sweep("plan", &p, NOW).args(["--format", "json"]).code(0);
+    let files: Vec<Value> = done.json().into_iter().filter(|l| l["type"] == "file").collect();
+    assert_eq!(files.len(), 2, "each file once: {}", done.stdout());
+    let s = done.summary();
+    let unmatched: u64 =
+        s["policies"].as_array().unwrap().iter().map(|p| p["files"]["unmatched"].as_u64().unwrap()).sum();
+    assert_eq!(unmatched, 0, "neither policy calls the other's file unmatched: {s}");
+}
+
+/// A user who owns a directory above a root replaces the root with a symlink to
+/// someone else's files: as root, sweep does not follow it, names it and its owner, and
+/// touches nothing (exit 5). The same for `archive.to`, the lock file and the metrics
+/// file.
+#[test]
+fn a_symlink_planted_by_a_user_above_a_root_is_never_followed() {
+    let test = "a_symlink_planted_by_a_user_above_a_root_is_never_followed";
+    let Some(nobody) = Nobody::new(test) else { return };
+    let t = open_tree();
+    let team = t.dir.path().join("att/team");
+    let victim = t.dir.path().join("victim");
+    fs::create_dir_all(team.join("cache/2024-07-01")).unwrap();
+    fs::create_dir_all(victim.join("2024-07-01")).unwrap();
+    fs::write(victim.join("2024-07-01/ledger.csv"), "victim's\n").unwrap();
+    std::os::unix::fs::chown(&team, Some(NOBODY), Some(NOBODY)).unwrap();
+    let p = t.policy(&format!(
+        "version: 1\npolicies:\n  - name: cache\n    root: {}/cache\n    timezone: UTC\n    layouts: ['%Y-%m-%d/*']\n    keep: 1d\n",
+        team.display()
+    ));
+    // The attacker swaps the root for a symlink to the victim's tree.
+    nobody.run("mv \"$1/cache\" \"$1/old\" && ln -s \"$2\" \"$1/cache\"", &[&team, &victim]);
+    for sub in ["plan", "apply"] {
+        let done = t.sweep(sub, &p, NOW).args(["--format", "json"]).output();
+        assert_eq!(done.out.status.code(), Some(5), "{sub}: {}", done.stderr());
+        let why = done.stderr();
+        assert!(why.contains(&format!("refusing to follow the symlink {}/cache", team.display())), "{why}");
+        assert!(why.contains("user nobody (uid 65534)") || why.contains("(uid 65534)"), "{why}");
+    }
+    assert!(victim.join("2024-07-01/ledger.csv").exists(), "the victim's file is untouched");
+
+    // archive.to, the lock file and the metrics file, through a directory nobody owns.
+    let safe_root = t.dir.path().join("hot");
+    fs::create_dir_all(safe_root.join("2024-07-01")).unwrap();
+    fs::write(safe_root.join("2024-07-01/a.csv"), "a").unwrap();
+    nobody.run("ln -s \"$2\" \"$1/archive\" && ln -s \"$2\" \"$1/run\"", &[&team, &victim]);
+    let p = t.policy(&format!(
+        "version: 1\npolicies:\n  - name: hot\n    root: {}\n    timezone: UTC\n    layouts: ['%Y-%m-%d/*']\n    keep: 30d\n    archive: {{after: 2d, to: {}/archive}}\n",
+        safe_root.display(),
+        team.display()
+    ));
+    let done = t.sweep("apply", &p, NOW).args(["--format", "json"]).output();
+    assert_eq!(done.out.status.code(), Some(5), "{}", done.stderr());
+    assert!(done.stdout().contains("refusing to follow the symlink"), "{}", done.stdout());
+    assert!(safe_root.join("2024-07-01/a.csv").exists() && !victim.join("2024-07-01/a.csv").exists());
+    let lock = team.join("run/sweep.lock");
+    let done = Sweep::new().args(["apply", "--now", NOW, "-c"]).arg(&p).arg("--lock-file").arg(&lock).output();
+    assert_eq!(done.out.status.code(), Some(5), "{}", done.stderr());
+    assert!(done.stderr().contains("refusing the lock file") && done.stderr().contains("refusing to follow"));
+    assert!(!victim.join("sweep.lock").exists());
+    let m = team.join("run/sweep.prom");
+    let done = t.sweep("plan", &p, NOW).arg("--metrics-file").arg(&m).output();
+    assert_eq!(done.out.status.code(), Some(5), "{}", done.stderr());
+    assert!(done.stderr().contains("cannot write metrics"), "{}", done.stderr());
+    assert!(!victim.join("sweep.prom").exists(), "nothing written through the symlink");
 }

@@ -366,3 +366,38 @@ fn max_delete_counts_deletions_only() {
     assert_eq!((s["files"]["compress"].as_u64(), s["files"]["delete"].as_u64()), (Some(9), Some(1)));
     assert!(s["refused"].is_null());
 }
+
+/// Names like sweep's own temporaries obey ownership and exclude like any file: removed
+/// (and counted, as leftovers) only where the policy acts; excluded, in a table or owned
+/// by a policy `--policy` did not select, they are files like any other.
+#[test]
+fn names_like_sweeps_temporaries_obey_ownership_and_exclude() {
+    let t = Tree::new();
+    let temp = ".sweep.0123456789abcdef.compress";
+    let files = [
+        format!("2024-07-12/{temp}"),
+        format!("keep/{temp}"),
+        format!("other/{temp}"),
+        format!("tbl/{temp}"),
+        "tbl/_delta_log/0.json".to_string(),
+        "2024-07-12/a.csv".to_string(),
+    ];
+    for f in &files {
+        t.file(f);
+    }
+    let p = t.policy(
+        "version: 1\ndefaults:\n  timezone: UTC\n  on_unmatched: warn\npolicies:\n  - name: a\n    root: {root}\n    layouts: ['%Y-%m-%d/*']\n    keep: 30d\n    exclude: ['keep', 'tbl']\n  - name: b\n    root: {root}\n    layouts: ['other/*']\n    date_from: mtime\n    keep: 30d\n",
+    );
+    let done = t.sweep("apply", &p, "2024-07-12T12:00:00Z").args(["--format", "json", "--policy", "a"]).code(0);
+    assert!(!t.exists(&files[0]), "in the policy's own partition: a leftover, removed");
+    for f in &files[1..] {
+        assert!(t.exists(f), "{f} is left alone");
+    }
+    let s = &done.summary()["policies"][0];
+    assert_eq!(s["leftovers"], 1, "{s}");
+    assert_eq!(s["foreign"], 1, "b's is b's: {s}");
+    let lines = done.json();
+    let excluded =
+        lines.iter().find(|l| l["path"].as_str().is_some_and(|p| p.ends_with(&format!("keep/{temp}")))).unwrap();
+    assert_eq!(excluded["action"], "protect", "{excluded}");
+}

@@ -25,6 +25,12 @@ pub struct Holder {
 #[derive(Debug, Default)]
 pub struct OpenFiles {
     by_inode: HashMap<(u64, u64), Holder>,
+    /// Processes whose descriptors could not be read for want of `CAP_SYS_PTRACE`
+    /// (another user's): what they hold open is not known.
+    pub unreadable: u64,
+    /// Processes that could not be read although sweep has `CAP_SYS_PTRACE`: guarded by
+    /// the platform (a container's supervisor), not by a missing capability.
+    pub guarded: u64,
     /// Deleted files still held open: device, the path they had (as the kernel shows
     /// it), and the bytes they hold.
     deleted: Vec<(u64, std::path::PathBuf, u64)>,
@@ -38,6 +44,7 @@ impl OpenFiles {
     pub fn scan() -> Result<OpenFiles, String> {
         let mut out = OpenFiles::default();
         let me = std::process::id();
+        let ptrace = has_sys_ptrace();
         let procs = fs::read_dir("/proc").map_err(|e| format!("cannot read /proc: {e}"))?;
         for p in procs.flatten() {
             let name = p.file_name();
@@ -45,12 +52,34 @@ impl OpenFiles {
             if pid == me {
                 continue;
             }
-            let Ok(fds) = fs::read_dir(p.path().join("fd")) else { continue };
+            let fds = match fs::read_dir(p.path().join("fd")) {
+                Ok(fds) => fds,
+                // Not allowed to look: another user's process, without CAP_SYS_PTRACE.
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    if ptrace {
+                        out.guarded += 1;
+                    } else {
+                        out.unreadable += 1;
+                    }
+                    continue;
+                }
+                // Gone meanwhile, or a zombie: it holds nothing.
+                Err(_) => continue,
+            };
             let mut command: Option<String> = None;
+            let mut blind = false;
             for fd in fds.flatten() {
                 out.descriptors += 1;
-                // `metadata` follows the magic link to the open file itself.
-                let Ok(m) = fs::metadata(fd.path()) else { continue };
+                // `metadata` follows the magic link to the open file itself. Listing the
+                // directory may be allowed where following its links is not.
+                let m = match fs::metadata(fd.path()) {
+                    Ok(m) => m,
+                    Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                        blind = true;
+                        continue;
+                    }
+                    Err(_) => continue,
+                };
                 if !m.file_type().is_file() {
                     continue;
                 }
@@ -68,11 +97,35 @@ impl OpenFiles {
                 });
                 out.by_inode.entry((m.dev(), m.ino())).or_insert_with(|| Holder { pid, command: command.clone() });
             }
+            if blind {
+                if ptrace {
+                    out.guarded += 1;
+                } else {
+                    out.unreadable += 1;
+                }
+                continue;
+            }
+            // A file mapped into memory is in use even after its descriptor is closed.
+            if let Ok(maps) = fs::read_to_string(p.path().join("maps")) {
+                for key in mapped(&maps) {
+                    if let std::collections::hash_map::Entry::Vacant(v) = out.by_inode.entry(key) {
+                        let command = command.get_or_insert_with(|| {
+                            fs::read_to_string(p.path().join("comm"))
+                                .map(|s| s.trim_end().to_string())
+                                .unwrap_or_default()
+                        });
+                        v.insert(Holder { pid, command: command.clone() });
+                    }
+                }
+            }
+            // Mappings that cannot be read are not counted as blind: the descriptors were
+            // readable, so the process is not beyond reach; some supervisors (a
+            // container's init) guard their mappings even from root.
         }
         Ok(out)
     }
 
-    /// Who holds the file with this device and inode open, if anyone.
+    /// Who holds the file with this device and inode open (or mapped), if anyone.
     pub fn holder(&self, dev: u64, ino: u64) -> Option<&Holder> {
         self.by_inode.get(&(dev, ino))
     }
@@ -88,9 +141,49 @@ impl OpenFiles {
     }
 }
 
+/// Whether this process has `CAP_SYS_PTRACE` in its effective set (`/proc/self/status`),
+/// which reading another user's `/proc/PID/fd` needs.
+fn has_sys_ptrace() -> bool {
+    const CAP_SYS_PTRACE: u32 = 19;
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .is_some_and(|caps| caps & (1 << CAP_SYS_PTRACE) != 0)
+}
+
+/// The files a `/proc/PID/maps` text maps: (device, inode) of each line that names one
+/// (`00400000-00452000 r-xp 00000000 08:02 173521 /usr/bin/dbus-daemon`: the device is
+/// `major:minor` in hex, the inode in decimal; anonymous mappings have inode 0).
+fn mapped(maps: &str) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for line in maps.lines() {
+        let mut f = line.split_ascii_whitespace();
+        let (Some(dev), Some(ino)) = (f.nth(3), f.next()) else { continue };
+        let Ok(ino) = ino.parse::<u64>() else { continue };
+        let Some((major, minor)) = dev.split_once(':') else { continue };
+        let (Ok(major), Ok(minor)) = (u32::from_str_radix(major, 16), u32::from_str_radix(minor, 16)) else { continue };
+        let key = (rustix::fs::makedev(major, minor), ino);
+        if ino != 0 && out.last() != Some(&key) {
+            out.push(key);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mappings_name_their_files_by_device_and_inode() {
+        let maps = "00400000-00452000 r-xp 00000000 08:02 173521 /usr/bin/dbus-daemon\n\
+                    00651000-00652000 r--p 00051000 08:02 173521 /usr/bin/dbus-daemon\n\
+                    7f0000000000-7f0000021000 rw-p 00000000 00:00 0 \n\
+                    7f1000000000-7f1000001000 r--s 00000000 fd:1a 42 /data/x (deleted)\n";
+        assert_eq!(mapped(maps), vec![(rustix::fs::makedev(8, 2), 173_521), (rustix::fs::makedev(0xfd, 0x1a), 42)]);
+    }
 
     #[test]
     fn a_file_this_test_holds_open_elsewhere_is_seen() {

@@ -242,11 +242,23 @@ impl<P> Walker<'_, '_, P> {
         let base = level.path_len;
         let (cname, ino, listed, what) = batch.get(at);
         let name = cname.to_bytes();
+        let mut st = st;
         match what {
             What::Ours => {
+                // Named like one of sweep's temporaries: it is one only where the walk's
+                // policy acts (its owner, not excluded, not in a table); anywhere else it
+                // is a file like any other.
                 self.path.truncate(base);
-                self.debris(level, fd, cname, v);
-                return;
+                self.path.push(b'/');
+                self.path.extend_from_slice(name);
+                let rel = self.path[(self.root_len + 1).min(self.path.len())..].to_vec();
+                self.path.truncate(base);
+                if v.acts_on_temporary(&level.state, name, &rel) {
+                    self.debris(level, fd, cname, v);
+                    return;
+                }
+                level.entries += 1;
+                st = Some(rustix::fs::statat(&**fd, cname, AtFlags::SYMLINK_NOFOLLOW));
             }
             What::Dir => {
                 level.entries += 1;
