@@ -36,5 +36,6 @@ mod schema;
 mod sets;
 mod shipped;
 mod tables;
+mod tier_attacks;
 mod tiers;
 mod time;
