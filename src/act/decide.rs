@@ -64,8 +64,9 @@ pub fn before_walking(ctx: &Ctx, members: &mut [Member], root: &Root) {
 }
 
 /// Opens the archive root of each member that moves files (`archive.to`), once: a
-/// missing one, or one that is a system directory, fails every move (exit 5), in plan
-/// as in apply. In apply, copies an interrupted run left in its incoming directory are
+/// missing one, one that is a system directory, and one that a user other than the one
+/// sweep runs as (or root) can write, or whose incoming directory is not sweep's own,
+/// fails every move (exit 5), in plan as in apply. In apply, copies an interrupted run left in its incoming directory are
 /// removed first.
 pub fn open_archives(ctx: &Ctx, members: &mut [Member], apply: bool, sink: &mut dyn Sink) {
     for m in members.iter_mut().filter(|m| m.selected) {
@@ -74,7 +75,11 @@ pub fn open_archives(ctx: &Ctx, members: &mut [Member], apply: bool, sink: &mut 
         m.archive = match LocalRoot::open(&a.to) {
             Ok(r) => match ctx.system.refuse(&r.path, Some(r.id), r.resolved.as_deref()) {
                 Some(reason) => Err(format!("archive.to {to}: {reason}")),
-                None => Ok(Some((r.dir(), r.id))),
+                // One that another user can write: a forgery could take an original's place.
+                None => match crate::tree::local::tier::check_archive(&r.dir()) {
+                    Err(reason) => Err(format!("archive.to {to}: {reason}")),
+                    Ok(()) => Ok(Some((r.dir(), r.id))),
+                },
             },
             Err(e) => Err(format!("archive.to {to}: {e}")),
         };

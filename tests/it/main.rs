@@ -42,6 +42,7 @@ mod sets;
 mod shipped;
 mod streams;
 mod tables;
+mod tier_attacks;
 mod tiers;
 mod time;
 mod writers;

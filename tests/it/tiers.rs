@@ -281,7 +281,7 @@ fn archive_to_another_filesystem_copies_syncs_verifies_and_unlinks() {
     let t = Tree::new();
     archive_tree(&t);
     let to = t.dir.path().join("archive");
-    let _m = Tmpfs::mount(&to, "size=8m");
+    let _m = Tmpfs::mount(&to, "size=8m,mode=0755");
     let p = archive_policy(&t, &to);
     let done = t.sweep("apply", &p, NOW).args(["--format", "json"]).code(0);
     check_archived(&t, &to, &done);
@@ -295,7 +295,7 @@ fn an_existing_destination_is_never_overwritten() {
         let t = Tree::new();
         archive_tree(&t);
         let to = t.dir.path().join("archive");
-        let _m = other_fs.then(|| Tmpfs::mount(&to, "size=8m"));
+        let _m = other_fs.then(|| Tmpfs::mount(&to, "size=8m,mode=0755"));
         fs::create_dir_all(to.join("2024-05-20")).unwrap();
         fs::write(to.join("2024-05-20/a.csv"), b"older copy").unwrap();
         let p = archive_policy(&t, &to);

@@ -485,32 +485,88 @@ fn in_flight_name() -> std::ffi::CString {
 /// Without a check the name decides, and `unlinkat` is the one syscall. With one, the
 /// file is first renamed to a private name (`RENAME_NOREPLACE`): from then on no writer
 /// can put anything there. If it is the inode examined, with the same mtime, it is
-/// unlinked; if not (a writer replaced it before the rename), it is renamed back, unless
-/// a writer has meanwhile put yet another file at the name, which supersedes it.
+/// unlinked; if not (a writer replaced it before the rename), it is put back
+/// ([`put_back`]). A file sweep did not examine is never unlinked.
 pub(super) fn remove_checked(dir: &OwnedFd, name: &std::ffi::CStr, check: Check) -> Removal {
     let Check::Same { ino, mtime } = check else {
         return Removal::of(rustix::fs::unlinkat(dir, name, AtFlags::empty()));
     };
-    let private = in_flight_name();
-    if let Err(e) = rustix::fs::renameat_with(dir, name, dir, &private, rustix::fs::RenameFlags::NOREPLACE) {
-        return Removal::of(Err(e));
-    }
+    let private = match set_aside(dir, name) {
+        Ok(p) => p,
+        Err(e) => return Removal::of(Err(e)),
+    };
     let same = rustix::fs::statat(dir, &private, AtFlags::SYMLINK_NOFOLLOW)
         .is_ok_and(|st| st.st_ino == ino && st.st_mtime == mtime);
     if same {
         return Removal::of(rustix::fs::unlinkat(dir, &private, AtFlags::empty()));
     }
-    match rustix::fs::renameat_with(dir, &private, dir, name, rustix::fs::RenameFlags::NOREPLACE) {
-        // Back where it was: the file examined is gone; this one is the next run's.
-        Ok(()) => Removal::Vanished,
-        // A newer file took the name meanwhile: this one was overwritten, as the
-        // writer's own rename would have done.
+    put_back(dir, name, &private)
+}
+
+/// Renames `name` to a private name of its own ([`is_in_flight`]); returns that name.
+fn set_aside(dir: &OwnedFd, name: &std::ffi::CStr) -> Result<CString, Errno> {
+    let private = in_flight_name();
+    rustix::fs::renameat_with(dir, name, dir, &private, rustix::fs::RenameFlags::NOREPLACE)?;
+    Ok(private)
+}
+
+/// Puts a file that [`set_aside`] moved to `private`, and that is not the one examined,
+/// back at `name`: the file examined is gone, and this one is the next run's. If yet
+/// another file took the name meanwhile (two writers' renames in the window), this one
+/// was never judged and is not unlinked either: it is kept beside, under a new visible
+/// name (`NAME.sweep-kept-<hex>`), and the removal fails, saying where it is.
+fn put_back(dir: &OwnedFd, name: &std::ffi::CStr, private: &std::ffi::CStr) -> Removal {
+    let flags = rustix::fs::RenameFlags::NOREPLACE;
+    let err = match rustix::fs::renameat_with(dir, private, dir, name, flags) {
+        Ok(()) => return Removal::Vanished,
         Err(Errno::EXIST) => {
-            let _ = rustix::fs::unlinkat(dir, &private, AtFlags::empty());
-            Removal::Vanished
+            let mut last = Errno::EXIST;
+            for _ in 0..8 {
+                let kept = kept_name(name.to_bytes());
+                match rustix::fs::renameat_with(dir, private, dir, &kept, flags) {
+                    Ok(()) => {
+                        return Removal::Rejected(
+                            format!(
+                                "replaced while being removed, and the name taken again: the file found in its place \
+                                 was never examined, so it was not deleted; it is kept as {}",
+                                kept.to_string_lossy()
+                            )
+                            .into(),
+                        );
+                    }
+                    Err(Errno::EXIST) => {}
+                    Err(e) => {
+                        last = e;
+                        break;
+                    }
+                }
+            }
+            last
         }
-        Err(e) => Removal::Failed(e),
-    }
+        Err(e) => e,
+    };
+    Removal::Rejected(
+        format!(
+            "replaced while being removed: the file found in its place was never examined, and could not be \
+             put back ({}); it is at {}",
+            crate::tree::os_message(err),
+            private.to_string_lossy()
+        )
+        .into(),
+    )
+}
+
+/// `NAME.sweep-kept-` + 16 hex digits, shortened at the front of `NAME` to fit a name's
+/// 255 bytes.
+fn kept_name(name: &[u8]) -> CString {
+    let mut random = [0u8; 8];
+    let _ = rustix::rand::getrandom(&mut random, rustix::rand::GetRandomFlags::empty());
+    let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let suffix = format!(".sweep-kept-{suffix}");
+    let keep = name.len().min(255 - suffix.len());
+    let mut kept = name[..keep].to_vec();
+    kept.extend_from_slice(suffix.as_bytes());
+    CString::new(kept).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -545,5 +601,83 @@ mod tests {
         let check = Check::Same { ino: st.st_ino, mtime: st.st_mtime };
         assert_eq!(remove_checked(&dir, c"f", check), Removal::Removed);
         assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 0);
+    }
+    #[test]
+    fn a_file_never_examined_is_never_unlinked_while_writers_race_its_removal() {
+        // A writer fills the name whenever it is free (never over another file) with files
+        // sweep never examined, while removals with a check none of them matches run: every
+        // file the writer placed must still exist somewhere.
+        use std::sync::atomic::{AtomicBool, AtomicUsize};
+        let d = tempfile::tempdir().unwrap();
+        let dir = rustix::fs::open(d.path(), OFlags::RDONLY | OFlags::DIRECTORY, FsMode::empty()).unwrap();
+        let check = Check::Same { ino: 0, mtime: 0 };
+        let (stop, placed) = (AtomicBool::new(false), AtomicUsize::new(0));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    i += 1;
+                    let tmp = std::ffi::CString::new(format!("w{i}")).unwrap();
+                    let fd =
+                        rustix::fs::openat(&dir, &tmp, OFlags::WRONLY | OFlags::CREATE, FsMode::from_raw_mode(0o644));
+                    drop(fd.unwrap());
+                    match rustix::fs::renameat_with(&dir, &tmp, &dir, c"f", rustix::fs::RenameFlags::NOREPLACE) {
+                        Ok(()) => {
+                            placed.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(_) => rustix::fs::unlinkat(&dir, &tmp, AtFlags::empty()).unwrap(),
+                    }
+                }
+            });
+            let started = std::time::Instant::now();
+            let mut n = 0;
+            while started.elapsed() < std::time::Duration::from_secs(1) && n < 100_000 {
+                let _ = remove_checked(&dir, c"f", check);
+                n += 1;
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
+        let left = std::fs::read_dir(d.path()).unwrap().count();
+        assert_eq!(left, placed.load(Ordering::Relaxed), "every file placed is still there");
+    }
+
+    #[test]
+    fn a_file_replaced_twice_while_set_aside_is_kept_beside_and_the_removal_fails() {
+        // The steps of `remove_checked`, with two writers' renames in its window: one
+        // before it sets the name aside (so what it sets aside is not the file examined),
+        // one before it puts that file back.
+        let d = tempfile::tempdir().unwrap();
+        let dir = rustix::fs::open(d.path(), OFlags::RDONLY | OFlags::DIRECTORY, FsMode::empty()).unwrap();
+        std::fs::write(d.path().join("f"), b"examined").unwrap();
+        let st = rustix::fs::statat(&dir, c"f", AtFlags::empty()).unwrap();
+        let examined = Check::Same { ino: st.st_ino, mtime: st.st_mtime };
+        let write_over = |content: &[u8]| {
+            std::fs::write(d.path().join("tmp"), content).unwrap();
+            std::fs::rename(d.path().join("tmp"), d.path().join("f")).unwrap();
+        };
+        write_over(b"first writer");
+        let private = set_aside(&dir, c"f").unwrap();
+        let aside = rustix::fs::statat(&dir, &private, AtFlags::empty()).unwrap();
+        assert_ne!(Check::Same { ino: aside.st_ino, mtime: aside.st_mtime }, examined, "not the file examined");
+        write_over(b"second writer");
+        let Removal::Rejected(why) = put_back(&dir, c"f", &private) else { panic!("the removal must fail") };
+        let mut names: Vec<String> =
+            std::fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert_eq!(names[0], "f");
+        assert!(names[1].starts_with("f.sweep-kept-") && names[1].len() == "f.sweep-kept-".len() + 16, "{names:?}");
+        assert_eq!(std::fs::read(d.path().join("f")).unwrap(), b"second writer");
+        assert_eq!(std::fs::read(d.path().join(&names[1])).unwrap(), b"first writer", "never unlinked");
+        assert!(why.contains(&format!("kept as {}", names[1])), "{why}");
+    }
+
+    #[test]
+    fn a_kept_name_fits_in_a_name() {
+        let long = vec![b'a'; 255];
+        let kept = kept_name(&long);
+        assert_eq!(kept.as_bytes().len(), 255);
+        assert!(kept.to_string_lossy().contains(".sweep-kept-"));
+        assert!(kept_name(b"x.csv").to_string_lossy().starts_with("x.csv.sweep-kept-"));
     }
 }
