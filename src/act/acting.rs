@@ -252,6 +252,7 @@ impl<'p> Visitor for Acting<'_, '_, 'p> {
             dir.marker(i, e.name, &verdict);
         }
         let apply = self.apply;
+        let frees = self.cohort.frees(e);
         let m = &mut self.cohort.members[i];
         let action = verdict.action;
         m.summary.files.add(action, 1);
@@ -270,7 +271,7 @@ impl<'p> Visitor for Acting<'_, '_, 'p> {
                 }
             }
         }
-        if action == Action::Delete && e.links <= 1 {
+        if action == Action::Delete && frees {
             m.summary.freed_predicted += e.allocated;
         }
         let marker_failed;
@@ -306,6 +307,11 @@ impl<'p> Visitor for Acting<'_, '_, 'p> {
             Action::Delete if !apply => {
                 // A plan: the walk learns the file would go, to predict emptied directories.
                 dir.deleters.insert(i);
+                if let Some((planned, routes)) = self.arrivals.as_mut()
+                    && routes.later_moves_into(e.path)
+                {
+                    planned.note_gone(e.path);
+                }
                 (Decision::WouldRemove, None)
             }
             Action::Delete | Action::Compress | Action::Move => {
@@ -377,6 +383,17 @@ impl<'p> Visitor for Acting<'_, '_, 'p> {
         decision
     }
 
+    fn foresee(&mut self, d: &Doomed<'p>, predicted: Removal) -> Removal {
+        match (&predicted, &d.to, &self.arrivals) {
+            (Removal::WouldFail(Errno::EXIST), Some(to), Some((planned, _)))
+                if d.verdict.action == Action::Move && planned.is_gone(to) =>
+            {
+                Removal::Planned
+            }
+            _ => predicted,
+        }
+    }
+
     fn removed(&mut self, d: Doomed<'p>, result: Removal) {
         let message;
         let action = d.verdict.action;
@@ -384,6 +401,7 @@ impl<'p> Visitor for Acting<'_, '_, 'p> {
             let a = (**a).clone();
             self.arrive(to, a);
         }
+
         let m = &mut self.cohort.members[d.member];
         let s = &mut m.summary;
         let outcome = match result {

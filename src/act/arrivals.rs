@@ -23,6 +23,8 @@ pub struct Routes<'p> {
     group_of: Vec<usize>,
     /// Each root, in run order, and whether it runs in this run.
     roots: Vec<(std::path::PathBuf, bool)>,
+    /// Where policies move files to, and the place in the run of the root that does.
+    targets: Vec<(std::path::PathBuf, usize)>,
     current: usize,
 }
 
@@ -35,8 +37,22 @@ impl<'p> Routes<'p> {
                 group_of[i] = g;
             }
         }
+        let targets = set
+            .policies
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.tiers.archive.as_ref().map(|a| (a.to.clone(), group_of[i])))
+            .collect();
         let roots = groups.into_iter().zip(runs).map(|(g, r)| (g.root, r)).collect();
-        Routes { set, group_of, roots, current: 0 }
+        Routes { set, group_of, roots, targets, current: 0 }
+    }
+
+    /// Whether a root that runs later moves files to where `path` is (so that deleting
+    /// it now frees the name for that move).
+    pub fn later_moves_into(&self, path: &[u8]) -> bool {
+        use std::os::unix::ffi::OsStrExt;
+        let path = std::path::Path::new(std::ffi::OsStr::from_bytes(path));
+        self.targets.iter().any(|(to, g)| *g > self.current && path.starts_with(to))
     }
 
     /// The root being walked now.
@@ -91,6 +107,9 @@ pub struct Planned {
     current: Option<(Place, Vec<Arrival>)>,
     /// Whether anything was planned at all (most runs plan nothing).
     any: bool,
+    /// Files an earlier root's plan deletes where a later root's policy moves files to
+    /// (by a hash of their path): a move there finds the name free, as in `apply`.
+    gone: std::collections::HashSet<u64>,
 }
 
 impl Planned {
@@ -117,6 +136,16 @@ impl Planned {
                 self.flush_keep_current();
             }
         }
+    }
+
+    /// Notes that an earlier root's plan deletes the file at `path`.
+    pub fn note_gone(&mut self, path: &[u8]) {
+        self.gone.insert(hash(path));
+    }
+
+    /// Whether an earlier root's plan deletes the file at `path`.
+    pub fn is_gone(&self, path: &[u8]) -> bool {
+        !self.gone.is_empty() && self.gone.contains(&hash(path))
     }
 
     /// Records every ancestor of `dir` as leading to arrivals.
@@ -210,6 +239,13 @@ impl Planned {
             let _ = f.get_mut().seek(SeekFrom::End(0));
         }
     }
+}
+
+fn hash(path: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    path.hash(&mut h);
+    h.finish()
 }
 
 /// A record: name length, name, size, allocated, mtime, dev, ino.

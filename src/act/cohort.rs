@@ -18,7 +18,8 @@ use std::rc::Rc;
 use super::member::{Member, MemberSet};
 use crate::action::Action;
 use crate::classify::{DirCtx, Reason, Table, Verdict};
-use crate::tree::{DirFacts, DirId, Entry, TableFormat};
+use crate::tree::local::open::OpenFiles;
+use crate::tree::{DirFacts, DirId, Entry, Kind, TableFormat};
 
 /// Other policies' roots the walk must not enter: by path relative to the walked root
 /// (when spelled inside it), and by identity (however spelled: through a symlink, a
@@ -34,6 +35,8 @@ pub struct Cohort<'p> {
     root_id: DirId,
     /// Some member stays on the root's filesystem: mount points are not entered.
     one_file_system: bool,
+    /// The files processes hold open, when they were scanned.
+    open: Option<&'p OpenFiles>,
 }
 
 /// Per-directory state, the same in both walks.
@@ -81,7 +84,12 @@ pub enum Judged<'p> {
 
 impl<'p> Cohort<'p> {
     /// The members at a root with identity `root_id`, and the roots nested in it.
-    pub fn new(members: Vec<Member<'p>>, nested: NestedRoots<'p>, root_id: DirId) -> Cohort<'p> {
+    pub fn new(
+        members: Vec<Member<'p>>,
+        nested: NestedRoots<'p>,
+        root_id: DirId,
+        open: Option<&'p OpenFiles>,
+    ) -> Cohort<'p> {
         let mut nested_rel = HashMap::new();
         let mut nested_id = HashMap::new();
         for (rel, id, owner) in nested {
@@ -93,7 +101,7 @@ impl<'p> Cohort<'p> {
             }
         }
         let one_file_system = members.iter().any(|m| m.policy.one_file_system);
-        Cohort { members, nested_rel, nested_id, root_id, one_file_system }
+        Cohort { members, nested_rel, nested_id, root_id, one_file_system, open }
     }
 
     /// The state of the root; `path` is the root as reports show it.
@@ -207,6 +215,12 @@ impl<'p> Cohort<'p> {
         };
         let m = &self.members[i];
         m.selected && !dir.ctx[i].excluded() && m.policy.exclude.matching(Path::new(OsStr::from_bytes(rel))).is_none()
+    }
+
+    /// Whether deleting the file frees its blocks: not when another link, or a process
+    /// holding it open, keeps them (whatever `skip_open` says about deleting it).
+    pub fn frees(&self, e: &Entry) -> bool {
+        e.links <= 1 && !(e.kind == Kind::File && self.open.is_some_and(|o| o.holder(e.dev, e.ino).is_some()))
     }
 
     /// Whether `name` is a completion marker of any member (the walk hands markers over

@@ -82,7 +82,9 @@ pub fn run(set: &PolicySet, selected: &[bool], opts: &Options, sink: &mut dyn Si
     let mut summary = RunSummary { dry_run: opts.mode == Mode::Plan, exit: Exit::Clean, policies: Vec::new(), started };
     let chosen = |i: &usize| selected.get(*i).copied().unwrap_or(false);
     let system = SystemDirs::read();
-    let wants_open = set.policies.iter().enumerate().any(|(i, p)| chosen(&i) && p.skip_open);
+    // skip_open needs the open files; so does capacity, which must not count a file
+    // held open as freed when it is deleted.
+    let wants_open = set.policies.iter().enumerate().any(|(i, p)| chosen(&i) && (p.skip_open || p.capacity.any()));
     let open = if wants_open {
         match OpenFiles::scan() {
             Ok(o) => {
@@ -231,7 +233,7 @@ fn run_group<'p>(
                         || m.policy.capacity.any()
                         || m.policy.tiers.thin.any())
             });
-        let mut cohort = Cohort::new(members, nested, root.id());
+        let mut cohort = Cohort::new(members, nested, root.id(), ctx.open);
         if counts && out.is_ok() {
             let from = plan.as_ref().map(|(a, r)| (&**a, r.current()));
             count(ctx, &mut cohort, root, &root_path, &cutoffs, &nows, ledger, from);

@@ -42,9 +42,9 @@ pub struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, e: &Entry) {
+    fn add(&mut self, e: &Entry, frees: bool) {
         self.files += 1;
-        if e.links <= 1 {
+        if frees {
             self.freed += e.allocated;
         }
         self.size += e.size;
@@ -76,16 +76,25 @@ impl Census {
         &mut places[i].1
     }
 
-    /// Notes one file: its action, partition and place, and whether a guard would still
-    /// protect it if its partition were deleted for space.
-    pub fn file(&mut self, e: &Entry, action: Action, partition: Option<Period>, place: &[u8], protected: bool) {
+    /// Notes one file: its action, partition and place, whether a guard would still
+    /// protect it if its partition were deleted for space, and whether deleting it frees
+    /// its blocks (not when another link or an open descriptor keeps them).
+    pub fn file(
+        &mut self,
+        e: &Entry,
+        action: Action,
+        partition: Option<Period>,
+        place: &[u8],
+        protected: bool,
+        frees: bool,
+    ) {
         self.bytes += e.size;
         let Some(period) = partition else { return };
         let part = self.part(period, place);
         part.files += 1;
         match action {
-            Action::Delete => part.delete.add(e),
-            Action::Keep if !protected => part.freeable.add(e),
+            Action::Delete => part.delete.add(e, frees),
+            Action::Keep if !protected => part.freeable.add(e, frees),
             _ => {}
         }
     }
@@ -303,7 +312,7 @@ mod tests {
         let mut c = Census::default();
         for d in 0..5 {
             for _ in 0..2 {
-                c.file(&entry(100, 1), Action::Keep, Some(day(d)), b"", false);
+                c.file(&entry(100, 1), Action::Keep, Some(day(d)), b"", false, true);
             }
         }
         let targets = Targets { free: Some(1_000), ..Targets::default() };
@@ -318,9 +327,9 @@ mod tests {
     #[test]
     fn hard_links_free_nothing_and_the_floor_stops_it() {
         let mut c = Census::default();
-        c.file(&entry(500, 2), Action::Keep, Some(day(0)), b"", false);
-        c.file(&entry(100, 1), Action::Keep, Some(day(1)), b"", false);
-        c.file(&entry(100, 1), Action::Keep, Some(day(9)), b"", false);
+        c.file(&entry(500, 2), Action::Keep, Some(day(0)), b"", false, false);
+        c.file(&entry(100, 1), Action::Keep, Some(day(1)), b"", false, true);
+        c.file(&entry(100, 1), Action::Keep, Some(day(9)), b"", false, true);
         let targets = Targets { free: Some(1_000), ..Targets::default() };
         let floor = |p: Period| if p.start < 5 * 86400 { Ok(()) } else { Err(Floor::KeepMin) };
         let d = choose(targets, Before { free: 0, inodes: 0, bytes: 0 }, &c, (0, 0, 0), true, floor);
@@ -334,10 +343,10 @@ mod tests {
     #[test]
     fn max_bytes_counts_sizes_and_inodes_count_files_and_directories() {
         let mut c = Census::default();
-        c.file(&entry(300, 1), Action::Keep, Some(day(0)), b"d0", false);
+        c.file(&entry(300, 1), Action::Keep, Some(day(0)), b"d0", false, true);
         c.dir(day(0), b"d0");
-        c.file(&entry(300, 1), Action::Keep, Some(day(1)), b"d1", true);
-        c.file(&entry(300, 1), Action::Keep, Some(day(2)), b"d2", false);
+        c.file(&entry(300, 1), Action::Keep, Some(day(1)), b"d1", true, true);
+        c.file(&entry(300, 1), Action::Keep, Some(day(2)), b"d2", false, true);
         let targets = Targets { bytes: Some(400), inodes: Some(2), ..Targets::default() };
         let d = choose(targets, Before { free: 0, inodes: 0, bytes: c.bytes }, &c, (0, 0, 0), true, |_| Ok(()));
         // Day 0 frees 300 bytes and two inodes (the file, its directory); day 1 holds only

@@ -305,6 +305,12 @@ pub trait Visitor {
     fn file(&mut self, dir: &mut Self::Dir, entry: &Entry) -> Decision<Self::Pending>;
     /// The outcome of a [`Decision::Remove`].
     fn removed(&mut self, pending: Self::Pending, result: Removal);
+    /// Plan mode: what the visitor knows better about a lifecycle operation the walk
+    /// predicted from the filesystem as it stands (a name taken now that an earlier
+    /// policy of the run frees first).
+    fn foresee(&mut self, _pending: &Self::Pending, predicted: Removal) -> Removal {
+        predicted
+    }
     /// An entry could not be examined (`path` is absolute).
     fn error(&mut self, path: &[u8], trouble: DirTrouble, err: Errno);
     /// A directory could not be listed by a service (object storage): its message.

@@ -119,6 +119,7 @@ impl<P> Walker<'_, '_, P> {
                     }
                     let name = std::ffi::CString::new(a.name.clone()).unwrap_or_default();
                     let r = level.fd.as_ref().map_or(Removal::Planned, |fd| tier::predict(fd, &name, &t));
+                    let r = v.foresee(&p, r);
                     if matches!(t, Transform::Move { .. }) && matches!(r, Removal::WouldFail(_)) {
                         level.gone -= 1;
                     }
@@ -322,7 +323,7 @@ impl<P> Walker<'_, '_, P> {
                 match (&self.pool, pass) {
                     // What would happen, as the filesystem stands: a name taken already.
                     (None, _) => {
-                        let r = tier::predict(fd, cname, &t);
+                        let r = v.foresee(&p, tier::predict(fd, cname, &t));
                         if !compress && matches!(r, Removal::WouldFail(_)) {
                             // It would stay: its directory would not be emptied.
                             level.gone -= 1;
