@@ -446,7 +446,17 @@ impl<'p> Visitor for Acting<'_, '_, 'p> {
             }
             Removal::WouldFail(err) => {
                 s.failed += 1;
-                message = os_message(err);
+                // Worded as apply words the same failure.
+                message = match (action, &d.to) {
+                    (Action::Compress, Some(to)) if err == Errno::EXIST => {
+                        let name = to.rsplit(|b| *b == b'/').next().unwrap_or(to);
+                        format!(
+                            "{} exists (not an interrupted compression of this file)",
+                            String::from_utf8_lossy(name)
+                        )
+                    }
+                    _ => os_message(err),
+                };
                 FileOutcome::WouldFail(&message)
             }
             Removal::Failed(err) => {
