@@ -17,7 +17,7 @@ use std::rc::Rc;
 use chrono::{NaiveDate, NaiveTime};
 use chrono_tz::Tz;
 
-use crate::action::Action;
+use crate::bucket::Action;
 use crate::clock::{self, Cutoff, DateSpec, KeepUnit, Period};
 use crate::layout::{Cursor, Match, Scratch};
 use crate::policy::{DateFrom, Policy, Rule};

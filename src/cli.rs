@@ -1,6 +1,6 @@
 //! The command line, as clap derive structs and nothing else.
 //!
-//! Every name here is part of the product contract (SPEC.md): scripts and cron entries
+//! Every name here is part of the product contract (docs/output.md, sweep(1)): scripts and cron entries
 //! depend on them. The rest of the program never sees these types; `config` turns them
 //! into a validated configuration.
 

@@ -4,7 +4,7 @@
 //! Modules depend on those before them in this order, never on those after:
 //!
 //! ```text
-//! exit, action        the vocabulary: exit codes, the five buckets
+//! exit, bucket        the vocabulary: exit codes, the buckets a file ends in
 //! clock               zones, `--now`, keep units, calendars → cutoffs and periods
 //! layout              templates → matcher → (date, period)
 //! policy              YAML → validated policies; who owns a path
@@ -20,7 +20,7 @@
 #![forbid(unsafe_code)]
 
 pub mod act;
-pub mod action;
+pub mod bucket;
 pub mod classify;
 pub mod cli;
 pub mod clock;

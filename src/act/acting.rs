@@ -19,7 +19,7 @@ use super::arrivals::{Planned as PlannedArrivals, Routes};
 use super::cohort::{Cohort, DirState, Entering, Judged};
 use super::events::{DirEvent, ErrorEvent, FileEvent, FileOutcome, LeftoverEvent, NestedEvent, Sink, TableEvent};
 use super::member::MemberSet;
-use crate::action::Action;
+use crate::bucket::Action;
 use crate::classify::{Reason, Verdict};
 use crate::tree::{
     Arrival, Arrivals, Check, Decision, DirFacts, DirTrouble, Enter, Entry, Removal, TableFormat, Transform, Visitor,

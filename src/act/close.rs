@@ -7,7 +7,7 @@ use super::decide::Ledger;
 use super::events::{Level, Sink};
 use super::member::Member;
 use super::summary::{Disk, Fresh, PolicySummary};
-use crate::action::Action;
+use crate::bucket::Action;
 use crate::clock;
 use crate::policy::{OnUnmatched, Share};
 use crate::tree::Root;

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::rc::Rc;
 
 use super::member::{Member, MemberSet};
-use crate::action::Action;
+use crate::bucket::Action;
 use crate::classify::{DirCtx, Reason, Table, Verdict};
 use crate::tree::local::open::OpenFiles;
 use crate::tree::{DirFacts, DirId, Entry, Kind, TableFormat};

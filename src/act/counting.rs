@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::arrivals::Planned as PlannedArrivals;
 use super::cohort::{Cohort, DirState, Entering, Judged};
-use crate::action::Action;
+use crate::bucket::Action;
 use crate::classify::place_of;
 use crate::tree::{Arrivals, Decision, DirFacts, DirTrouble, Enter, Entry, Removal, TableFormat, Visitor};
 

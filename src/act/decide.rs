@@ -15,7 +15,7 @@ use crate::guard::capacity::{self, Before, Floor, Targets};
 use crate::guard::{self, Refusal};
 use crate::policy::{MaxDelete, OnUnmatched};
 use crate::tree::Root;
-use crate::tree::local::Root as LocalRoot;
+use crate::tree::local::RootDir;
 
 /// What a run knows of each filesystem (by device) across its roots.
 #[derive(Debug, Default)]
@@ -72,7 +72,7 @@ pub fn open_archives(ctx: &Ctx, members: &mut [Member], apply: bool, sink: &mut 
     for m in members.iter_mut().filter(|m| m.selected) {
         let Some(a) = m.policy.tiers.archive.as_ref() else { continue };
         let to = a.to.display();
-        m.archive = match LocalRoot::open(&a.to) {
+        m.archive = match RootDir::open(&a.to) {
             Ok(r) => match ctx.system.refuse(&r.path, Some(r.id), r.resolved.as_deref()) {
                 Some(reason) => Err(format!("archive.to {to}: {reason}")),
                 // One that another user can write: a forgery could take an original's place.

@@ -16,7 +16,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::action::Action;
+use crate::bucket::Action;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 

@@ -33,7 +33,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Instant, SystemTime};
 
-use crate::action::Action;
+use crate::bucket::Action;
 use crate::classify::Classifier;
 use crate::clock::{self, Now};
 use crate::exit::Exit;
@@ -56,7 +56,7 @@ use member::Member;
 use summary::{PolicySummary, RunSummary};
 
 /// How a run is done.
-pub struct Options<'a> {
+pub struct RunOptions<'a> {
     /// Plan or apply.
     pub mode: Mode,
     /// The time to evaluate at.
@@ -77,7 +77,7 @@ pub struct Options<'a> {
 
 /// Runs the `selected` policies of `set` (indices into `set.policies`), root by root, in
 /// run order.
-pub fn run(set: &PolicySet, selected: &[bool], opts: &Options, sink: &mut dyn Sink) -> RunSummary {
+pub fn run(set: &PolicySet, selected: &[bool], opts: &RunOptions, sink: &mut dyn Sink) -> RunSummary {
     let started = SystemTime::now();
     let mut summary = RunSummary { dry_run: opts.mode == Mode::Plan, exit: Exit::Clean, policies: Vec::new(), started };
     let chosen = |i: &usize| selected.get(*i).copied().unwrap_or(false);
@@ -149,7 +149,7 @@ pub fn run(set: &PolicySet, selected: &[bool], opts: &Options, sink: &mut dyn Si
 /// What every root's run shares.
 pub(crate) struct Ctx<'a> {
     set: &'a PolicySet,
-    opts: &'a Options<'a>,
+    opts: &'a RunOptions<'a>,
     system: &'a SystemDirs,
     open: Option<&'a OpenFiles>,
     budget: Budget,

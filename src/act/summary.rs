@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use crate::action::Action;
+use crate::bucket::Action;
 use crate::exit::Exit;
 use crate::guard::Refusal;
 use crate::policy::Share;

@@ -1,7 +1,7 @@
 //! The retention clock: time zones, `--now`, `keep` units, cutoffs and partition periods.
 //!
 //! Everything that turns wall-clock text into instants lives here, because that is where
-//! daylight saving bites. The rules (SPEC.md): hours are real elapsed hours; a day runs
+//! daylight saving bites. The rules (docs/guide.md, "Retention"): hours are real elapsed hours; a day runs
 //! from local midnight to local midnight (23 or 25 hours); a local time that occurs twice
 //! ends only when its later occurrence ends; a partition whose local start does not exist
 //! (the skipped hour in spring) is unmatched, with that reason.
@@ -79,7 +79,7 @@ impl Now {
         Now::Instant(chrono::Utc::now().fixed_offset())
     }
 
-    /// Parses the forms SPEC.md lists.
+    /// Parses the forms `--now` takes (sweep(1)).
     pub fn parse(s: &str) -> Result<Now, String> {
         let s = s.trim();
         if let Ok(t) = DateTime::parse_from_rfc3339(s) {

@@ -9,7 +9,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::AtomicUsize;
 
 use crate::act::explain::{Tree, absolute, decide, needed};
-use crate::act::{self, Options};
+use crate::act::{self, RunOptions};
 use crate::config::ExplainConfig;
 use crate::exit::Exit;
 use crate::policy::set::normalize;
@@ -28,7 +28,7 @@ pub fn run(cfg: &ExplainConfig, signal: &AtomicUsize) -> Exit {
     let paths: Vec<_> = given.iter().map(|p| as_a_run_sees(&set, &normalize(p))).collect();
     let need = needed(&set, &selected, &paths);
     let mut capture = Capture::new(paths.iter().map(|p| p.as_os_str().as_bytes().to_vec()));
-    let opts = Options {
+    let opts = RunOptions {
         mode: Mode::Plan,
         now: cfg.now,
         system_clock: false,
@@ -60,7 +60,7 @@ pub fn run(cfg: &ExplainConfig, signal: &AtomicUsize) -> Exit {
             }
             if let Some(s) = run.policies.iter().find(|p| p.name == d.policy.name) {
                 d.refusal = s.refused.clone();
-                if s.files.get(crate::action::Action::Error) > 0 {
+                if s.files.get(crate::bucket::Action::Error) > 0 {
                     d.notes.push(format!(
                         "the plan of {} could not read all of it ({}): what needs the tree may be missing",
                         s.root.display(),

@@ -6,7 +6,7 @@
 use std::sync::atomic::AtomicUsize;
 
 use crate::act::events::{Fanout, Sink};
-use crate::act::{self, Options};
+use crate::act::{self, RunOptions};
 use crate::config::RunConfig;
 use crate::exit::Exit;
 use crate::lock::{self, LockError};
@@ -51,7 +51,7 @@ pub fn run(cfg: &RunConfig, signal: &AtomicUsize) -> Exit {
     if let Some(w) = &previous.warning {
         log.warn(w);
     }
-    let opts = Options {
+    let opts = RunOptions {
         mode: cfg.mode,
         now: cfg.now,
         system_clock: cfg.system_clock,

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::action::Action;
+use crate::bucket::Action;
 use crate::clock::Period;
 use crate::tree::Entry;
 

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use crate::action::Action;
+use crate::bucket::Action;
 use crate::clock::Period;
 use crate::policy::{MaxDelete, SYSTEM_DIRS};
 use crate::tree::DirId;

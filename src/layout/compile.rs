@@ -1,7 +1,7 @@
 //! Compiles one path component of a layout (glob text with strftime fields) into a
 //! byte regex with one capture group per field.
 //!
-//! The glob dialect is the one SPEC.md lists: `*` (never crosses `/`), `?`, `[...]`
+//! The glob dialect is the one the guide lists (docs/guide.md, "Layouts"): `*` (never crosses `/`), `?`, `[...]`
 //! (`[!...]` or `[^...]` negates), `{a,b}` (may nest, may hold fields), `\` escapes the
 //! next character, `%%` is a literal `%`. A component that is plain text compiles to a
 //! byte comparison instead of a regex, since most layouts have such components.

@@ -11,11 +11,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::groups;
-use super::keys::{self, Key, Place};
-use super::yaml::{self, Entry, Mark, Node, Value, clip};
+use super::build;
+use super::context::{Ctx, Field};
+use super::keys::{self, Place};
+use super::yaml::{self, Node, clip};
 use super::*;
-use crate::layout::{Template, TemplateError};
 
 /// Reads every file named by `paths` (directories: their `*.yaml`/`*.yml` in name
 /// order). The set holds every policy that is valid; `problems` everything that is not.
@@ -148,140 +148,6 @@ fn parse_bytes(file: &Path, bytes: &[u8], set: &mut PolicySet, names: &mut HashM
     ctx.problems
 }
 
-pub(super) struct Ctx<'a> {
-    file: &'a Path,
-    pub(super) problems: Vec<Problem>,
-    /// Problems already reported (a `defaults` value is checked once per policy).
-    seen: HashSet<(String, Mark, String)>,
-    /// Layouts compiled so far, by their text: a layout repeated by an alias (or by
-    /// `defaults`-like copying between policies) is compiled once.
-    templates: HashMap<String, Result<Template, TemplateError>>,
-}
-
-/// A value and the key path it was written under.
-#[derive(Clone, Copy)]
-pub(super) struct Field<'n> {
-    pub(super) node: &'n Node,
-    pub(super) path: &'n str,
-}
-
-impl Ctx<'_> {
-    pub(super) fn problem(&mut self, key: &str, at: Mark, message: impl Into<String>) {
-        let message = message.into();
-        if self.seen.insert((key.to_string(), at, message.clone())) {
-            self.problems.push(Problem { file: self.file.to_path_buf(), at: Some(at), key: key.to_string(), message });
-        }
-    }
-
-    /// `source` compiled, or why it does not compile; each text is compiled once.
-    pub(super) fn template(&mut self, source: &str) -> Result<Template, TemplateError> {
-        if let Some(t) = self.templates.get(source) {
-            return t.clone();
-        }
-        let t = Template::compile(source);
-        self.templates.insert(source.to_string(), t.clone());
-        t
-    }
-
-    pub(super) fn origin(&self, at: Mark) -> Origin {
-        Origin { file: self.file.to_path_buf(), line: at.line }
-    }
-
-    /// The entries of a mapping, or a problem.
-    pub(super) fn map<'n>(&mut self, f: Field<'n>, what: &str) -> Option<&'n [Entry]> {
-        match &f.node.value {
-            Value::Map(e) => Some(e),
-            _ => {
-                self.problem(f.path, f.node.mark, format!("expected {what}, found {}", f.node.kind()));
-                None
-            }
-        }
-    }
-
-    /// Scalar text, or a problem. `plain_only` values (numbers, booleans) must not be quoted.
-    pub(super) fn text<'n>(&mut self, f: Field<'n>, plain_only: bool) -> Option<&'n str> {
-        match (&f.node.value, f.node.text()) {
-            (Value::Scalar { plain: false, text }, _) if plain_only => {
-                self.problem(f.path, f.node.mark, format!("`{}` is quoted text; write it without quotes", clip(text)));
-                None
-            }
-            (_, Some(t)) => Some(t),
-            _ => {
-                self.problem(f.path, f.node.mark, format!("expected a value, found {}", f.node.kind()));
-                None
-            }
-        }
-    }
-
-    /// Parses a scalar with `parse`, reporting its error at the value.
-    pub(super) fn value<T>(
-        &mut self,
-        f: Field,
-        plain_only: bool,
-        parse: impl FnOnce(&str) -> Result<T, String>,
-    ) -> Option<T> {
-        let t = self.text(f, plain_only)?;
-        match parse(t) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                // Messages quote the value; a long one is cut, not echoed whole.
-                let e = match clip(t) {
-                    std::borrow::Cow::Owned(short) => e.replace(t, &short),
-                    std::borrow::Cow::Borrowed(_) => e,
-                };
-                self.problem(f.path, f.node.mark, e);
-                None
-            }
-        }
-    }
-
-    /// The items of a list of scalars, each with its own path; a scalar stands for a
-    /// list of one only where that cannot be misread, so it is a problem here.
-    pub(super) fn list<'n>(&mut self, f: Field<'n>) -> Option<Vec<(String, &'n Node)>> {
-        match &f.node.value {
-            Value::Seq(items) => {
-                Some(items.iter().enumerate().map(|(i, n)| (yaml::index_path(f.path, i), n)).collect())
-            }
-            _ => {
-                self.problem(
-                    f.path,
-                    f.node.mark,
-                    format!("expected a list (e.g. [\"a\", \"b\"]), found {}", f.node.kind()),
-                );
-                None
-            }
-        }
-    }
-
-    /// Checks a mapping's keys against `known`; returns the known ones by name.
-    pub(super) fn keys<'n>(
-        &mut self,
-        entries: &'n [Entry],
-        path: &str,
-        known: &'static [Key],
-    ) -> BTreeMap<&'static str, (String, &'n Entry)> {
-        let mut out = BTreeMap::new();
-        for e in entries {
-            let key_path = yaml::key_path(path, &e.key);
-            match known.iter().find(|k| k.name == e.key) {
-                Some(k) => {
-                    out.insert(k.name, (key_path, e));
-                }
-                None => {
-                    let hint = match keys::suggest(&e.key, known) {
-                        Some(s) => format!("; did you mean {s}?"),
-                        None => {
-                            format!("; known keys: {}", known.iter().map(|k| k.name).collect::<Vec<_>>().join(", "))
-                        }
-                    };
-                    self.problem(&key_path, e.key_mark, format!("unknown key `{}`{hint}", clip(&e.key)));
-                }
-            }
-        }
-        out
-    }
-}
-
 /// The `name` a policy's mapping gives itself, if it is a plain string.
 fn name_of(node: &Node) -> Option<String> {
     match &node.value {
@@ -334,7 +200,7 @@ fn parse_file(ctx: &mut Ctx, root: &Node, set: &mut PolicySet, names: &mut HashM
                 let message = format!("duplicate policy name `{}` (first defined at {first})", clip(n));
                 ctx.problem(&yaml::key_path(&item_path, "name"), node.mark, message);
             }
-            let policy = groups::policy(ctx, Field { node, path: &item_path }, &defaults);
+            let policy = build::policy(ctx, Field { node, path: &item_path }, &defaults);
             match (policy, name) {
                 (Some(policy), _) if duplicate.is_none() => {
                     names.insert(policy.name.clone(), policy.origin.clone());

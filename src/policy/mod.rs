@@ -7,7 +7,8 @@
 //! time zone exists. [`set`] decides which policy owns a path when roots nest or are
 //! shared.
 
-mod groups;
+mod build;
+mod context;
 pub mod keys;
 mod load;
 pub mod object;
@@ -23,7 +24,7 @@ use std::time::Duration;
 use chrono::{Datelike, NaiveDate};
 use globset::GlobSet;
 
-use crate::action::Action;
+use crate::bucket::Action;
 use crate::clock::calendar::Calendar;
 use crate::clock::{Keep, Now, Zone};
 use crate::layout::Layouts;

@@ -69,7 +69,7 @@ pub fn schema() -> Value {
     let mut defaults = object(keys::POLICY, Some(Place::Either), false);
     defaults["description"] = json!("Values for every policy of this file that does not set them.");
     let mut test = object(keys::TEST, None, true);
-    let actions: Vec<&str> = crate::action::Action::ALL.iter().map(|a| a.as_str()).collect();
+    let actions: Vec<&str> = crate::bucket::Action::ALL.iter().map(|a| a.as_str()).collect();
     test["properties"]["expect"] = json!({
         "type": "object",
         "description": keys::TEST[1].doc,

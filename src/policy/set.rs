@@ -1,7 +1,7 @@
 //! Several policies, one tree: who owns a path.
 //!
-//! Every path under any loaded policy's root belongs to exactly one policy (SPEC.md,
-//! "Ownership"): the one whose root is the deepest root containing it; among policies
+//! Every path under any loaded policy's root belongs to exactly one policy (docs/guide.md,
+//! "Several policies, one tree"): the one whose root is the deepest root containing it; among policies
 //! with the same root, the first in load order whose `layouts` or `exclude` match it,
 //! else the first policy with that root. The rule is decided over all loaded policies,
 //! whatever `--policy` selects, so selecting one policy can never make it take files

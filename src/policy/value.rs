@@ -1,6 +1,6 @@
 //! The text forms of policy values: durations, shares, spans, sizes, dates.
 //!
-//! Units are exactly those SPEC.md lists, each with a whole number: `7days`, `1.5h` or
+//! Units are exactly those the guide lists (docs/guide.md), each with a whole number: `7days`, `1.5h` or
 //! `1h30m` are errors that say what to write instead, never seven of anything.
 
 use std::time::Duration;

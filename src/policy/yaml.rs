@@ -83,12 +83,12 @@ pub enum Value {
     /// A sequence.
     Seq(Vec<Node>),
     /// A mapping, in document order, without duplicate keys.
-    Map(Vec<Entry>),
+    Map(Vec<MapEntry>),
 }
 
 /// One key of a mapping.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub struct MapEntry {
     /// The key's text.
     pub key: String,
     /// Where the key is written.
@@ -246,7 +246,7 @@ enum Open {
         anchor: usize,
         mark: Mark,
         path: String,
-        entries: Vec<Entry>,
+        entries: Vec<MapEntry>,
         seen: HashMap<String, Mark>,
         key: Option<(String, Mark)>,
     },
@@ -374,7 +374,7 @@ impl Builder {
                         self.duplicates.push(Duplicate { path: key_path(path, &k), mark: key_mark, first: *first });
                     } else {
                         seen.insert(k.clone(), key_mark);
-                        entries.push(Entry { key: k, key_mark, value: node });
+                        entries.push(MapEntry { key: k, key_mark, value: node });
                     }
                     Ok(())
                 }
@@ -399,7 +399,7 @@ fn cost(n: &Node) -> Cost {
 mod tests {
     use super::*;
 
-    fn map(n: &Node) -> &[Entry] {
+    fn map(n: &Node) -> &[MapEntry] {
         match &n.value {
             Value::Map(e) => e,
             v => panic!("not a map: {v:?}"),

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::json::json_path;
 use super::{Printer, display_path, reason};
 use crate::act::explain::Decision;
-use crate::action::Action;
+use crate::bucket::Action;
 
 #[derive(Serialize)]
 struct ExplainLine<'a> {

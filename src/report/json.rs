@@ -1,6 +1,6 @@
 //! `--format json`: JSON Lines on stdout, one object per file, streamed, summary last.
 //!
-//! Field names are the product contract (SPEC.md). Names that are not UTF-8 cannot be
+//! Field names are the product contract (docs/output.md). Names that are not UTF-8 cannot be
 //! JSON strings: `path` then holds the name with invalid bytes replaced by U+FFFD and
 //! `path_base64` holds the exact bytes, so a script can always recover the real name.
 
@@ -13,7 +13,7 @@ use super::Printer;
 use super::reason;
 use crate::act::events::{DirEvent, ErrorEvent, FileEvent, FileOutcome, LeftoverEvent, NestedEvent, Sink, TableEvent};
 use crate::act::summary::{Buckets, CapacityReport, PolicySummary, RunSummary};
-use crate::action::Action;
+use crate::bucket::Action;
 
 /// Writes JSON Lines through the printer.
 pub struct Json<'a> {

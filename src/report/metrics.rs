@@ -13,7 +13,7 @@ use std::time::UNIX_EPOCH;
 use rustix::fs::{FileType, Mode, OFlags};
 
 use crate::act::summary::{Buckets, PolicySummary, RunSummary};
-use crate::action::Action;
+use crate::bucket::Action;
 
 const LAST_SUCCESS: &str = "sweep_last_success_timestamp_seconds";
 const LAST_START: &str = "sweep_last_run_start_timestamp_seconds";

@@ -19,7 +19,7 @@ use crate::act::events::{
     DirEvent, ErrorEvent, FileEvent, FileOutcome, LeftoverEvent, NestedEvent, PolicyStart, Sink, TableEvent,
 };
 use crate::act::summary::{CapacityReport, PolicySummary, RunSummary};
-use crate::action::Action;
+use crate::bucket::Action;
 use crate::clock::Period;
 use crate::exit::Exit;
 

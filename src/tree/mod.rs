@@ -356,9 +356,9 @@ pub fn os_message(e: Errno) -> String {
 #[derive(Debug)]
 pub enum Root {
     /// A directory, opened once.
-    Local(local::Root),
+    Local(local::RootDir),
     /// A bucket and prefix, with its client.
-    Object(object::Root),
+    Object(object::Bucket),
 }
 
 /// Options of one walk, whatever the tree.
@@ -378,8 +378,8 @@ impl Root {
     /// Opens the root `path` of a policy (`object` when it is in object storage).
     pub fn open(path: &std::path::Path, object: Option<&crate::policy::object::ObjectRoot>) -> Result<Root, String> {
         match object {
-            Some(o) => object::Root::open(o).map(Root::Object),
-            None => local::Root::open(path).map(Root::Local).map_err(|err| match err {
+            Some(o) => object::Bucket::open(o).map(Root::Object),
+            None => local::RootDir::open(path).map(Root::Local).map_err(|err| match err {
                 local::resolve::Refusal::Os(Errno::NOENT) => "root does not exist".to_string(),
                 local::resolve::Refusal::Os(Errno::NOTDIR) => "root is not a directory".to_string(),
                 local::resolve::Refusal::Os(err) => format!("cannot open root: {}", os_message(err)),
@@ -397,7 +397,7 @@ impl Root {
     }
 
     /// The local root, if it is one.
-    pub fn local(&self) -> Option<&local::Root> {
+    pub fn local(&self) -> Option<&local::RootDir> {
         match self {
             Root::Local(r) => Some(r),
             Root::Object(_) => None,
@@ -419,10 +419,10 @@ impl Root {
     ) {
         match self {
             Root::Local(r) => {
-                let o = local::Options { mode: opts.mode, stat: opts.stat, budget: opts.budget, jobs: opts.jobs };
+                let o = local::LocalWalk { mode: opts.mode, stat: opts.stat, budget: opts.budget, jobs: opts.jobs };
                 local::walk(r, o, pacer, stop, v);
             }
-            Root::Object(r) => object::walk(r, object::Options { mode: opts.mode, jobs: opts.jobs }, pacer, stop, v),
+            Root::Object(r) => object::walk(r, object::ObjectWalk { mode: opts.mode, jobs: opts.jobs }, pacer, stop, v),
         }
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 /// Top-level modules of `src/`, from the bottom of the flow to the top.
 const ORDER: &[&str] = &[
-    "exit", "action", "clock", "layout", "policy", "tree", "classify", "guard", "act", "report", "lock", "cli",
+    "exit", "bucket", "clock", "layout", "policy", "tree", "classify", "guard", "act", "report", "lock", "cli",
     "config", "cmd",
 ];
 
@@ -148,4 +148,56 @@ fn only_the_user_helper_switches_users() {
         }
     }
     assert!(found.is_empty(), "users switched outside support::User:\n{}", found.join("\n"));
+}
+
+/// No two files of one folder use each other: a circle means neither is the lower layer,
+/// and the split between them is wrong (a shared part belongs in a third file).
+#[test]
+fn no_two_sibling_modules_use_each_other() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut all = Vec::new();
+    files(&src, &mut all);
+    let mut uses: std::collections::BTreeMap<std::path::PathBuf, std::collections::BTreeSet<String>> =
+        Default::default();
+    for f in &all {
+        let name = f.file_stem().unwrap().to_string_lossy().to_string();
+        if name == "mod" || name == "lib" || name == "main" {
+            continue;
+        }
+        let dir = f.parent().unwrap();
+        let siblings: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| {
+                let p = e.unwrap().path();
+                let stem = p.file_stem()?.to_string_lossy().to_string();
+                (p.extension().is_some_and(|x| x == "rs") && stem != name && stem != "mod").then_some(stem)
+            })
+            .collect();
+        let text = fs::read_to_string(f).unwrap();
+        let code: String = text.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
+        let used: std::collections::BTreeSet<String> = siblings
+            .into_iter()
+            .filter(|s| {
+                code.contains(&format!("super::{s}::"))
+                    || code.contains(&format!("super::{s};"))
+                    || code.contains(&format!("super::{s}::{{"))
+            })
+            .collect();
+        uses.insert(f.clone(), used);
+    }
+    let mut circles = Vec::new();
+    for (f, used) in &uses {
+        let name = f.file_stem().unwrap().to_string_lossy().to_string();
+        for other in used {
+            let g = f.parent().unwrap().join(format!("{other}.rs"));
+            if uses.get(&g).is_some_and(|u| u.contains(&name)) && f < &g {
+                circles.push(format!(
+                    "{} ↔ {}",
+                    f.strip_prefix(&src).unwrap().display(),
+                    g.strip_prefix(&src).unwrap().display()
+                ));
+            }
+        }
+    }
+    assert!(circles.is_empty(), "modules that use each other:\n{}", circles.join("\n"));
 }

@@ -32,6 +32,7 @@ pub mod resolve;
 mod root;
 mod stat;
 pub mod tier;
+mod unlink;
 
 use std::collections::HashMap;
 use std::mem::MaybeUninit;
@@ -45,11 +46,11 @@ use super::{DirFacts, DirId, DirTrouble, Enter, Mode, Removal, TableFormat, Visi
 use crate::tree::pace::Pacer;
 use batch::Batch;
 use remover::{Node, Pool};
-pub use root::{Budget, Root, raise_fd_limit};
+pub use root::{Budget, RootDir, raise_fd_limit};
 
 /// Options of one walk.
 #[derive(Debug, Clone, Copy)]
-pub struct Options {
+pub struct LocalWalk {
     /// Plan or apply.
     pub mode: Mode,
     /// Whether files need `fstatat` (size and time). Without it, entries the listing
@@ -159,7 +160,13 @@ enum Waiting<P> {
 /// Walks the tree under `root`. In apply, removals run on `opts.jobs` threads (and
 /// emptied directories' on as many more), paced by `pacer`; a non-zero `stop` (a signal)
 /// stops every thread at its next file.
-pub fn walk<V: Visitor>(root: &Root, opts: Options, pacer: &Pacer, stop: &std::sync::atomic::AtomicUsize, v: &mut V) {
+pub fn walk<V: Visitor>(
+    root: &RootDir,
+    opts: LocalWalk,
+    pacer: &Pacer,
+    stop: &std::sync::atomic::AtomicUsize,
+    v: &mut V,
+) {
     use std::os::unix::ffi::OsStrExt;
     let mut path = root.path.as_os_str().as_bytes().to_vec();
     while path.len() > 1 && path.ends_with(b"/") {
@@ -219,7 +226,7 @@ pub fn walk<V: Visitor>(root: &Root, opts: Options, pacer: &Pacer, stop: &std::s
 }
 
 struct Walker<'scope, 'p, P> {
-    opts: Options,
+    opts: LocalWalk,
     /// Absolute path of the current directory (or entry), for reports only.
     path: Vec<u8>,
     root_len: usize,

@@ -10,8 +10,9 @@ use rustix::fs::{AtFlags, FileType, RawDir, SeekFrom, Stat};
 use rustix::io::Errno;
 
 use super::batch::{BATCH, Batch, What};
-use super::remover::{Node, Op, remove_checked};
+use super::remover::{Node, Op};
 use super::tier::{self, Debris};
+use super::unlink::remove_checked;
 use super::{Level, Waiting, Walker, stat};
 use crate::tree::{Arrival, Arrivals, Check, Decision, DirTrouble, Entry, Kind, Mode, Removal, Transform, Visitor};
 

@@ -10,7 +10,7 @@ use crate::tree::DirId;
 
 /// A root directory, opened once.
 #[derive(Debug, Clone)]
-pub struct Root {
+pub struct RootDir {
     pub(super) fd: Arc<OwnedFd>,
     /// Its identity.
     pub id: DirId,
@@ -21,18 +21,23 @@ pub struct Root {
     pub resolved: Option<PathBuf>,
 }
 
-impl Root {
+impl RootDir {
     /// Opens `path` (following symlinks in it, once: a root that is a symlink to a
     /// directory is fine, unless, as root, the symlink lies in a directory another user
     /// can write: see [`super::resolve`]) as a directory.
-    pub fn open(path: &Path) -> Result<Root, super::resolve::Refusal> {
+    pub fn open(path: &Path) -> Result<RootDir, super::resolve::Refusal> {
         let fd = super::resolve::open_dir(path)?;
         let st = rustix::fs::fstat(&fd).map_err(super::resolve::Refusal::Os)?;
         let real = rustix::fs::readlinkat(rustix::fs::CWD, format!("/proc/self/fd/{}", fd_number(&fd)), Vec::new())
             .ok()
             .map(|c| PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(c.into_bytes())));
         let resolved = real.filter(|r| r != path);
-        Ok(Root { fd: Arc::new(fd), id: DirId { dev: st.st_dev, ino: st.st_ino }, path: path.to_path_buf(), resolved })
+        Ok(RootDir {
+            fd: Arc::new(fd),
+            id: DirId { dev: st.st_dev, ino: st.st_ino },
+            path: path.to_path_buf(),
+            resolved,
+        })
     }
 
     /// The open directory, to hand to a [`crate::tree::Transform::Move`] as its

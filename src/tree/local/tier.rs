@@ -79,9 +79,9 @@ impl Fail {
 }
 
 /// Whether a name is one sweep makes: a temporary of [`compress`] or [`archive`], or a
-/// file between its check and its unlink (`remover::remove_checked`).
+/// file between its check and its unlink (`unlink::remove_checked`).
 pub fn is_ours(name: &[u8]) -> bool {
-    name.starts_with(b".sweep.") && (is_temporary(name) || super::remover::is_in_flight(name))
+    name.starts_with(b".sweep.") && (is_temporary(name) || super::unlink::is_in_flight(name))
 }
 
 /// What one of sweep's own names is, as a walk finds it.
@@ -103,8 +103,8 @@ const IN_FLIGHT_GRACE: i64 = 60;
 /// minute old.
 pub fn debris(dir: &OwnedFd, name: &CStr) -> Debris {
     let n = name.to_bytes();
-    if super::remover::is_in_flight(n) {
-        if super::remover::is_own_in_flight(n) {
+    if super::unlink::is_in_flight(n) {
+        if super::unlink::is_own_in_flight(n) {
             return Debris::Busy;
         }
         let now = std::time::SystemTime::now()
@@ -430,7 +430,7 @@ fn unchanged(src: &OwnedFd, st: &Stat) -> Result<(), Fail> {
 
 /// Unlinks the original if it is still the file compressed (inode and mtime).
 fn remove_original(dir: &OwnedFd, name: &CStr, st: &Stat) -> Removal {
-    super::remover::remove_checked(dir, name, Check::Same { ino: st.st_ino, mtime: st.st_mtime })
+    super::unlink::remove_checked(dir, name, Check::Same { ino: st.st_ino, mtime: st.st_mtime })
 }
 
 fn encode(input: impl Read, out: File, format: Format, level: u32) -> io::Result<File> {

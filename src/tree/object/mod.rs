@@ -47,7 +47,7 @@ const PAGES_AHEAD: usize = 2;
 /// An object storage root, with its client. Opening it reads the environment and makes
 /// no request: a missing bucket or refused credentials surface as the first listing's
 /// error.
-pub struct Root {
+pub struct Bucket {
     /// Bucket and prefix.
     pub url: ObjectRoot,
     /// A stand-in identity (a hash of the URL), so that roots compare as local ones do.
@@ -58,15 +58,15 @@ pub struct Root {
     rt: tokio::runtime::Runtime,
 }
 
-impl std::fmt::Debug for Root {
+impl std::fmt::Debug for Bucket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "object::Root({})", self.url)
+        write!(f, "object::Bucket({})", self.url)
     }
 }
 
 /// Options of one walk.
 #[derive(Debug, Clone, Copy)]
-pub struct Options {
+pub struct ObjectWalk {
     /// Plan or apply.
     pub mode: Mode,
     /// Deletion batches in flight, and directories listed ahead.
@@ -102,10 +102,10 @@ fn client_settings() -> (RetryConfig, ClientOptions) {
     (retry, options)
 }
 
-impl Root {
+impl Bucket {
     /// A client for `url`, configured from the environment the way each cloud's own
-    /// tools read it (see README, "Object storage").
-    pub fn open(url: &ObjectRoot) -> Result<Root, String> {
+    /// tools read it (docs/guide.md, "Object storage").
+    pub fn open(url: &ObjectRoot) -> Result<Bucket, String> {
         use std::hash::{Hash, Hasher};
         let (retry, options) = client_settings();
         let fail = |e: object_store::Error| format!("{url}: cannot set up the client: {e}");
@@ -183,7 +183,7 @@ impl Root {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         url.to_string().hash(&mut h);
         let id = DirId { dev: h.finish() | 1 << 63, ino: 1 };
-        Ok(Root { url: url.clone(), id, store, lister, markers, rt })
+        Ok(Bucket { url: url.clone(), id, store, lister, markers, rt })
     }
 }
 
@@ -261,8 +261,8 @@ enum Waiting<P> {
 }
 
 struct Walk<'a, P> {
-    root: &'a Root,
-    opts: Options,
+    root: &'a Bucket,
+    opts: ObjectWalk,
     pacer: &'a Pacer,
     stop: &'a AtomicUsize,
     /// The display path of the current directory (or entry).
@@ -285,7 +285,7 @@ struct Walk<'a, P> {
 }
 
 /// Walks the objects under `root`.
-pub fn walk<V: Visitor>(root: &Root, opts: Options, pacer: &Pacer, stop: &AtomicUsize, v: &mut V) {
+pub fn walk<V: Visitor>(root: &Bucket, opts: ObjectWalk, pacer: &Pacer, stop: &AtomicUsize, v: &mut V) {
     let path = root.url.to_string().into_bytes();
     let mut w = Walk {
         root,

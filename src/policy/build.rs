@@ -9,9 +9,9 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use globset::{GlobBuilder, GlobSetBuilder};
 
+use super::context::{Ctx, Field};
 use super::keys;
-use super::load::{Ctx, Field};
-use super::yaml::{self, Entry, clip};
+use super::yaml::{self, MapEntry, clip};
 use super::*;
 use crate::clock::calendar::CalendarKind;
 use crate::layout::{self, MAX_LAYOUTS};
@@ -25,8 +25,8 @@ const MAX_GLOBS: usize = 256;
 /// A policy's keys: its own value, else the one in `defaults` (whose problems are
 /// reported where it is written).
 pub(super) struct Lookup<'n> {
-    own: BTreeMap<&'static str, (String, &'n Entry)>,
-    defaults: &'n BTreeMap<&'static str, (String, &'n Entry)>,
+    own: BTreeMap<&'static str, (String, &'n MapEntry)>,
+    defaults: &'n BTreeMap<&'static str, (String, &'n MapEntry)>,
 }
 
 impl<'n> Lookup<'n> {
@@ -66,7 +66,11 @@ impl<'n> Lookup<'n> {
 }
 
 /// One policy, with `defaults` filling what it leaves out.
-pub(super) fn policy(ctx: &mut Ctx, f: Field, defaults: &BTreeMap<&'static str, (String, &Entry)>) -> Option<Policy> {
+pub(super) fn policy(
+    ctx: &mut Ctx,
+    f: Field,
+    defaults: &BTreeMap<&'static str, (String, &MapEntry)>,
+) -> Option<Policy> {
     let before = ctx.problems.len();
     let entries = ctx.map(f, "a mapping of policy keys")?;
     let keys = Lookup { own: ctx.keys(entries, f.path, keys::POLICY), defaults };
