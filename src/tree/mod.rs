@@ -160,6 +160,36 @@ pub struct Arrivals {
     pub dirs: Vec<Vec<u8>>,
 }
 
+/// Which entries one reading of a directory hands to the visitor. Where a policy has
+/// completion markers, a directory is read twice, so that its markers are decided (and
+/// in `apply` removed) before anything else in it is queued: a reader must never see a
+/// marker over a partition that is half deleted. Both trees read directories this way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkerPass {
+    /// Everything: the directory has no marker pass.
+    All,
+    /// Only completion markers.
+    Markers,
+    /// Everything but the markers, which the first pass handed over.
+    Rest,
+}
+
+impl MarkerPass {
+    /// The readings of a directory, in order: with markers, the markers then the rest.
+    pub fn order(markers: bool) -> &'static [MarkerPass] {
+        if markers { &[MarkerPass::Markers, MarkerPass::Rest] } else { &[MarkerPass::All] }
+    }
+
+    /// Whether an entry (a marker, or not) is handed over in this reading.
+    pub fn hands(self, marker: bool) -> bool {
+        match self {
+            MarkerPass::All => true,
+            MarkerPass::Markers => marker,
+            MarkerPass::Rest => !marker,
+        }
+    }
+}
+
 /// Whether removals are carried out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {

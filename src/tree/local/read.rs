@@ -14,18 +14,9 @@ use super::remover::{Node, Op};
 use super::tier::{self, Debris};
 use super::unlink::remove_checked;
 use super::{Level, Waiting, Walker, stat};
-use crate::tree::{Arrival, Arrivals, Check, Decision, DirTrouble, Entry, Kind, Mode, Removal, Transform, Visitor};
-
-/// Which entries one reading of a directory hands over.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Pass {
-    /// Everything (the directory has no marker pass).
-    All,
-    /// Only completion markers (non-directories the visitor names).
-    Markers,
-    /// Everything but the markers, which the first pass handled.
-    Rest,
-}
+use crate::tree::{
+    Arrival, Arrivals, Check, Decision, DirTrouble, Entry, Kind, MarkerPass as Pass, Mode, Removal, Transform, Visitor,
+};
 
 impl<P> Walker<'_, '_, P> {
     /// Lists one directory: with completion markers, first the markers (whose removals
@@ -84,7 +75,7 @@ impl<P> Walker<'_, '_, P> {
             if v.stop() {
                 break;
             }
-            if pass != Pass::All && v.is_marker(&level.state, &a.name) != (pass == Pass::Markers) {
+            if !pass.hands(pass != Pass::All && v.is_marker(&level.state, &a.name)) {
                 continue;
             }
             level.entries += 1;
@@ -177,10 +168,8 @@ impl<P> Walker<'_, '_, P> {
                     What::Ours
                 } else {
                     let marker = pass != Pass::All && listed != FileType::Directory && v.is_marker(&level.state, name);
-                    match pass {
-                        Pass::Markers if !marker => continue,
-                        Pass::Rest if marker => continue,
-                        _ => {}
+                    if !pass.hands(marker) {
+                        continue;
                     }
                     match listed {
                         FileType::Directory => What::Dir,

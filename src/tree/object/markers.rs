@@ -10,7 +10,7 @@ use std::sync::Arc;
 use object_store::ClientOptions;
 use object_store::client::{HttpClient, HttpConnector, HttpRequest, HttpRequestBody, ReqwestConnector};
 
-use super::env;
+use super::client::env;
 use crate::policy::object::ObjectRoot;
 
 /// What deleting a marker needs: the client, and how to address and sign a request.
