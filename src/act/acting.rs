@@ -19,6 +19,7 @@ use super::arrivals::{Planned as PlannedArrivals, Routes};
 use super::cohort::{Cohort, DirState, Entering, Judged};
 use super::events::{DirEvent, ErrorEvent, FileEvent, FileOutcome, LeftoverEvent, NestedEvent, Sink, TableEvent};
 use super::member::MemberSet;
+use super::summary::Problem;
 use crate::bucket::Action;
 use crate::classify::{Reason, Verdict};
 use crate::tree::{
@@ -463,10 +464,7 @@ impl<'p> Visitor for Acting<'_, '_, 'p> {
                 s.failed += 1;
                 if err == Errno::ROFS && !m.read_only {
                     m.read_only = true;
-                    s.problems.push(format!(
-                        "{}: read-only filesystem; deletions under this root stopped after the first failure",
-                        m.policy.root.display()
-                    ));
+                    s.problems.push(Problem::ReadOnly);
                 }
                 if d.marker {
                     self.marker_failure = Some(String::from_utf8_lossy(&d.path).into_owned());
@@ -517,7 +515,7 @@ impl<'p> Visitor for Acting<'_, '_, 'p> {
         let root_len = m.policy.root.as_os_str().len();
         let rel = path.get(root_len + 1..).unwrap_or_default();
         if rel.is_empty() {
-            m.summary.problems.push(format!("{}: {message}", m.policy.root.display()));
+            m.summary.problems.push(Problem::Root(message.to_string()));
         }
         let r = self.sink.error(&ErrorEvent { policy: &m.policy.name, path, rel, message });
         self.report(r);

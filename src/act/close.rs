@@ -1,30 +1,15 @@
 //! Closing one policy's run: the filesystem after it (real in `apply`, predicted in
 //! `plan`, counting what earlier policies on the same filesystem free), whether the
-//! capacity targets are met, whether the data is fresh, the problems in a sentence each,
-//! the exit code, and the diagnostics on stderr.
+//! capacity targets are met, whether the data is fresh, the problems as facts (the
+//! report words them) and the exit code.
 
 use super::decide::Ledger;
-use super::events::{Level, Sink};
 use super::member::Member;
-use super::summary::{Disk, Fresh, PolicySummary};
+use super::summary::{Disk, Fresh, PolicySummary, Problem};
 use crate::bucket::Action;
-use crate::clock;
-use crate::policy::{OnUnmatched, Share};
+use crate::policy::Share;
 use crate::tree::Root;
 use crate::tree::local::open::OpenFiles;
-
-/// A count and its noun, with thousands separators: "1 file", "2,345 files".
-fn count(n: u64, one: &str, many: &str) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    format!("{out} {}", if n == 1 { one } else { many })
-}
 
 /// The member's summary, closed. `before` is the filesystem's free bytes and inodes when
 /// the root was opened; `now` the instant the run evaluates at; `max_delete` the limit
@@ -120,116 +105,62 @@ fn disk(
     })
 }
 
-/// The policy's problems, a sentence each (also the JSON summary's `problems`).
+/// The policy's problems, as facts (`report` words them).
 fn problems(
     s: &mut PolicySummary,
     policy: &crate::policy::Policy,
     max_delete: Option<crate::policy::MaxDelete>,
     apply: bool,
 ) {
-    use indicatif::HumanBytes;
     if let Some(d) = s.disk.as_ref().filter(|d| d.excess_bytes > 0)
         && let Some(t) = d.threshold
     {
-        let verb = if apply { "this run freed" } else { "this plan would free" };
         let freed = if apply { s.deleted_bytes } else { s.freed_predicted };
-        s.problems.push(format!(
-            "filesystem of {} is {:.1}% full, above disk_fail_above {t}; {verb} {}; about {} more must go",
-            s.root.display(),
-            d.used_ratio * 100.0,
-            HumanBytes(freed),
-            HumanBytes(d.excess_bytes)
-        ));
+        s.problems.push(Problem::DiskAbove {
+            used_ratio: d.used_ratio,
+            threshold: t,
+            freed,
+            planned: !apply,
+            excess: d.excess_bytes,
+        });
     }
     if let Some(why) = s.capacity.as_ref().and_then(|c| c.unknown.clone()) {
-        s.problems.push(why);
+        s.problems.push(Problem::CapacityUnknown(why));
     }
     if let Some(c) = s.capacity.as_ref().filter(|c| !c.met() && (c.unknown.is_none() || !c.decision.met)) {
-        let m = &c.decision.missing;
-        let mut missing = Vec::new();
-        if m.free > 0 {
-            missing.push(format!("{} of free space", HumanBytes(m.free)));
+        use crate::guard::capacity::Floor;
+        let mut floors: Vec<String> = c
+            .decision
+            .stopped_by
+            .iter()
+            .map(|f| match f {
+                Floor::KeepMin => format!("keep_min {}", policy.capacity.keep_min),
+                Floor::KeepLast => format!("keep_last {}", policy.keep_last),
+                Floor::MaxDelete => match max_delete {
+                    Some(m) => format!("max_delete {m}, at most that much kept data a night"),
+                    None => "max_delete".to_string(),
+                },
+            })
+            .collect();
+        if floors.is_empty() {
+            floors.push(format!("keep_min {}", policy.capacity.keep_min));
         }
-        if m.inodes > 0 {
-            missing.push(format!("{} free inodes", m.inodes));
-        }
-        if m.bytes > 0 {
-            missing.push(format!("{} over max_bytes", HumanBytes(m.bytes)));
-        }
-        let missing = if missing.is_empty() { "the target".to_string() } else { missing.join(", ") };
-        let why = if c.refused {
-            "nothing was deleted because a guard refused the policy".to_string()
-        } else {
-            use crate::guard::capacity::Floor;
-            let mut floors: Vec<String> = c
-                .decision
-                .stopped_by
-                .iter()
-                .map(|f| match f {
-                    Floor::KeepMin => format!("keep_min {}", policy.capacity.keep_min),
-                    Floor::KeepLast => format!("keep_last {}", policy.keep_last),
-                    Floor::MaxDelete => match max_delete {
-                        Some(m) => format!("max_delete {m}, at most that much kept data a night"),
-                        None => "max_delete".to_string(),
-                    },
-                })
-                .collect();
-            if floors.is_empty() {
-                floors.push(format!("keep_min {}", policy.capacity.keep_min));
-            }
-            format!("the floor ({}) keeps the rest", floors.join(" and "))
-        };
-        s.problems.push(format!("capacity target not met: {missing} still missing; {why}"));
+        s.problems.push(Problem::CapacityNotMet { missing: c.decision.missing, refused: c.refused, floors });
     }
     let unmatched = s.files.get(Action::Unmatched);
-    if unmatched > 0 && s.unmatched_fails {
-        s.problems.push(format!(
-            "{} under {} match no layout (on_unmatched: fail): a new upstream layout?",
-            count(unmatched, "file", "files"),
-            s.root.display()
-        ));
+    if unmatched > 0 && s.unmatched_fails() {
+        s.problems.push(Problem::Unmatched(unmatched));
     }
     if let Some(f) = s.fresh.as_ref().filter(|f| f.stale) {
-        let expect = setting(f.expect);
-        s.problems.push(match (&f.newest, f.age) {
-            (Some((date, _)), Some(age)) => {
-                format!("stale: newest partition {date} ended {} ago (expect_fresh {expect})", clock::human(age))
-            }
-            _ => format!("stale: no partition under {} (expect_fresh {expect})", s.root.display()),
-        });
+        let newest = match (&f.newest, f.age) {
+            (Some((date, _)), Some(age)) => Some((date.clone(), age)),
+            _ => None,
+        };
+        s.problems.push(Problem::Stale { expect: setting(f.expect), newest });
     }
 }
 
 /// A duration setting as it is written: `26h`, `2d`.
 fn setting(secs: i64) -> String {
     if secs % 86400 == 0 { format!("{}d", secs / 86400) } else { format!("{}h", secs / 3600) }
-}
-
-/// One policy's diagnostics on stderr: what went wrong, in a line each.
-pub fn diagnose(s: &PolicySummary, on_unmatched: OnUnmatched, sink: &mut dyn Sink) {
-    let name = Some(s.name.as_str());
-    for p in &s.problems {
-        sink.diagnostic(Level::Error, name, p);
-    }
-    if let Some(r) = &s.refused {
-        sink.diagnostic(Level::Error, name, &format!("refused by {}: {}", r.guard, r.reason));
-    }
-    let unmatched = s.files.get(Action::Unmatched);
-    if unmatched > 0 && on_unmatched != OnUnmatched::Fail {
-        let how = if on_unmatched == OnUnmatched::Warn { "warn" } else { "refuse" };
-        let msg = format!(
-            "{} under {} match no layout (on_unmatched: {how})",
-            count(unmatched, "file", "files"),
-            s.root.display()
-        );
-        sink.diagnostic(Level::Warn, name, &msg);
-    }
-    if s.files.get(Action::Error) > 0 || s.failed > 0 {
-        let msg = format!(
-            "{} could not be read, {} failed",
-            count(s.files.get(Action::Error), "entry", "entries"),
-            count(s.failed, "deletion", "deletions")
-        );
-        sink.diagnostic(Level::Error, name, &msg);
-    }
 }

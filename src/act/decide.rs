@@ -11,8 +11,8 @@ use super::member::Member;
 use super::summary::CapacityReport;
 use crate::classify::Override;
 use crate::clock::{self, Cutoff, Period};
+use crate::guard;
 use crate::guard::capacity::{self, Before, Floor, Targets};
-use crate::guard::{self, Refusal};
 use crate::policy::{MaxDelete, OnUnmatched};
 use crate::tree::Root;
 use crate::tree::local::RootDir;
@@ -49,9 +49,7 @@ pub fn before_walking(ctx: &Ctx, members: &mut [Member], root: &Root) {
     let blind = ctx.open.map_or(0, |o| o.unreadable);
     for m in members.iter_mut().filter(|m| m.selected) {
         let refusal = match (&danger, &clock) {
-            (Some(reason), _) => {
-                Some(Refusal { guard: "dangerous_root", reason: reason.clone(), would_delete: 0, limit: None })
-            }
+            (Some(reason), _) => Some(guard::dangerous(reason.clone())),
             (None, Some(r)) => Some(r.clone()),
             (None, None) if blind > 0 && m.policy.skip_open && root.local().is_some() => Some(guard::blind(blind)),
             (None, None) => None,
@@ -84,7 +82,7 @@ pub fn open_archives(ctx: &Ctx, members: &mut [Member], apply: bool, sink: &mut 
             Err(e) => Err(format!("archive.to {to}: {e}")),
         };
         match &m.archive {
-            Err(why) => m.summary.problems.push(format!("{why}; nothing is moved")),
+            Err(why) => m.summary.problems.push(super::summary::Problem::Archive(why.clone())),
             Ok(Some(dir)) if apply => {
                 let n = crate::tree::local::tier::clean_incoming(&dir.0);
                 if n > 0 {

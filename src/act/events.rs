@@ -197,6 +197,9 @@ pub trait Sink {
     fn finish(&mut self, _s: &RunSummary) -> io::Result<()> {
         Ok(())
     }
+    /// A policy closed, whether or not its output could be written: for diagnostics,
+    /// which a lost stdout must not silence.
+    fn closed(&mut self, _s: &PolicySummary) {}
     /// A diagnostic for stderr. It cannot fail: a lost stderr must not stop the run.
     fn diagnostic(&mut self, _level: Level, _policy: Option<&str>, _message: &str) {}
 }
@@ -252,6 +255,11 @@ impl Sink for Fanout<'_> {
     }
     fn finish(&mut self, s: &RunSummary) -> io::Result<()> {
         fan!(self, finish, s)
+    }
+    fn closed(&mut self, s: &PolicySummary) {
+        for r in self.0.iter_mut() {
+            r.closed(s);
+        }
     }
     fn diagnostic(&mut self, level: Level, policy: Option<&str>, message: &str) {
         for r in self.0.iter_mut() {

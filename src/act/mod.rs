@@ -199,7 +199,7 @@ fn run_group<'p>(
         Err(message) => {
             for m in members.iter_mut().filter(|m| m.selected) {
                 m.summary.files.add(Action::Error, 1);
-                m.summary.problems.push(format!("{}: {message}", group.root.display()));
+                m.summary.problems.push(summary::Problem::Root(message.clone()));
                 if out.is_ok() {
                     let path = group.root.as_os_str().as_bytes();
                     out = sink.error(&ErrorEvent { policy: &m.policy.name, path, rel: b"", message: &message });
@@ -218,7 +218,9 @@ fn run_group<'p>(
             (s.f_bavail.saturating_mul(s.f_frsize), s.f_favail, used)
         });
         // A system directory is not even read: its plan is the refusal.
-        let dangerous = members.iter().any(|m| m.summary.refused.as_ref().is_some_and(|r| r.guard == "dangerous_root"));
+        let dangerous = members
+            .iter()
+            .any(|m| m.summary.refused.as_ref().is_some_and(|r| r.guard() == crate::guard::Guard::DangerousRoot));
         let counts = !dangerous
             && members.iter().any(|m| {
                 m.selected
@@ -269,11 +271,10 @@ fn run_group<'p>(
 
     let mut done = Vec::new();
     for (m, now) in members.into_iter().zip(&nows).filter(|(m, _)| m.selected) {
-        let on_unmatched = m.policy.on_unmatched;
         let limit = max_delete(&m);
         let mut s = close::summary(m, limit, root.as_ref(), before, apply, ctx.open, now.timestamp(), ledger);
         s.duration = started.elapsed();
-        close::diagnose(&s, on_unmatched, sink);
+        sink.closed(&s);
         if out.is_ok() {
             out = sink.policy_end(&s);
         }
@@ -299,7 +300,7 @@ fn members<'p>(
         let classifier = Classifier::new(policy, &cutoff, now, ctx.open);
         let mut m = Member::new(policy, classifier, selected.get(i).copied().unwrap_or(false));
         m.summary.cutoff = Some((cutoff.rfc3339(), cutoff.timestamp()));
-        m.summary.unmatched_fails = policy.on_unmatched == OnUnmatched::Fail;
+        m.summary.on_unmatched = policy.on_unmatched;
         members.push(m);
         cutoffs.push(cutoff);
     }

@@ -120,6 +120,67 @@ pub struct TierTally {
     pub leftovers: u64,
 }
 
+/// A problem of a policy's run as a whole, as facts (`report` words it): each has a
+/// stable code for scripts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Problem {
+    /// The root could not be opened or listed: the message.
+    Root(String),
+    /// The filesystem is read-only: deletions stopped after the first failure.
+    ReadOnly,
+    /// The archive cannot be used (nothing is moved): why.
+    Archive(String),
+    /// The filesystem is fuller than `disk_fail_above` after the run.
+    DiskAbove {
+        /// Used share, 0–1.
+        used_ratio: f64,
+        /// The threshold.
+        threshold: Share,
+        /// What the run freed (or the plan would free).
+        freed: u64,
+        /// A plan's prediction, not a run's result.
+        planned: bool,
+        /// What would still have to go.
+        excess: u64,
+    },
+    /// A capacity target could not be judged: why.
+    CapacityUnknown(String),
+    /// A capacity target is not met.
+    CapacityNotMet {
+        /// What is missing.
+        missing: crate::guard::capacity::Missing,
+        /// A guard refused the policy, so nothing went for space.
+        refused: bool,
+        /// The floors that stopped it, as written (`keep_min 2d`).
+        floors: Vec<String>,
+    },
+    /// Unmatched files fail the run (`on_unmatched: fail`).
+    Unmatched(u64),
+    /// The newest partition is older than `expect_fresh` (or there is none).
+    Stale {
+        /// The setting, as written.
+        expect: String,
+        /// The newest partition's date and how long ago it ended.
+        newest: Option<(String, i64)>,
+    },
+}
+
+impl Problem {
+    /// A stable code for scripts (`problem_codes` in the JSON summary).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Problem::Root(_) => "root",
+            Problem::ReadOnly => "read_only",
+            Problem::Archive(_) => "archive",
+            Problem::DiskAbove { .. } => "disk_above",
+            Problem::CapacityUnknown(_) => "capacity_unknown",
+            Problem::CapacityNotMet { .. } => "capacity_not_met",
+            Problem::Unmatched(_) => "unmatched",
+            Problem::Stale { .. } => "stale",
+        }
+    }
+}
+
 /// One policy's result.
 #[derive(Debug, Clone)]
 pub struct PolicySummary {
@@ -176,10 +237,10 @@ pub struct PolicySummary {
     pub newest_end: Option<i64>,
     /// A guard's refusal.
     pub refused: Option<Refusal>,
-    /// Problems for the whole policy (missing root, read-only filesystem), for people.
-    pub problems: Vec<String>,
-    /// Whether unmatched files fail this policy (exit 7).
-    pub unmatched_fails: bool,
+    /// Problems of the policy as a whole (missing root, read-only filesystem, ...).
+    pub problems: Vec<Problem>,
+    /// `on_unmatched`.
+    pub on_unmatched: crate::policy::OnUnmatched,
     /// This policy's exit status.
     pub exit: Exit,
     /// Wall time of the policy.
@@ -221,12 +282,17 @@ impl PolicySummary {
             newest_end: None,
             refused: None,
             problems: Vec::new(),
-            unmatched_fails: true,
+            on_unmatched: crate::policy::OnUnmatched::Fail,
             exit: Exit::Clean,
             duration: Duration::ZERO,
             deleting: None,
             disk: None,
         }
+    }
+
+    /// Whether unmatched files fail this policy (exit 7).
+    pub fn unmatched_fails(&self) -> bool {
+        self.on_unmatched == crate::policy::OnUnmatched::Fail
     }
 
     /// Files and bytes deleted per second while deleting (apply).
@@ -244,7 +310,7 @@ impl PolicySummary {
         if self.refused.is_some() {
             e = e.and(Exit::Refused);
         }
-        if self.unmatched_fails && self.files.get(Action::Unmatched) > 0 {
+        if self.unmatched_fails() && self.files.get(Action::Unmatched) > 0 {
             e = e.and(Exit::Unmatched);
         }
         if self.disk.as_ref().is_some_and(|d| d.excess_bytes > 0) || self.capacity.as_ref().is_some_and(|c| !c.met()) {

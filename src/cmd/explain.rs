@@ -64,7 +64,9 @@ pub fn run(cfg: &ExplainConfig, signal: &AtomicUsize) -> Exit {
                     d.notes.push(format!(
                         "the plan of {} could not read all of it ({}): what needs the tree may be missing",
                         s.root.display(),
-                        s.problems.first().map_or("see plan", String::as_str)
+                        s.problems
+                            .first()
+                            .map_or_else(|| "see plan".to_string(), |p| crate::report::reason::problem(p, &s.root))
                     ));
                 }
             }

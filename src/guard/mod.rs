@@ -19,17 +19,117 @@ use crate::clock::Period;
 use crate::policy::{MaxDelete, SYSTEM_DIRS};
 use crate::tree::DirId;
 
+/// A guard that can refuse a whole policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guard {
+    /// The root is a system directory (by name or identity).
+    DangerousRoot,
+    /// A lakehouse table lies under the root.
+    Table,
+    /// `skip_open` cannot see every process's open files.
+    SkipOpen,
+    /// The system clock is behind the previous run.
+    Clock,
+    /// `on_unmatched: refuse`.
+    OnUnmatched,
+    /// `max_delete`.
+    MaxDelete,
+}
+
+impl Guard {
+    /// Its name in JSON, metrics and text (`refused.guard`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Guard::DangerousRoot => "dangerous_root",
+            Guard::Table => "table",
+            Guard::SkipOpen => "skip_open",
+            Guard::Clock => "clock",
+            Guard::OnUnmatched => "on_unmatched",
+            Guard::MaxDelete => "max_delete",
+        }
+    }
+}
+
+impl std::fmt::Display for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a guard found: the facts a refusal is worded from (`report` words it).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Finding {
+    /// The root is a system directory: why, as [`SystemDirs::refuse`] says it.
+    DangerousRoot(String),
+    /// A table under the root.
+    Table(crate::classify::Table),
+    /// This many processes' open files could not be read.
+    Blind(u64),
+    /// The clock (`now`) is more than a day behind the previous run's start.
+    Clock {
+        /// Now, RFC 3339.
+        now: String,
+        /// The previous run's start, RFC 3339.
+        previous: String,
+    },
+    /// This many files are unmatched.
+    Unmatched(u64),
+    /// More files to delete than `max_delete` (a count or a share) allows.
+    Count {
+        /// Files to delete.
+        delete: u64,
+        /// Files of the policy.
+        files: u64,
+        /// What the limit allows.
+        allowed: u64,
+        /// The limit as written.
+        limit: MaxDelete,
+    },
+    /// A file to delete is dated before the span `max_delete` allows.
+    Span {
+        /// The earliest date to delete, RFC 3339.
+        first: String,
+        /// The start of the span, RFC 3339.
+        start: String,
+        /// The span.
+        span: crate::clock::Keep,
+    },
+}
+
 /// Why a guard refused a policy's deletions.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Refusal {
-    /// The guard: `max_delete`, `dangerous_root`, `on_unmatched` or `clock`.
-    pub guard: &'static str,
-    /// The sentence for people, with the numbers.
-    pub reason: String,
+    /// What the guard found.
+    pub finding: Finding,
     /// Files the plan would delete.
     pub would_delete: u64,
     /// The guard's limit, where it has one.
     pub limit: Option<u64>,
+}
+
+impl Refusal {
+    /// The guard that refused.
+    pub fn guard(&self) -> Guard {
+        match self.finding {
+            Finding::DangerousRoot(_) => Guard::DangerousRoot,
+            Finding::Table(_) => Guard::Table,
+            Finding::Blind(_) => Guard::SkipOpen,
+            Finding::Clock { .. } => Guard::Clock,
+            Finding::Unmatched(_) => Guard::OnUnmatched,
+            Finding::Count { .. } | Finding::Span { .. } => Guard::MaxDelete,
+        }
+    }
+
+    /// A stable code for scripts (`refused.code`): the guard, and for `max_delete` which
+    /// of its forms.
+    pub fn code(&self) -> &'static str {
+        match &self.finding {
+            Finding::Count { limit: MaxDelete::Share(_), .. } => "max_delete_share",
+            Finding::Count { .. } => "max_delete_count",
+            Finding::Span { .. } => "max_delete_span",
+            _ => self.guard().as_str(),
+        }
+    }
 }
 
 /// The system directories of this machine, by name and by identity (device and inode),
@@ -102,7 +202,7 @@ impl Planned {
 }
 
 /// The `max_delete` circuit breaker. `span_start` is the instant before which nothing
-/// may be dated (for the span form); `describe` renders an instant for the message.
+/// may be dated (for the span form); `describe` renders an instant.
 pub fn max_delete(
     limit: MaxDelete,
     plan: &Planned,
@@ -115,30 +215,17 @@ pub fn max_delete(
             let start = span_start?;
             let first = earliest.filter(|e| *e < start)?;
             Some(Refusal {
-                guard: "max_delete",
-                reason: format!(
-                    "would delete files dated from {}, before {} (max_delete {span} back from the cutoff); \
-                     a clock or retention mistake? nothing of this policy was deleted",
-                    describe(first),
-                    describe(start)
-                ),
+                finding: Finding::Span { first: describe(first), start: describe(start), span },
                 would_delete: delete,
                 limit: None,
             })
         }
         _ => {
             let allowed = limit.limit(files)?;
-            (delete > allowed).then(|| {
-                let share = if files == 0 { 0.0 } else { delete as f64 * 100.0 / files as f64 };
-                Refusal {
-                    guard: "max_delete",
-                    reason: format!(
-                        "would delete {delete} of {files} files ({share:.1}%), more than max_delete {limit} \
-                         ({allowed} files); nothing of this policy was deleted"
-                    ),
-                    would_delete: delete,
-                    limit: Some(allowed),
-                }
+            (delete > allowed).then_some(Refusal {
+                finding: Finding::Count { delete, files, allowed, limit },
+                would_delete: delete,
+                limit: Some(allowed),
             })
         }
     }
@@ -146,14 +233,7 @@ pub fn max_delete(
 
 /// `on_unmatched: refuse`: any unmatched file stops the policy's deletions.
 pub fn unmatched(unmatched: u64, would_delete: u64) -> Option<Refusal> {
-    (unmatched > 0).then(|| Refusal {
-        guard: "on_unmatched",
-        reason: format!(
-            "{unmatched} unmatched files under the root and on_unmatched: refuse; nothing of this policy was deleted"
-        ),
-        would_delete,
-        limit: None,
-    })
+    (unmatched > 0).then_some(Refusal { finding: Finding::Unmatched(unmatched), would_delete, limit: None })
 }
 
 /// A lakehouse table under the root: its data files belong to the table's log, and only
@@ -161,36 +241,19 @@ pub fn unmatched(unmatched: u64, would_delete: u64) -> Option<Refusal> {
 /// breaks every reader of the table). The whole policy is refused; a directory
 /// `exclude` of the table lets the rest of it run.
 pub fn table(t: &crate::classify::Table, would_delete: u64) -> Refusal {
-    Refusal {
-        guard: "table",
-        reason: format!(
-            "{} is a {} table ({}); its files are removed by {}, never by deleting files: sweep touches nothing below it; \
-             exclude it (a directory exclude) to clean the rest of the root; nothing of this policy was deleted",
-            t.path,
-            t.format.name(),
-            t.format.marker(),
-            t.format.retention()
-        ),
-        would_delete,
-        limit: None,
-    }
+    Refusal { finding: Finding::Table(t.clone()), would_delete, limit: None }
 }
 
 /// `skip_open` cannot judge: the open files of `n` processes could not be read (another
 /// user's `/proc/PID/fd` needs `CAP_SYS_PTRACE`), and a file one of them holds open would
 /// be deleted under it as if it were closed.
 pub fn blind(n: u64) -> Refusal {
-    Refusal {
-        guard: "skip_open",
-        reason: format!(
-            "cannot see which files {n} {} hold open (reading another user's /proc/PID/fd and maps needs CAP_SYS_PTRACE): \
-             skip_open cannot judge; give sweep CAP_SYS_PTRACE (the shipped unit does), or set skip_open: false; \
-             nothing of this policy was deleted",
-            if n == 1 { "process" } else { "processes" }
-        ),
-        would_delete: 0,
-        limit: None,
-    }
+    Refusal { finding: Finding::Blind(n), would_delete: 0, limit: None }
+}
+
+/// A root that is a system directory: why.
+pub fn dangerous(why: String) -> Refusal {
+    Refusal { finding: Finding::DangerousRoot(why), would_delete: 0, limit: None }
 }
 
 /// A system clock more than a day behind the previous run's start (read from the
@@ -198,12 +261,7 @@ pub fn blind(n: u64) -> Refusal {
 pub fn clock(now: i64, previous_start: Option<i64>, describe: impl Fn(i64) -> String) -> Option<Refusal> {
     let prev = previous_start?;
     (now < prev.saturating_sub(86400)).then(|| Refusal {
-        guard: "clock",
-        reason: format!(
-            "the clock says {}, more than a day before the previous run started ({}); fix the clock or pass --now",
-            describe(now),
-            describe(prev)
-        ),
+        finding: Finding::Clock { now: describe(now), previous: describe(prev) },
         would_delete: 0,
         limit: None,
     })
@@ -277,13 +335,17 @@ mod tests {
         let show = |t: i64| t.to_string();
         assert!(max_delete(MaxDelete::Count(5), &plan(5, 100, None), None, show).is_none());
         let r = max_delete(MaxDelete::Count(5), &plan(6, 100, None), None, show).unwrap();
-        assert!(r.reason.contains("would delete 6 of 100 files"), "{}", r.reason);
+        assert_eq!((r.code(), r.limit), ("max_delete_count", Some(5)));
         assert!(max_delete(MaxDelete::Share(Share(40.0)), &plan(40, 100, None), None, show).is_none());
         assert!(max_delete(MaxDelete::Share(Share(40.0)), &plan(41, 100, None), None, show).is_some());
         let span = MaxDelete::Span(Keep::parse("1d").unwrap());
         assert!(max_delete(span, &plan(9, 9, Some(100)), Some(100), show).is_none());
         let r = max_delete(span, &plan(9, 9, Some(99)), Some(100), show).unwrap();
-        assert!(r.reason.contains("dated from 99, before 100"), "{}", r.reason);
+        assert_eq!(
+            r.finding,
+            Finding::Span { first: "99".into(), start: "100".into(), span: Keep::parse("1d").unwrap() }
+        );
+        assert_eq!(r.code(), "max_delete_span");
     }
 
     #[test]

@@ -47,7 +47,11 @@ fn reason_of(d: &Decision) -> String {
     };
     match (&d.refusal, d.action()) {
         (Some(r), Some(a @ (Action::Delete | Action::Move | Action::Compress))) => {
-            format!("would {a}, but the policy is refused: {}: {} (the file alone: {why})", r.guard, r.reason)
+            format!(
+                "would {a}, but the policy is refused: {}: {} (the file alone: {why})",
+                r.guard(),
+                reason::refusal(r)
+            )
         }
         _ => why,
     }

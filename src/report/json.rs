@@ -175,7 +175,7 @@ struct PolicyJson<'a> {
     leftovers: u64,
     failed: u64,
     dirs_removed: u64,
-    refused: Option<RefusalJson<'a>>,
+    refused: Option<RefusalJson>,
     dirs_failed: u64,
     vanished: u64,
     mounts_skipped: u64,
@@ -189,7 +189,8 @@ struct PolicyJson<'a> {
     fresh: Option<FreshJson<'a>>,
     newest_partition_end: Option<String>,
     rate: Option<RateJson>,
-    problems: &'a [String],
+    problems: Vec<String>,
+    problem_codes: Vec<&'static str>,
     exit_code: u8,
     duration_seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -306,9 +307,11 @@ impl From<Buckets> for BucketJson {
 }
 
 #[derive(Serialize)]
-struct RefusalJson<'a> {
+struct RefusalJson {
     guard: &'static str,
-    reason: &'a str,
+    /// A stable code for scripts: the guard, and which form of `max_delete`.
+    code: &'static str,
+    reason: String,
     would_delete: u64,
     limit: Option<u64>,
 }
@@ -453,8 +456,9 @@ impl Sink for Json<'_> {
                 dirs_removed: p.dirs_removed,
                 dirs_failed: p.dirs_failed,
                 refused: p.refused.as_ref().map(|r| RefusalJson {
-                    guard: r.guard,
-                    reason: &r.reason,
+                    guard: r.guard().as_str(),
+                    code: r.code(),
+                    reason: reason::refusal(r),
                     would_delete: r.would_delete,
                     limit: r.limit,
                 }),
@@ -476,7 +480,8 @@ impl Sink for Json<'_> {
                 newest_partition_end: p
                     .newest_end
                     .map(|t| chrono::DateTime::from_timestamp(t, 0).map(|d| d.to_rfc3339()).unwrap_or_default()),
-                problems: &p.problems,
+                problems: p.problems.iter().map(|x| reason::problem(x, &p.root)).collect(),
+                problem_codes: p.problems.iter().map(|x| x.code()).collect(),
                 exit_code: p.exit.code(),
                 duration_seconds: p.duration.as_secs_f64(),
                 disk_used_ratio: p.disk.as_ref().map(|d| d.used_ratio),

@@ -11,6 +11,7 @@ use std::io::{self, BufWriter, Write};
 use serde::Serialize;
 
 use crate::act::events::{Level, Sink};
+use crate::act::summary::PolicySummary;
 use crate::exit::Exit;
 
 /// How output is written.
@@ -172,6 +173,11 @@ impl Log {
 pub struct Diagnostics(pub Log);
 
 impl Sink for Diagnostics {
+    fn closed(&mut self, s: &PolicySummary) {
+        for (level, message) in super::reason::diagnostics(s) {
+            self.0.emit(level, Some(&s.name), &message);
+        }
+    }
     fn diagnostic(&mut self, level: Level, policy: Option<&str>, message: &str) {
         self.0.emit(level, policy, message);
     }

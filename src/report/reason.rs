@@ -3,9 +3,13 @@
 //! JSON, `explain` and `check` say the same thing the same way.
 
 use std::fmt::Write as _;
+use std::path::Path;
 
 use chrono::NaiveDate;
 
+use crate::act::events::Level;
+use crate::act::summary::{PolicySummary, Problem};
+use crate::bucket::Action;
 use crate::classify::{Facts, Reason, Verdict};
 use crate::clock::calendar::Closure;
 use crate::clock::{self, Cutoff};
@@ -71,6 +75,132 @@ pub fn render(v: &Verdict, f: &Facts, out: &mut String) {
             Ok(())
         }
     };
+}
+
+/// A refusal in words: what the guard found, with its numbers, and that nothing of the
+/// policy was deleted.
+pub fn refusal(r: &crate::guard::Refusal) -> String {
+    use crate::guard::Finding;
+    let nothing = "nothing of this policy was deleted";
+    match &r.finding {
+        Finding::DangerousRoot(why) => why.clone(),
+        Finding::Table(t) => format!(
+            "{} is a {} table ({}); its files are removed by {}, never by deleting files: sweep touches nothing below it; \
+             exclude it (a directory exclude) to clean the rest of the root; {nothing}",
+            t.path,
+            t.format.name(),
+            t.format.marker(),
+            t.format.retention()
+        ),
+        Finding::Blind(n) => format!(
+            "cannot see which files {} hold open (reading another user's /proc/PID/fd needs CAP_SYS_PTRACE): \
+             skip_open cannot judge; give sweep CAP_SYS_PTRACE (the shipped unit does), or set skip_open: false; {nothing}",
+            count(*n, "process", "processes")
+        ),
+        Finding::Clock { now, previous } => format!(
+            "the clock says {now}, more than a day before the previous run started ({previous}); fix the clock or pass --now"
+        ),
+        Finding::Unmatched(n) => {
+            format!(
+                "{} under the root and on_unmatched: refuse; {nothing}",
+                count(*n, "unmatched file", "unmatched files")
+            )
+        }
+        Finding::Count { delete, files, allowed, limit } => {
+            let share = if *files == 0 { 0.0 } else { *delete as f64 * 100.0 / *files as f64 };
+            format!(
+                "would delete {} of {} ({share:.1}%), more than max_delete {limit} ({}); {nothing}",
+                thousands(*delete),
+                count(*files, "file", "files"),
+                count(*allowed, "file", "files")
+            )
+        }
+        Finding::Span { first, start, span } => format!(
+            "would delete files dated from {first}, before {start} (max_delete {span} back from the cutoff); \
+             a clock or retention mistake? {nothing}"
+        ),
+    }
+}
+
+/// A policy's problem in words, one sentence. `root` is the policy's root as written.
+pub fn problem(p: &Problem, root: &Path) -> String {
+    use indicatif::HumanBytes;
+    let root = root.display();
+    match p {
+        Problem::Root(message) => format!("{root}: {message}"),
+        Problem::ReadOnly => {
+            format!("{root}: read-only filesystem; deletions under this root stopped after the first failure")
+        }
+        Problem::Archive(why) => format!("{why}; nothing is moved"),
+        Problem::DiskAbove { used_ratio, threshold, freed, planned, excess } => {
+            let verb = if *planned { "this plan would free" } else { "this run freed" };
+            format!(
+                "filesystem of {root} is {:.1}% full, above disk_fail_above {threshold}; {verb} {}; about {} more must go",
+                used_ratio * 100.0,
+                HumanBytes(*freed),
+                HumanBytes(*excess)
+            )
+        }
+        Problem::CapacityUnknown(why) => why.clone(),
+        Problem::CapacityNotMet { missing: m, refused, floors } => {
+            let mut missing = Vec::new();
+            if m.free > 0 {
+                missing.push(format!("{} of free space", HumanBytes(m.free)));
+            }
+            if m.inodes > 0 {
+                missing.push(format!("{} free inodes", m.inodes));
+            }
+            if m.bytes > 0 {
+                missing.push(format!("{} over max_bytes", HumanBytes(m.bytes)));
+            }
+            let missing = if missing.is_empty() { "the target".to_string() } else { missing.join(", ") };
+            let why = if *refused {
+                "nothing was deleted because a guard refused the policy".to_string()
+            } else {
+                format!("the floor ({}) keeps the rest", floors.join(" and "))
+            };
+            format!("capacity target not met: {missing} still missing; {why}")
+        }
+        Problem::Unmatched(n) => {
+            format!(
+                "{} under {root} match no layout (on_unmatched: fail): a new upstream layout?",
+                count(*n, "file", "files")
+            )
+        }
+        Problem::Stale { expect, newest: Some((date, age)) } => {
+            format!("stale: newest partition {date} ended {} ago (expect_fresh {expect})", clock::human(*age))
+        }
+        Problem::Stale { expect, newest: None } => format!("stale: no partition under {root} (expect_fresh {expect})"),
+    }
+}
+
+/// A policy's diagnostics for stderr, a line each with its level: its problems, a
+/// refusal, unmatched files that do not fail it, and entries that could not be read or
+/// deleted.
+pub fn diagnostics(s: &PolicySummary) -> Vec<(Level, String)> {
+    let mut out: Vec<(Level, String)> = s.problems.iter().map(|p| (Level::Error, problem(p, &s.root))).collect();
+    if let Some(r) = &s.refused {
+        out.push((Level::Error, format!("refused by {}: {}", r.guard(), refusal(r))));
+    }
+    let unmatched = s.files.get(Action::Unmatched);
+    if unmatched > 0 && s.on_unmatched != OnUnmatched::Fail {
+        let how = if s.on_unmatched == OnUnmatched::Warn { "warn" } else { "refuse" };
+        let msg = format!(
+            "{} under {} match no layout (on_unmatched: {how})",
+            count(unmatched, "file", "files"),
+            s.root.display()
+        );
+        out.push((Level::Warn, msg));
+    }
+    if s.files.get(Action::Error) > 0 || s.failed > 0 {
+        let msg = format!(
+            "{} could not be read, {} failed",
+            count(s.files.get(Action::Error), "entry", "entries"),
+            count(s.failed, "deletion", "deletions")
+        );
+        out.push((Level::Error, msg));
+    }
+    out
 }
 
 /// The reason for `v` as a new string.

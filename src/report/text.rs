@@ -427,7 +427,7 @@ impl Sink for Text<'_> {
         let mut t = self.policies.remove(&s.name).unwrap_or_default();
         let unmatched = s.files.get(Action::Unmatched);
         if unmatched > 0 {
-            let how = if s.unmatched_fails { "UNMATCHED" } else { "unmatched (not failing the run)" };
+            let how = if s.unmatched_fails() { "UNMATCHED" } else { "unmatched (not failing the run)" };
             writeln!(
                 self.out,
                 "  {} {} ({}) under the root match no layout — a new upstream layout?",
@@ -458,7 +458,8 @@ impl Sink for Text<'_> {
         for a in [Action::Delete, Action::Move, Action::Compress, Action::Protect, Action::Keep] {
             self.rows(&t, a)?;
         }
-        for line in &s.problems {
+        for problem in &s.problems {
+            let line = reason::problem(problem, &s.root);
             writeln!(self.out, "  {}", p.action(Action::Error, &format!("!! {line}")))?;
         }
         for line in std::mem::take(&mut t.problems) {
@@ -468,7 +469,8 @@ impl Sink for Text<'_> {
             writeln!(self.out, "  … and {} more (see --format json)", thousands(t.more_problems))?;
         }
         if let Some(r) = &s.refused {
-            writeln!(self.out, "  {}", p.action(Action::Error, &format!("!! REFUSED by {}: {}", r.guard, r.reason)))?;
+            let why = reason::refusal(r);
+            writeln!(self.out, "  {}", p.action(Action::Error, &format!("!! REFUSED by {}: {why}", r.guard())))?;
         }
         let f = &s.files;
         let b = &s.bytes;
@@ -582,7 +584,7 @@ impl Sink for Text<'_> {
 
     fn finish(&mut self, s: &RunSummary) -> io::Result<()> {
         let warned: u64 =
-            s.policies.iter().filter(|p| !p.unmatched_fails).map(|p| p.files.get(Action::Unmatched)).sum();
+            s.policies.iter().filter(|p| !p.unmatched_fails()).map(|p| p.files.get(Action::Unmatched)).sum();
         let line = if s.exit == Exit::Clean && warned > 0 {
             let files = count(warned, "unmatched file", "unmatched files");
             self.paint.wrap("33", &format!("exit 0: done, with warnings: {files} (on_unmatched: warn)"))

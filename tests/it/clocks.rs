@@ -71,5 +71,6 @@ fn max_delete_as_a_span_at_the_end_of_time_refuses_and_deletes_nothing() {
     let done = bounded(t.sweep("apply", &p, "2262-04-11").args(["--format", "json"]).command(), "apply");
     expect_code(&done, 6);
     assert_eq!(done.summary()["policies"][0]["refused"]["guard"], "max_delete");
+    assert_eq!(done.summary()["policies"][0]["refused"]["code"], "max_delete_span");
     assert_eq!(t.listing(), vec!["2024-07-01/a", "2024-07-02/a"]);
 }

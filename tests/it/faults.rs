@@ -147,6 +147,7 @@ fn a_read_only_filesystem_is_reported_once_per_policy() {
     assert_eq!(s["policies"][0]["failed"], 50);
     let problems = s["policies"][0]["problems"].as_array().unwrap();
     assert_eq!(problems.iter().filter(|p| p.as_str().unwrap().contains("read-only")).count(), 1, "{s}");
+    assert_eq!(s["policies"][0]["problem_codes"], serde_json::json!(["read_only"]), "{s}");
     assert_eq!(done.stderr().matches("read-only").count(), 1, "once on stderr:\n{}", done.stderr());
     assert_eq!(t.listing().len(), 50);
 }

@@ -87,6 +87,7 @@ fn the_json_summary_names_the_unmatched_alarm() {
         "{problems}"
     );
     assert!(problems.to_string().contains("on_unmatched: fail"), "{problems}");
+    assert_eq!(done.summary()["policies"][0]["problem_codes"], serde_json::json!(["unmatched"]));
 }
 
 #[test]

@@ -105,8 +105,23 @@ fn renaming_writer_race() -> WriterRace {
     let done = bounded(s.command(), "apply under the writer");
     stop.store(true, Ordering::Relaxed);
     let renamed = writer.join().unwrap();
-    expect_code(&done, 0);
     let stdout = done.stdout();
+    // Two renames over one name inside sweep's check (set aside, compare, put back)
+    // leave a fresh file sweep never examined with no name to go back to: it is kept
+    // beside, and the deletion fails saying where (exit 5). That is the one failure a
+    // writer may cause; every such file must be there, fresh.
+    let kept: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("\"outcome\":\"failed\""))
+        .map(|l| {
+            let (_, name) = l.rsplit_once("it is kept as ").unwrap_or_else(|| panic!("an unexpected failure: {l}"));
+            name.trim_end_matches("\"}")
+        })
+        .collect();
+    for name in &kept {
+        assert_eq!(fs::read(part.join(name)).unwrap(), b"fresh\n", "{name}: kept, and fresh");
+    }
+    expect_code(&done, if kept.is_empty() { 0 } else { 5 });
     let lost: Vec<String> = renamed
         .iter()
         .map(|i| format!("f{i:04}"))

@@ -1,51 +1,84 @@
 //! Deleting in a bucket: keys collected into batches of up to 1,000 (one `DeleteObjects`
 //! request on S3; single deletes on GCS and Azure), at most `jobs` batches in flight,
-//! every key answered, and a failing service ends the run instead of stalling it; then
-//! the directory markers the run emptied.
+//! every key answered, and a failing service ends the run instead of stalling it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use futures::StreamExt;
 use object_store::ObjectStore;
 use object_store::path::Path as Key;
+use tokio::task::JoinSet;
 
-use super::message;
-use super::walk::{Waiting, Walk};
-use crate::tree::{Mode, Removal, Visitor};
+use super::{BATCH, Bucket, message};
+use crate::tree::{Removal, Visitor};
 
-impl<P> Walk<'_, P> {
+/// The deletions of a walk: the batch being filled, the batches in flight, and what
+/// waits for each key's outcome.
+pub(super) struct Deletions<P> {
+    batch: Vec<(u64, Key)>,
+    inflight: JoinSet<Deleted>,
+    waiting: HashMap<u64, P>,
+    next: u64,
+    /// The service failed: its message. Nothing more is sent.
+    pub(super) broken: Option<String>,
+}
+
+impl<P> Deletions<P> {
+    pub(super) fn new() -> Deletions<P> {
+        Deletions { batch: Vec::new(), inflight: JoinSet::new(), waiting: HashMap::new(), next: 0, broken: None }
+    }
+
+    /// Queues `key`, whose outcome goes to the visitor with `p`; sends the batch when it
+    /// is full.
+    pub(super) async fn queue<V: Visitor<Pending = P>>(
+        &mut self,
+        root: &Bucket,
+        jobs: usize,
+        p: P,
+        key: Key,
+        v: &mut V,
+    ) {
+        let id = self.next;
+        self.next += 1;
+        self.waiting.insert(id, p);
+        self.batch.push((id, key));
+        if self.batch.len() >= BATCH {
+            self.send(root, jobs, v).await;
+        }
+    }
+
     /// Sends the batch being filled, once fewer than `jobs` are in flight.
-    pub(super) async fn send_batch<V: Visitor<Pending = P>>(&mut self, v: &mut V) {
+    pub(super) async fn send<V: Visitor<Pending = P>>(&mut self, root: &Bucket, jobs: usize, v: &mut V) {
         if self.batch.is_empty() {
             return;
         }
-        while self.inflight.len() >= self.opts.jobs.max(1) {
+        while self.inflight.len() >= jobs.max(1) {
             self.collect_one(v).await;
         }
         let batch = std::mem::take(&mut self.batch);
         if let Some(why) = &self.broken {
             let why: Arc<str> = format!("not attempted: the service failed earlier ({why})").into();
             for (id, _) in batch {
-                if let Some(Waiting::File(p)) = self.waiting.remove(&id) {
+                if let Some(p) = self.waiting.remove(&id) {
                     v.removed(p, Removal::Rejected(Arc::clone(&why)));
                 }
             }
             return;
         }
-        let store = Arc::clone(&self.root.store);
-        self.inflight.spawn_on(delete(store, batch), self.root.rt.handle());
+        let store = Arc::clone(&root.store);
+        self.inflight.spawn_on(delete(store, batch), root.rt.handle());
     }
 
     /// Takes the outcomes of one batch.
-    pub(super) async fn collect_one<V: Visitor<Pending = P>>(&mut self, v: &mut V) {
+    async fn collect_one<V: Visitor<Pending = P>>(&mut self, v: &mut V) {
         let Some(done) = self.inflight.join_next().await else { return };
         let (results, fatal) = done.unwrap_or_default();
         if let Some(why) = fatal {
             self.broken.get_or_insert(why);
         }
         for (id, r) in results {
-            let Some(Waiting::File(p)) = self.waiting.remove(&id) else { continue };
+            let Some(p) = self.waiting.remove(&id) else { continue };
             let outcome = match r {
                 Ok(()) => Removal::Removed,
                 Err(msg) => Removal::Rejected(msg.into()),
@@ -54,53 +87,26 @@ impl<P> Walk<'_, P> {
         }
     }
 
-    /// Waits for every batch in flight.
-    pub(super) async fn drain<V: Visitor<Pending = P>>(&mut self, v: &mut V) {
+    /// Sends what is queued and waits for every batch in flight.
+    pub(super) async fn flush<V: Visitor<Pending = P>>(&mut self, root: &Bucket, jobs: usize, v: &mut V) {
+        self.send(root, jobs, v).await;
         while !self.inflight.is_empty() {
             self.collect_one(v).await;
         }
     }
 
-    pub(super) async fn finish<V: Visitor<Pending = P>>(&mut self, v: &mut V) {
-        if self.stop.load(Ordering::Relaxed) != 0 && self.broken.is_none() {
-            // Interrupted: what was not sent is reported as not attempted.
-            for (id, _) in std::mem::take(&mut self.batch) {
-                if let Some(Waiting::File(p)) = self.waiting.remove(&id) {
-                    v.removed(p, Removal::Failed(rustix::io::Errno::INTR));
-                }
+    /// Interrupted: what was not sent is reported as not attempted.
+    pub(super) fn abandon<V: Visitor<Pending = P>>(&mut self, v: &mut V) {
+        for (id, _) in std::mem::take(&mut self.batch) {
+            if let Some(p) = self.waiting.remove(&id) {
+                v.removed(p, Removal::Failed(rustix::io::Errno::INTR));
             }
-        }
-        self.send_batch(v).await;
-        self.drain(v).await;
-        // Listings started ahead of a stop are abandoned.
-        self.ahead.clear();
-        for (key, path, tag, known) in std::mem::take(&mut self.markers) {
-            if self.stop.load(Ordering::Relaxed) != 0 || self.broken.is_some() {
-                break;
-            }
-            let outcome = match self.opts.mode {
-                Mode::Plan if known => Removal::Planned,
-                Mode::Plan => continue,
-                Mode::Apply => match self.only_marker(&key).await {
-                    Ok(true) => match self.root.markers.delete(&key).await {
-                        Ok(true) => Removal::Removed,
-                        // There was none (Azure): nothing to report.
-                        Ok(false) if !known => continue,
-                        Ok(false) => Removal::Vanished,
-                        Err(e) => Removal::Rejected(e.into()),
-                    },
-                    // Something is left (a deletion failed, or a writer came): it stays.
-                    Ok(false) => continue,
-                    Err(e) => Removal::Rejected(e.into()),
-                },
-            };
-            v.dir_removed(&path, tag, outcome);
         }
     }
 }
 
 /// A batch's outcomes, and the service's message when it failed as a whole.
-pub(super) type Deleted = (Vec<(u64, Result<(), String>)>, Option<String>);
+type Deleted = (Vec<(u64, Result<(), String>)>, Option<String>);
 
 /// Consecutive failures of single deletions after which the service is taken for
 /// failed: stores without a bulk call (GCS) retry every key on its own, which on a dead

@@ -7,12 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use object_store::list::{PaginatedListOptions, PaginatedListStore};
-use object_store::path::Path as Key;
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
 
-use super::delete::Deleted;
-use super::{BATCH, Bucket, ObjectWalk, PAGES_AHEAD, Page, message};
+use super::delete::Deletions;
+use super::{Bucket, ObjectWalk, PAGES_AHEAD, Page, message};
 use crate::policy::object::Scheme;
 use crate::tree::pace::Pacer;
 use crate::tree::{
@@ -44,7 +42,7 @@ async fn list(lister: Arc<dyn PaginatedListStore>, prefix: String, tx: mpsc::Sen
 }
 
 /// A directory being walked.
-pub(super) struct Level<D> {
+struct Level<D> {
     /// Its key prefix, ending in `/` (empty: the bucket itself).
     prefix: String,
     /// Length of the display path (`s3://bucket/…/dir`).
@@ -68,38 +66,28 @@ impl<D> Level<D> {
     }
 }
 
-/// What waits for a deletion's outcome.
-pub(super) enum Waiting<P> {
-    File(P),
-}
-
-pub(super) struct Walk<'a, P> {
-    pub(super) root: &'a Bucket,
-    pub(super) opts: ObjectWalk,
-    pub(super) pacer: &'a Pacer,
-    pub(super) stop: &'a AtomicUsize,
+struct Walk<'a, P> {
+    root: &'a Bucket,
+    opts: ObjectWalk,
+    pacer: &'a Pacer,
+    stop: &'a AtomicUsize,
     /// The display path of the current directory (or entry).
-    pub(super) path: Vec<u8>,
-    pub(super) root_len: usize,
+    path: Vec<u8>,
+    root_len: usize,
     /// Listings started ahead, by prefix.
-    pub(super) ahead: HashMap<String, mpsc::Receiver<Page>>,
-    pub(super) batch: Vec<(u64, Key)>,
-    pub(super) inflight: JoinSet<Deleted>,
-    pub(super) waiting: HashMap<u64, Waiting<P>>,
-    pub(super) next: u64,
-    /// The service failed: its message. Nothing more is sent.
-    pub(super) broken: Option<String>,
+    ahead: HashMap<String, mpsc::Receiver<Page>>,
+    deletions: Deletions<P>,
     /// Markers of emptied directories (key, display path, tag, whether the listing showed
     /// it), deepest first.
-    pub(super) markers: Vec<(String, Vec<u8>, u32, bool)>,
+    markers: Vec<(String, Vec<u8>, u32, bool)>,
     /// The first page of a directory's listing, read before the walk entered it (to
     /// tell a table), by prefix.
-    pub(super) first: HashMap<String, Page>,
+    first: HashMap<String, Page>,
 }
 
 impl<P> Walk<'_, P> {
-    pub(super) fn stopped<V: Visitor>(&self, v: &V) -> bool {
-        v.stop() || self.stop.load(Ordering::Relaxed) != 0 || self.broken.is_some()
+    fn stopped<V: Visitor>(&self, v: &V) -> bool {
+        v.stop() || self.stop.load(Ordering::Relaxed) != 0 || self.deletions.broken.is_some()
     }
 
     /// Starts listing `prefix` unless it is already under way.
@@ -260,8 +248,7 @@ impl<P> Walk<'_, P> {
             return;
         }
         self.read(level, v, Pass::Markers).await;
-        self.send_batch(v).await;
-        self.drain(v).await;
+        self.deletions.flush(self.root, self.opts.jobs, v).await;
         v.markers_done(&mut level.state);
         if !level.troubled {
             self.read(level, v, Pass::Rest).await;
@@ -298,7 +285,7 @@ impl<P> Walk<'_, P> {
                     if fatal {
                         // The service failed (after its retries): nothing more is asked of
                         // it, so a dead or throttling service ends the run, never stalls it.
-                        self.broken = Some(msg.clone());
+                        self.deletions.broken = Some(msg.clone());
                     }
                     level.troubled = true;
                     self.path.truncate(level.path_len);
@@ -357,13 +344,7 @@ impl<P> Walk<'_, P> {
                             v.removed(p, Removal::Planned);
                         } else {
                             self.pacer.wait(size);
-                            let id = self.next;
-                            self.next += 1;
-                            self.waiting.insert(id, Waiting::File(p));
-                            self.batch.push((id, o.location.clone()));
-                            if self.batch.len() >= BATCH {
-                                self.send_batch(v).await;
-                            }
+                            self.deletions.queue(self.root, self.opts.jobs, p, o.location.clone(), v).await;
                         }
                     }
                     // Compression and moves are local only (a validation error here).
@@ -377,8 +358,41 @@ impl<P> Walk<'_, P> {
         self.path.truncate(level.path_len);
     }
 
+    /// Ends the walk: the deletions sent and answered, then the markers of the
+    /// directories the run emptied, deepest first.
+    async fn finish<V: Visitor<Pending = P>>(&mut self, v: &mut V) {
+        if self.stop.load(Ordering::Relaxed) != 0 && self.deletions.broken.is_none() {
+            self.deletions.abandon(v);
+        }
+        self.deletions.flush(self.root, self.opts.jobs, v).await;
+        // Listings started ahead of a stop are abandoned.
+        self.ahead.clear();
+        for (key, path, tag, known) in std::mem::take(&mut self.markers) {
+            if self.stop.load(Ordering::Relaxed) != 0 || self.deletions.broken.is_some() {
+                break;
+            }
+            let outcome = match self.opts.mode {
+                Mode::Plan if known => Removal::Planned,
+                Mode::Plan => continue,
+                Mode::Apply => match self.only_marker(&key).await {
+                    Ok(true) => match self.root.markers.delete(&key).await {
+                        Ok(true) => Removal::Removed,
+                        // There was none (Azure): nothing to report.
+                        Ok(false) if !known => continue,
+                        Ok(false) => Removal::Vanished,
+                        Err(e) => Removal::Rejected(e.into()),
+                    },
+                    // Something is left (a deletion failed, or a writer came): it stays.
+                    Ok(false) => continue,
+                    Err(e) => Removal::Rejected(e.into()),
+                },
+            };
+            v.dir_removed(&path, tag, outcome);
+        }
+    }
+
     /// Whether the prefix `key` holds nothing but its marker.
-    pub(super) async fn only_marker(&self, key: &str) -> Result<bool, String> {
+    async fn only_marker(&self, key: &str) -> Result<bool, String> {
         let opts = PaginatedListOptions { max_keys: Some(2), ..Default::default() };
         let page = self.root.lister.list_paginated(Some(key), opts).await.map_err(|e| message(&e))?;
         let own = key.trim_end_matches('/');
@@ -397,12 +411,8 @@ pub fn walk<V: Visitor>(root: &Bucket, opts: ObjectWalk, pacer: &Pacer, stop: &A
         root_len: path.len(),
         path,
         ahead: HashMap::new(),
-        batch: Vec::new(),
-        inflight: JoinSet::new(),
-        waiting: HashMap::new(),
-        next: 0,
+        deletions: Deletions::new(),
         markers: Vec::new(),
-        broken: None,
         first: HashMap::new(),
     };
     root.rt.block_on(w.run(v));
