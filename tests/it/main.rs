@@ -35,6 +35,7 @@ mod policy_errors;
 mod policyfiles;
 mod props;
 mod race;
+mod redteam;
 mod reports;
 mod roots;
 mod schema;
