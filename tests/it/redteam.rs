@@ -210,6 +210,92 @@ fn a_file_held_open_by_a_thread_of_a_process_is_open_for_skip_open() {
     );
 }
 
+/// Maps the file and closes its descriptor (only `/proc/PID/maps` shows it then), then,
+/// in a user and mount namespace of its own, mounts a FUSE filesystem (no server: none
+/// is needed) and keeps an `O_PATH` descriptor of its root. Root may not `stat` a FUSE
+/// file of a mount made without `allow_other`, even with `CAP_SYS_PTRACE`.
+const UNREADABLE_TO_ROOT: &str = "import ctypes,os,subprocess,sys,time
+libc=ctypes.CDLL(None)
+libc.mmap.restype=ctypes.c_void_p
+libc.mmap.argtypes=[ctypes.c_void_p,ctypes.c_size_t,ctypes.c_int,ctypes.c_int,ctypes.c_int,ctypes.c_long]
+f=os.open(sys.argv[1],os.O_RDONLY)
+assert libc.mmap(None,4096,1,1,f,0) not in (None,2**64-1)
+os.close(f)
+fuse=os.open('/dev/fuse',os.O_RDWR)
+subprocess.run(['mount','-t','fuse','-o','fd=%d,rootmode=40000,user_id=0,group_id=0'%fuse,'x',sys.argv[2]],pass_fds=(fuse,),check=True)
+keep=os.open(sys.argv[2],os.O_PATH)
+print('ok',flush=True)
+time.sleep(60)";
+
+/// A device's mode, set for one test and restored on drop.
+struct DeviceMode(PathBuf, u32);
+
+impl Drop for DeviceMode {
+    fn drop(&mut self) {
+        chmod(&self.0, self.1);
+    }
+}
+
+#[test]
+fn a_process_that_makes_itself_unreadable_to_root_hides_no_mapped_file_from_skip_open() {
+    // With CAP_SYS_PTRACE, a process whose descriptors sweep cannot follow is taken for
+    // one the platform guards (a container's supervisor): a warning, and its mappings are
+    // not read. Any user can make a process of theirs so: a FUSE mount in a user namespace
+    // of their own (/dev/fuse is 0666 on common distributions) gives a descriptor root may
+    // not stat. The file that process maps is then deleted under it, skip_open on.
+    let test = "redteam::a_process_that_makes_itself_unreadable_to_root_hides_no_mapped_file_from_skip_open";
+    let Some(nobody) = Nobody::new(test) else { return };
+    let Some(python) = python_for(&nobody, test) else { return };
+    let fuse = Path::new("/dev/fuse");
+    let Ok(meta) = fs::metadata(fuse) else {
+        missing(test, "/dev/fuse");
+        return;
+    };
+    let old = meta.permissions().mode() & 0o7777;
+    // As on common distributions (the FUSE module's udev rule).
+    let _mode = DeviceMode(fuse.to_path_buf(), old);
+    chmod(fuse, 0o666);
+    if !nobody.command("unshare").args(["-Urm", "true"]).status().is_ok_and(|s| s.success()) {
+        missing(test, "user namespaces for unprivileged users");
+        return;
+    }
+    let t = open_tree();
+    chmod(&t.root, 0o755);
+    t.file_sized("2024-07-01/mapped.bin", 4096).mtime("2024-07-01/mapped.bin", OLD_MTIME);
+    chmod(&t.path("2024-07-01/mapped.bin"), 0o644);
+    chmod(&t.path("2024-07-01"), 0o755);
+    let mnt = t.dir.path().join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    chown(&mnt, 65534);
+    let child = nobody
+        .command("unshare")
+        .arg("-Urm")
+        .arg(&python)
+        .args(["-c", UNREADABLE_TO_ROOT])
+        .arg(t.path("2024-07-01/mapped.bin"))
+        .arg(&mnt)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut holder = Holder(child);
+    let mut line = String::new();
+    BufReader::new(holder.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ok", "the mapping process is ready");
+
+    let p = t.policy(&one_policy(&["%Y-%m-%d/*"], "1d", ""));
+    let done = t.sweep("apply", &p, NOW).args(["--format", "json"]).output();
+    assert!(
+        t.exists("2024-07-01/mapped.bin"),
+        "a file nobody's process maps was deleted under it (skip_open: true), exit {:?}\n--- stdout\n{}--- stderr\n{}",
+        done.out.status.code(),
+        done.stdout(),
+        done.stderr()
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // One run, one plan: roots by identity, moves too.
 
