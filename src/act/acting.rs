@@ -311,7 +311,7 @@ impl<'p> Visitor for Acting<'_, '_, 'p> {
                 if let Some((planned, routes)) = self.arrivals.as_mut()
                     && routes.later_moves_into(e.path)
                 {
-                    planned.note_gone(e.path);
+                    planned.note_gone(&routes.real(e.path));
                 }
                 (Decision::WouldRemove, None)
             }
@@ -386,8 +386,8 @@ impl<'p> Visitor for Acting<'_, '_, 'p> {
 
     fn foresee(&mut self, d: &Doomed<'p>, predicted: Removal) -> Removal {
         match (&predicted, &d.to, &self.arrivals) {
-            (Removal::WouldFail(Errno::EXIST), Some(to), Some((planned, _)))
-                if d.verdict.action == Action::Move && planned.is_gone(to) =>
+            (Removal::WouldFail(Errno::EXIST), Some(to), Some((planned, routes)))
+                if d.verdict.action == Action::Move && planned.is_gone(&routes.real(to)) =>
             {
                 Removal::Planned
             }

@@ -8,23 +8,33 @@
 //! number of directories that receive files, not the number of files.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 
 use crate::policy::PolicySet;
 use crate::tree::{Arrival, Arrivals};
 
 /// Where a planned move lands: which root of the run (by its place in the run) owns
 /// the destination, and whether that root runs after the one being walked.
+///
+/// Roots are the same by identity however they are spelled, so a destination is
+/// routed by where it really is: each root and each `archive.to` is resolved once
+/// (symlinks followed, as the walks and moves reach them), and paths are compared in
+/// that form. An `archive.to` spelled through a symlink to a later root lands in that
+/// root, in `plan` as in `apply`.
 pub struct Routes<'p> {
     set: &'p PolicySet,
     /// For each policy, the place in the run of its root.
     group_of: Vec<usize>,
-    /// Each root, in run order, and whether it runs in this run.
-    roots: Vec<(std::path::PathBuf, bool)>,
-    /// Where policies move files to, and the place in the run of the root that does.
-    targets: Vec<(std::path::PathBuf, usize)>,
+    /// Each root, in run order: as spelled, as resolved, and whether it runs in this run.
+    roots: Vec<(PathBuf, PathBuf, bool)>,
+    /// Where policies move files to, as spelled and as resolved, and the place in the
+    /// run of the root that moves them.
+    targets: Vec<(PathBuf, PathBuf, usize)>,
     current: usize,
 }
 
@@ -41,18 +51,41 @@ impl<'p> Routes<'p> {
             .policies
             .iter()
             .enumerate()
-            .filter_map(|(i, p)| p.tiers.archive.as_ref().map(|a| (a.to.clone(), group_of[i])))
+            .filter_map(|(i, p)| p.tiers.archive.as_ref().map(|a| (a.to.clone(), resolved(&a.to), group_of[i])))
             .collect();
-        let roots = groups.into_iter().zip(runs).map(|(g, r)| (g.root, r)).collect();
+        let roots = groups
+            .into_iter()
+            .zip(runs)
+            .map(|(g, r)| {
+                let real = resolved(&g.root);
+                (g.root, real, r)
+            })
+            .collect();
         Routes { set, group_of, roots, targets, current: 0 }
+    }
+
+    /// `path` (below a root or an `archive.to` of the run, as spelled there) as resolved.
+    pub fn real(&self, path: &[u8]) -> Vec<u8> {
+        let spelled = Path::new(OsStr::from_bytes(path));
+        let prefixes = self.roots.iter().map(|(s, r, _)| (s, r)).chain(self.targets.iter().map(|(s, r, _)| (s, r)));
+        // The longest spelled prefix: a root below another is its own.
+        let best = prefixes.filter(|(s, _)| spelled.starts_with(s)).max_by_key(|(s, _)| s.as_os_str().len());
+        match best {
+            Some((s, r)) => match spelled.strip_prefix(s) {
+                Ok(rest) if rest.as_os_str().is_empty() => r.as_os_str().as_bytes().to_vec(),
+                Ok(rest) => r.join(rest).into_os_string().into_vec(),
+                Err(_) => path.to_vec(),
+            },
+            None => path.to_vec(),
+        }
     }
 
     /// Whether a root that runs later moves files to where `path` is (so that deleting
     /// it now frees the name for that move).
     pub fn later_moves_into(&self, path: &[u8]) -> bool {
-        use std::os::unix::ffi::OsStrExt;
-        let path = std::path::Path::new(std::ffi::OsStr::from_bytes(path));
-        self.targets.iter().any(|(to, g)| *g > self.current && path.starts_with(to))
+        let real = self.real(path);
+        let real = Path::new(OsStr::from_bytes(&real));
+        self.targets.iter().any(|(_, to, g)| *g > self.current && real.starts_with(to))
     }
 
     /// The root being walked now.
@@ -68,20 +101,47 @@ impl<'p> Routes<'p> {
     /// Where a file moved to `to` lands, when a root that runs later owns it: that
     /// root's place in the run, the directory below it, and the file's name.
     pub fn route(&self, to: &[u8]) -> Option<(usize, Vec<u8>, Vec<u8>)> {
-        use std::os::unix::ffi::OsStrExt;
-        let path = std::path::Path::new(std::ffi::OsStr::from_bytes(to));
-        let owner = self.set.owner(path)?;
+        let real = self.real(to);
+        let real = Path::new(OsStr::from_bytes(&real));
+        // The deepest root that really holds it, spelled as that root is.
+        let (root, rest) = self
+            .roots
+            .iter()
+            .filter_map(|(spelled, r, _)| Some((spelled, real.strip_prefix(r).ok()?)))
+            .filter(|(_, rest)| !rest.as_os_str().is_empty())
+            .min_by_key(|(_, rest)| rest.as_os_str().len())?;
+        let owner = self.set.owner(&root.join(rest))?;
         let group = self.group_of[owner];
-        let (root, runs) = self.roots.get(group)?;
+        let (spelled, _, runs) = self.roots.get(group)?;
         if group <= self.current || !runs {
             return None;
         }
-        let rel = path.strip_prefix(root).ok()?.as_os_str().as_bytes();
+        let rel = root.join(rest);
+        let rel = rel.strip_prefix(spelled).ok()?.as_os_str().as_bytes();
         let (dir, name) = match rel.iter().rposition(|b| *b == b'/') {
             Some(i) => (&rel[..i], &rel[i + 1..]),
             None => (&b""[..], rel),
         };
         Some((group, dir.to_vec(), name.to_vec()))
+    }
+}
+
+/// `path` with symlinks resolved as far as it exists, the rest as written (a destination
+/// directory sweep has yet to make).
+fn resolved(path: &Path) -> PathBuf {
+    let mut missing = Vec::new();
+    let mut at = path;
+    loop {
+        if let Ok(real) = std::fs::canonicalize(at) {
+            return missing.iter().rev().fold(real, |p: PathBuf, c: &&OsStr| p.join(c));
+        }
+        match (at.parent(), at.file_name()) {
+            (Some(parent), Some(name)) => {
+                missing.push(name);
+                at = parent;
+            }
+            _ => return path.to_path_buf(),
+        }
     }
 }
 

@@ -66,11 +66,26 @@ pub fn before_walking(ctx: &Ctx, members: &mut [Member], root: &Root) {
 /// sweep runs as (or root) can write, or whose incoming directory is not sweep's own,
 /// fails every move (exit 5), in plan as in apply. In apply, copies an interrupted run left in its incoming directory are
 /// removed first.
-pub fn open_archives(ctx: &Ctx, members: &mut [Member], apply: bool, sink: &mut dyn Sink) {
+pub fn open_archives(ctx: &Ctx, members: &mut [Member], root: &Root, apply: bool, sink: &mut dyn Sink) {
+    // Where the root really is: an archive spelled outside it may still lie inside it
+    // through a symlink (validation compares spellings), and would then be walked and
+    // moved one level deeper every night.
+    let real_root = root.local().map(|r| r.resolved.clone().unwrap_or_else(|| r.path.clone()));
     for m in members.iter_mut().filter(|m| m.selected) {
         let Some(a) = m.policy.tiers.archive.as_ref() else { continue };
         let to = a.to.display();
         m.archive = match RootDir::open(&a.to) {
+            Ok(r)
+                if real_root.as_ref().is_some_and(|root| {
+                    let real = r.resolved.as_deref().unwrap_or(&r.path);
+                    real.starts_with(root) || root.starts_with(real)
+                }) =>
+            {
+                let real = r.resolved.as_deref().unwrap_or(&r.path).display().to_string();
+                Err(format!(
+                    "archive.to {to}: it is {real}, which contains the root or lies inside it (through a symlink): the archive must be outside the root"
+                ))
+            }
             Ok(r) => match ctx.system.refuse(&r.path, Some(r.id), r.resolved.as_deref()) {
                 Some(reason) => Err(format!("archive.to {to}: {reason}")),
                 // One that another user can write: a forgery could take an original's place.

@@ -212,7 +212,7 @@ fn run_group<'p>(
     let mut before = None;
     if let Some(root) = &root {
         decide::before_walking(ctx, &mut members, root);
-        decide::open_archives(ctx, &mut members, apply, sink);
+        decide::open_archives(ctx, &mut members, root, apply, sink);
         before = root.statvfs().map(|s| {
             let used = s.f_blocks.saturating_sub(s.f_bfree).saturating_mul(s.f_frsize);
             (s.f_bavail.saturating_mul(s.f_frsize), s.f_favail, used)

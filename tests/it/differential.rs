@@ -1,6 +1,7 @@
 //! plan ≡ apply ≡ explain, as a property: a model-based differential test over random
 //! trees and random sets of policies that meet — nested and shared roots, a tier chain
-//! that archives into another policy's root (loaded after it, or before), completion
+//! that archives into another policy's root (loaded after it, or before; spelled as the
+//! root is, or through a symlink to it), completion
 //! markers, excludes, unmatched files, files held open, `min_age`, `keep_last`,
 //! thinning, capacity, the `max_delete` forms, `on_unmatched`, and table directories.
 //!
@@ -150,15 +151,14 @@ struct Arch {
     max_delete: (u8, u32),
     /// Loaded before the main policy, so it runs first.
     first: bool,
+    /// The main policy's `archive.to` is spelled through a symlink to this root
+    /// (`{dir}/alias -> arch`): the same root by identity.
+    alias: bool,
 }
 
 fn arch() -> impl Strategy<Value = Arch> {
-    (1u32..40, 0u32..4, (0u8..3, 1u32..20), any::<bool>()).prop_map(|(keep, weekly, max_delete, first)| Arch {
-        keep,
-        weekly,
-        max_delete,
-        first,
-    })
+    (1u32..40, 0u32..4, (0u8..3, 1u32..20), any::<bool>(), prop::bool::weighted(0.3))
+        .prop_map(|(keep, weekly, max_delete, first, alias)| Arch { keep, weekly, max_delete, first, alias })
 }
 
 #[derive(Debug, Clone)]
@@ -218,7 +218,8 @@ fn policies(c: &Case) -> String {
         hot.push_str(&format!("    compress: {{after: {after}d, format: zstd}}\n"));
     }
     if let Some(after) = h.archive {
-        hot.push_str(&format!("    archive: {{after: {after}d, to: {{dir}}/arch}}\n"));
+        let to = if c.arch.alias { "alias" } else { "arch" };
+        hot.push_str(&format!("    archive: {{after: {after}d, to: {{dir}}/{to}}}\n"));
     }
     if let Some(b) = h.max_bytes {
         hot.push_str(&format!("    max_bytes: {b}\n"));
@@ -357,6 +358,7 @@ fn run(c: &Case) -> Result<(), TestCaseError> {
     let dir = format!("{}/", t.dir.path().display());
     fs::create_dir_all(t.dir.path().join("a/inner")).unwrap();
     fs::create_dir_all(t.dir.path().join("arch")).unwrap();
+    std::os::unix::fs::symlink("arch", t.dir.path().join("alias")).unwrap();
     let p = t.policy(&policies(c));
     let mut paths = BTreeSet::new();
     for f in &c.files {

@@ -401,3 +401,27 @@ fn names_like_sweeps_temporaries_obey_ownership_and_exclude() {
         lines.iter().find(|l| l["path"].as_str().is_some_and(|p| p.ends_with(&format!("keep/{temp}")))).unwrap();
     assert_eq!(excluded["action"], "protect", "{excluded}");
 }
+
+#[test]
+fn entries_named_like_sweeps_temporaries_that_are_not_files_are_counted_as_any_other() {
+    // sweep's temporaries are regular files: a symlink or a FIFO with such a name is an
+    // entry like any other, counted (max_bytes, unmatched) and judged, never passed over.
+    let t = Tree::new();
+    t.file("2024-07-01/a.csv");
+    let link = t.path("2024-07-01/.sweep.0123456789abcdef.compress");
+    std::os::unix::fs::symlink("a.csv", &link).unwrap();
+    let fifo = t.path("stray/.sweep.fedcba9876543210.move");
+    fs::create_dir_all(fifo.parent().unwrap()).unwrap();
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success(), "mkfifo");
+    let p = t.policy(&one_policy(&["%Y-%m-%d/*"], "1d", ""));
+    let done = t.sweep("plan", &p, "2024-07-12T12:00:00Z").args(["--format", "json"]).code(7);
+    let lines = done.json();
+    let action = |name: &str| {
+        let l = lines.iter().find(|l| l["path"].as_str().is_some_and(|p| p.ends_with(name)));
+        l.map(|l| l["action"].as_str().unwrap_or_default().to_string())
+    };
+    assert_eq!(action(".sweep.0123456789abcdef.compress").as_deref(), Some("delete"), "{}", done.stdout());
+    assert_eq!(action(".sweep.fedcba9876543210.move").as_deref(), Some("unmatched"), "{}", done.stdout());
+    assert_eq!(done.summary()["policies"][0]["leftovers"], 0);
+}

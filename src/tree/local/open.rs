@@ -41,6 +41,12 @@ pub struct OpenFiles {
 impl OpenFiles {
     /// Scans `/proc`. An error means `/proc` could not be read at all; processes that
     /// vanish or cannot be examined during the scan are skipped.
+    ///
+    /// A process is read thread by thread (`/proc/PID/task/TID`): a thread may have a
+    /// descriptor table of its own (`unshare(CLONE_FILES)`), and once the main thread has
+    /// exited, `/proc/PID/fd` and `/proc/PID/maps` are empty while the others live on.
+    /// Threads that share a table (the usual case, told by `kcmp`) are read once; where
+    /// the kernel cannot tell, every thread's table is read.
     pub fn scan() -> Result<OpenFiles, String> {
         let mut out = OpenFiles::default();
         let me = std::process::id();
@@ -52,77 +58,85 @@ impl OpenFiles {
             if pid == me {
                 continue;
             }
-            let fds = match fs::read_dir(p.path().join("fd")) {
-                Ok(fds) => fds,
-                // Not allowed to look: another user's process, without CAP_SYS_PTRACE.
-                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                    if ptrace {
-                        out.guarded += 1;
-                    } else {
-                        out.unreadable += 1;
-                    }
-                    continue;
-                }
-                // Gone meanwhile, or a zombie: it holds nothing.
-                Err(_) => continue,
-            };
-            let mut command: Option<String> = None;
-            let mut blind = false;
-            for fd in fds.flatten() {
-                out.descriptors += 1;
-                // `metadata` follows the magic link to the open file itself. Listing the
-                // directory may be allowed where following its links is not.
-                let m = match fs::metadata(fd.path()) {
-                    Ok(m) => m,
-                    Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                        blind = true;
-                        continue;
-                    }
-                    Err(_) => continue,
-                };
-                if !m.file_type().is_file() {
-                    continue;
-                }
-                if m.nlink() == 0 {
-                    let link = fs::read_link(fd.path()).unwrap_or_default();
-                    let text = link.to_string_lossy();
-                    let path = text.strip_suffix(" (deleted)").map_or(link.clone(), std::path::PathBuf::from);
-                    if !out.deleted.iter().any(|(d, p, _)| *d == m.dev() && *p == path) {
-                        out.deleted.push((m.dev(), path, m.blocks().saturating_mul(512)));
-                    }
-                    continue;
-                }
-                let command = command.get_or_insert_with(|| {
-                    fs::read_to_string(p.path().join("comm")).map(|s| s.trim_end().to_string()).unwrap_or_default()
-                });
-                out.by_inode.entry((m.dev(), m.ino())).or_insert_with(|| Holder { pid, command: command.clone() });
+            let mut process = Process { pid, dir: p.path(), command: None, ptrace };
+            match out.read_process(&mut process) {
+                Ok(()) => {}
+                // Not allowed to look: another user's process, without CAP_SYS_PTRACE; or,
+                // with it, one the platform guards.
+                Err(Denied) if ptrace => out.guarded += 1,
+                Err(Denied) => out.unreadable += 1,
             }
-            if blind {
-                if ptrace {
-                    out.guarded += 1;
-                } else {
-                    out.unreadable += 1;
-                }
-                continue;
-            }
-            // A file mapped into memory is in use even after its descriptor is closed.
-            if let Ok(maps) = fs::read_to_string(p.path().join("maps")) {
-                for key in mapped(&maps) {
-                    if let std::collections::hash_map::Entry::Vacant(v) = out.by_inode.entry(key) {
-                        let command = command.get_or_insert_with(|| {
-                            fs::read_to_string(p.path().join("comm"))
-                                .map(|s| s.trim_end().to_string())
-                                .unwrap_or_default()
-                        });
-                        v.insert(Holder { pid, command: command.clone() });
-                    }
-                }
-            }
-            // Mappings that cannot be read are not counted as blind: the descriptors were
-            // readable, so the process is not beyond reach; some supervisors (a
-            // container's init) guard their mappings even from root.
         }
         Ok(out)
+    }
+
+    /// Reads the descriptors and mappings of one process, thread by thread.
+    fn read_process(&mut self, p: &mut Process) -> Result<(), Denied> {
+        let tasks: Vec<u32> = match fs::read_dir(p.dir.join("task")) {
+            Ok(tasks) => tasks.flatten().filter_map(|t| t.file_name().to_str()?.parse().ok()).collect(),
+            Err(_) => vec![p.pid],
+        };
+        // Threads whose descriptor tables were read; whether any thread's mappings were.
+        let mut tables: Vec<u32> = Vec::new();
+        let mut mapped_read = false;
+        for tid in tasks {
+            let task = p.dir.join("task").join(tid.to_string());
+            if !tables.iter().any(|t| same_files(*t, tid) == Some(true)) {
+                match fs::read_dir(task.join("fd")) {
+                    Ok(fds) => {
+                        tables.push(tid);
+                        for fd in fds.flatten() {
+                            self.descriptor(p, &fd.path())?;
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return Err(Denied),
+                    // The thread ended meanwhile.
+                    Err(_) => {}
+                }
+            }
+            // Threads share their memory: the first thread whose mappings can be read
+            // speaks for all (a main thread that exited has none).
+            if !mapped_read && let Ok(maps) = fs::read_to_string(task.join("maps")) {
+                let keys = mapped(&maps);
+                mapped_read = !keys.is_empty();
+                for key in keys {
+                    if let std::collections::hash_map::Entry::Vacant(v) = self.by_inode.entry(key) {
+                        v.insert(Holder { pid: p.pid, command: p.command().to_string() });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One descriptor of a process. Following it needs `CAP_SYS_PTRACE` for another
+    /// user's process: without, a refusal means the process cannot be seen. With it, a
+    /// descriptor that still cannot be followed is a file of a filesystem that keeps root
+    /// out (FUSE without `allow_other`), not one sweep could reach either: passed over,
+    /// the rest of the process is read.
+    fn descriptor(&mut self, p: &mut Process, fd: &std::path::Path) -> Result<(), Denied> {
+        self.descriptors += 1;
+        let m = match fs::metadata(fd) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && !p.ptrace => return Err(Denied),
+            Err(_) => return Ok(()),
+        };
+        if !m.file_type().is_file() {
+            return Ok(());
+        }
+        if m.nlink() == 0 {
+            let link = fs::read_link(fd).unwrap_or_default();
+            let text = link.to_string_lossy();
+            let path = text.strip_suffix(" (deleted)").map_or(link.clone(), std::path::PathBuf::from);
+            if !self.deleted.iter().any(|(d, p, _)| *d == m.dev() && *p == path) {
+                self.deleted.push((m.dev(), path, m.blocks().saturating_mul(512)));
+            }
+            return Ok(());
+        }
+        self.by_inode
+            .entry((m.dev(), m.ino()))
+            .or_insert_with(|| Holder { pid: p.pid, command: p.command().to_string() });
+        Ok(())
     }
 
     /// Who holds the file with this device and inode open (or mapped), if anyone.
@@ -139,6 +153,39 @@ impl OpenFiles {
             .filter(|(d, p, _)| *d == dev && p.starts_with(root))
             .fold((0, 0), |(n, b), (_, _, bytes)| (n + 1, b + bytes))
     }
+}
+
+/// A process being read: its id, its `/proc` directory, its command name once read, and
+/// whether sweep has `CAP_SYS_PTRACE`.
+struct Process {
+    pid: u32,
+    dir: std::path::PathBuf,
+    command: Option<String>,
+    ptrace: bool,
+}
+
+impl Process {
+    /// `/proc/PID/comm`, read the first time it is needed.
+    fn command(&mut self) -> &str {
+        let dir = &self.dir;
+        self.command.get_or_insert_with(|| {
+            fs::read_to_string(dir.join("comm")).map(|s| s.trim_end().to_string()).unwrap_or_default()
+        })
+    }
+}
+
+/// A process whose descriptors sweep may not read.
+struct Denied;
+
+/// Whether two threads share one descriptor table (`kcmp(KCMP_FILES)`); `None` when the
+/// kernel cannot say (no `kcmp`, a seccomp filter, a thread gone).
+#[allow(unsafe_code)]
+fn same_files(a: u32, b: u32) -> Option<bool> {
+    const KCMP_FILES: libc::c_long = 2;
+    let (Ok(a), Ok(b)) = (libc::pid_t::try_from(a), libc::pid_t::try_from(b)) else { return None };
+    // SAFETY: kcmp takes five integers and touches no memory of this process.
+    let r = unsafe { libc::syscall(libc::SYS_kcmp, a, b, KCMP_FILES, 0 as libc::c_ulong, 0 as libc::c_ulong) };
+    (r >= 0).then_some(r == 0)
 }
 
 /// Whether this process has `CAP_SYS_PTRACE` in its effective set (`/proc/self/status`),

@@ -245,8 +245,11 @@ impl<P> Walker<'_, '_, P> {
                 let rel = self.path[(self.root_len + 1).min(self.path.len())..].to_vec();
                 self.path.truncate(base);
                 if v.acts_on_temporary(&level.state, name, &rel) {
-                    self.debris(level, fd, cname, v);
-                    return;
+                    match tier::debris(fd, cname) {
+                        Debris::Leftover => return self.leftover(level, fd, cname, v),
+                        Debris::Busy => return,
+                        Debris::NotOurs => {}
+                    }
                 }
                 level.entries += 1;
                 st = Some(rustix::fs::statat(&**fd, cname, AtFlags::SYMLINK_NOFOLLOW));
@@ -358,19 +361,16 @@ impl<P> Walker<'_, '_, P> {
         }
     }
 
-    /// One of sweep's own temporaries, found by the walk (`self.path` ends at its
-    /// directory): one an interrupted run left is removed (in plan: would be) and
-    /// reported; one in use now is not counted at all.
-    fn debris<V: Visitor<Pending = P>>(
+    /// A temporary an interrupted run left, found by the walk (`self.path` ends at its
+    /// directory): removed (in plan: would be) and reported. (One in use now is not
+    /// counted at all.)
+    fn leftover<V: Visitor<Pending = P>>(
         &mut self,
         level: &mut Level<V::Dir>,
         fd: &OwnedFd,
         name: &std::ffi::CStr,
         v: &mut V,
     ) {
-        if tier::debris(fd, name) != Debris::Leftover {
-            return;
-        }
         let base = self.path.len();
         self.path.push(b'/');
         self.path.extend_from_slice(name.to_bytes());

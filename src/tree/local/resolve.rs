@@ -1,11 +1,16 @@
 //! Opening a directory by path as root on a shared host: a symlink is followed only if
-//! the directory that holds it can be written by no user but root.
+//! the directory that holds it can be written by no user but root, and a directory
+//! owned by a user other than root is passed through only into directories of the
+//! same owner.
 //!
 //! A user who can write a directory on the way to a root (say they own `/srv/att/team`,
 //! and the root is `/srv/att/team/cache`) can replace the last step with a symlink to
 //! someone else's files, and a cleaner running as root would then clean those. systemd-
-//! tmpfiles calls this an unsafe path transition and refuses it; so does sweep, for
-//! roots, `archive.to`, the lock file and the metrics file. The path is resolved one
+//! tmpfiles calls this an unsafe path transition and refuses it. The same user can as
+//! well rename another user's directory (one left in their tree) to the root's name, so
+//! tmpfiles also refuses a step from a directory a user owns into one another user
+//! owns. So does sweep, for roots, `archive.to`, the lock file and the metrics file,
+//! with both rules. The path is resolved one
 //! component at a time (`O_PATH | O_NOFOLLOW`, each step relative to the last), so what
 //! is checked is what is opened; a symlink in a directory only root can write (the
 //! admin's own `/data -> /mnt/d1/data`) is followed as the kernel would follow it.
@@ -36,6 +41,18 @@ pub enum Refusal {
         /// Who can write that directory, in words (`user att (uid 1001)`).
         writer: String,
     },
+    /// Reaching it means entering a directory of one user that lies in a directory
+    /// another user owns, who could have renamed it there.
+    Foreign {
+        /// The directory entered.
+        dir: PathBuf,
+        /// Its owner, in words.
+        owner: String,
+        /// The directory that holds it.
+        parent: PathBuf,
+        /// That directory's owner, in words.
+        writer: String,
+    },
 }
 
 impl std::fmt::Display for Refusal {
@@ -51,6 +68,14 @@ impl std::fmt::Display for Refusal {
                 target.display(),
                 dir.display()
             ),
+            Refusal::Foreign { dir, owner, parent, writer } => write!(
+                f,
+                "refusing to enter {} ({owner}): it lies in {}, which {writer} owns and could have \
+                 renamed another user's directory there (an unsafe path transition); to clean a tree \
+                 a user owns, run sweep as that user (User= in the unit, or their crontab)",
+                dir.display(),
+                parent.display()
+            ),
         }
     }
 }
@@ -62,8 +87,7 @@ const MAX_LINKS: u32 = 40;
 fn writer(st: &rustix::fs::Stat) -> Option<String> {
     let mode = st.st_mode;
     if st.st_uid != 0 {
-        let who = user_name(st.st_uid).map_or_else(|| "its owner".to_string(), |n| format!("user {n}"));
-        return Some(format!("{who} (uid {})", st.st_uid));
+        return Some(user(st.st_uid));
     }
     if mode & 0o002 != 0 {
         return Some("every user".into());
@@ -72,6 +96,15 @@ fn writer(st: &rustix::fs::Stat) -> Option<String> {
         return Some(format!("group {}", st.st_gid));
     }
     None
+}
+
+/// A user in words: `user att (uid 1001)`, or `uid 1001` without a name.
+fn user(uid: u32) -> String {
+    match (uid, user_name(uid)) {
+        (0, _) => "root".to_string(),
+        (_, Some(n)) => format!("user {n} (uid {uid})"),
+        (_, None) => format!("uid {uid}"),
+    }
 }
 
 /// The name of `uid` in `/etc/passwd`, if it has one.
@@ -136,6 +169,18 @@ fn walk(path: &Path) -> Result<OwnedFd, Refusal> {
                 todo.extend(parts(&target));
             }
             FileType::Directory => {
+                // systemd-tmpfiles' rule: a directory owned by a user other than root
+                // holds nothing of another user's on the way (its owner can rename any
+                // directory into it, as it can plant a symlink).
+                let here = rustix::fs::fstat(&at).map_err(Refusal::Os)?;
+                if c != b".." && here.st_uid != 0 && st.st_uid != here.st_uid {
+                    return Err(Refusal::Foreign {
+                        dir: shown.join(OsStr::from_bytes(&c)),
+                        owner: user(st.st_uid),
+                        parent: shown,
+                        writer: user(here.st_uid),
+                    });
+                }
                 at = next;
                 if c == b".." {
                     shown.pop();
@@ -195,7 +240,18 @@ mod tests {
         assert!(r.to_string().contains("(uid 65534)"), "{r}");
         // A directory of theirs that is a real directory is fine to pass through.
         std::fs::create_dir(theirs.join("plain")).unwrap();
+        std::os::unix::fs::chown(theirs.join("plain"), Some(65534), Some(65534)).unwrap();
         assert!(open_dir(&theirs.join("plain")).is_ok());
+        // One of another owner in it (root's, or a third user's) could have been renamed
+        // there by them: refused, naming both owners.
+        for (name, uid) in [("roots", 0), ("bobs", 1001)] {
+            std::fs::create_dir(theirs.join(name)).unwrap();
+            std::os::unix::fs::chown(theirs.join(name), Some(uid), Some(uid)).unwrap();
+            let r = open_dir(&theirs.join(name)).unwrap_err();
+            let Refusal::Foreign { dir, parent, .. } = &r else { panic!("{r:?}") };
+            assert_eq!((dir.as_path(), parent.as_path()), (theirs.join(name).as_path(), theirs.as_path()));
+            assert!(r.to_string().contains("(uid 65534)") && r.to_string().contains("unsafe path transition"), "{r}");
+        }
         // World-writable, even sticky: refused.
         std::fs::set_permissions(&real, std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
         std::os::unix::fs::symlink(real.join("sub"), real.join("tmp-link")).unwrap();

@@ -91,6 +91,9 @@ pub enum Debris {
     Busy,
     /// Left by a run that was killed: removed.
     Leftover,
+    /// Not a regular file (a symlink, a FIFO, a directory): sweep makes none, so this is
+    /// an entry like any other, counted and judged.
+    NotOurs,
 }
 
 /// How long a file may sit under an in-flight name before it is known to be a killed
@@ -103,6 +106,11 @@ const IN_FLIGHT_GRACE: i64 = 60;
 /// minute old.
 pub fn debris(dir: &OwnedFd, name: &CStr) -> Debris {
     let n = name.to_bytes();
+    match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) if !rustix::fs::FileType::from_raw_mode(st.st_mode).is_file() => return Debris::NotOurs,
+        Ok(_) => {}
+        Err(_) => return Debris::Busy,
+    }
     if super::unlink::is_in_flight(n) {
         if super::unlink::is_own_in_flight(n) {
             return Debris::Busy;
@@ -469,7 +477,7 @@ fn archive_inner(dir: &OwnedFd, name: &CStr, to: &OwnedFd, rel: &[u8], check: Ch
     {
         return Ok(Removal::Vanished);
     }
-    let (dest_dir, file) = directories(to, rel)?;
+    let (dest_dir, file) = directories(dir, to, rel)?;
     let file = CString::new(file).map_err(|_| Errno::INVAL)?;
     match rustix::fs::renameat_with(dir, name, &dest_dir, &file, RenameFlags::NOREPLACE) {
         Ok(()) => return Ok(Removal::Moved),
@@ -527,30 +535,76 @@ fn archive_inner(dir: &OwnedFd, name: &CStr, to: &OwnedFd, rel: &[u8], check: Ch
 }
 
 /// Opens (creating as needed) the directories of `rel` below `to`, without following
-/// links; returns the last one and the file name.
-fn directories<'a>(to: &OwnedFd, rel: &'a [u8]) -> Result<(OwnedFd, &'a [u8]), Errno> {
+/// links; returns the last one and the file name. `src` is the directory the file is in:
+/// a directory made here takes the owner, group and mode of the source directory it
+/// stands for, so the archive keeps out whom the source kept out (a file of a `0700`
+/// directory stays out of reach of other users).
+fn directories<'a>(src: &OwnedFd, to: &OwnedFd, rel: &'a [u8]) -> Result<(OwnedFd, &'a [u8]), Errno> {
     let mut parts: Vec<&[u8]> = rel.split(|b| *b == b'/').filter(|p| !p.is_empty()).collect();
     let file = parts.pop().ok_or(Errno::INVAL)?;
     let mut dir = rustix::io::dup(to)?;
-    for p in parts {
-        if p == b".." || p == b"." {
+    // The source directories, deepest first: read once a directory must be made.
+    let mut models: Option<Vec<Stat>> = None;
+    for (i, p) in parts.iter().enumerate() {
+        if *p == b".." || *p == b"." {
             return Err(Errno::INVAL);
         }
-        dir = subdir(&dir, &CString::new(p).map_err(|_| Errno::INVAL)?)?;
+        let name = CString::new(*p).map_err(|_| Errno::INVAL)?;
+        dir = match open_subdir(&dir, &name) {
+            Err(Errno::NOENT) => {
+                let models = models.get_or_insert_with(|| source_dirs(src, parts.len()));
+                make_subdir(&dir, &name, models.get(parts.len() - 1 - i))?
+            }
+            other => other?,
+        };
     }
     Ok((dir, file))
 }
 
-/// Opens the directory `name` of `dir`, creating it when missing.
-fn subdir(dir: &OwnedFd, name: &CStr) -> Result<OwnedFd, Errno> {
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    match rustix::fs::openat(dir, name, flags, Mode::empty()) {
-        Err(Errno::NOENT) => match rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(0o755)) {
-            Ok(()) | Err(Errno::EXIST) => rustix::fs::openat(dir, name, flags, Mode::empty()),
-            Err(e) => Err(e),
-        },
-        other => other,
+/// The `stat` of `src` and of up to `n - 1` of its parents, deepest first (fewer when
+/// one cannot be read).
+fn source_dirs(src: &OwnedFd, n: usize) -> Vec<Stat> {
+    let mut out = Vec::with_capacity(n);
+    let Ok(mut at) = rustix::io::dup(src) else { return out };
+    while out.len() < n {
+        let Ok(st) = rustix::fs::fstat(&at) else { break };
+        out.push(st);
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        match rustix::fs::openat(&at, c"..", flags, Mode::empty()) {
+            Ok(up) => at = up,
+            Err(_) => break,
+        }
     }
+    out
+}
+
+/// Opens the directory `name` of `dir`, never through a link.
+fn open_subdir(dir: &OwnedFd, name: &CStr) -> Result<OwnedFd, Errno> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    rustix::fs::openat(dir, name, flags, Mode::empty())
+}
+
+/// Makes the directory `name` in `dir`, private (0700) until it has the owner and then
+/// the mode of `model`, the source directory it stands for. Without a model, or when the
+/// owner cannot be given (sweep not running as root, a group it is not in), it stays
+/// private to the user sweep runs as: an archive never shows more than its source did.
+fn make_subdir(dir: &OwnedFd, name: &CStr, model: Option<&Stat>) -> Result<OwnedFd, Errno> {
+    match rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(0o700)) {
+        Ok(()) => {}
+        // Made meanwhile (another run, the same run's other thread): use it as it is.
+        Err(Errno::EXIST) => return open_subdir(dir, name),
+        Err(e) => return Err(e),
+    }
+    let fd = open_subdir(dir, name)?;
+    if let Some(m) = model {
+        let owner = (rustix::fs::Uid::from_raw(m.st_uid), rustix::fs::Gid::from_raw(m.st_gid));
+        if rustix::fs::fchown(&fd, Some(owner.0), Some(owner.1)).is_ok() {
+            // Setgid and sticky carry over (group inheritance, a shared directory);
+            // setuid means nothing on a directory.
+            rustix::fs::fchmod(&fd, Mode::from_raw_mode(m.st_mode & 0o3777))?;
+        }
+    }
+    Ok(fd)
 }
 
 /// Opens the archive's incoming directory, making it (mode 0700) when missing. One that

@@ -1,8 +1,8 @@
-//! Attacks on the v3 changes as root on a shared host, each made for real: the attacker
-//! is `nobody` (util-linux `setpriv`), the victim another user (uid 1001), every
-//! attacker process is killed when its test ends.
+//! Attacks where the features of a run meet, as root on a shared host, each made for
+//! real: the attacker is `nobody` (util-linux `setpriv`), the victim another user (uid
+//! 1001), every attacker process is killed when its test ends.
 //!
-//! Each test here failed when it was written; each says what it found.
+//! Each test here failed on the code it was written against; each says what it found.
 
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -52,7 +52,7 @@ fn an_archived_file_stays_out_of_reach_of_users_its_source_directory_kept_out() 
     // have the usual 0644. nobody cannot read them. Moving them to the archive keeps the
     // file's owner and mode, but the directories sweep makes on the way (`to` + the path
     // below the root) are root's, mode 0755: the file lands where anyone can read it.
-    let test = "redteam::an_archived_file_stays_out_of_reach_of_users_its_source_directory_kept_out";
+    let test = "shared_host::an_archived_file_stays_out_of_reach_of_users_its_source_directory_kept_out";
     let Some(nobody) = Nobody::new(test) else { return };
     let t = open_tree();
     chmod(&t.root, 0o755);
@@ -169,7 +169,7 @@ fn a_file_held_open_by_a_thread_of_a_process_is_open_for_skip_open() {
     // and memory. A thread with a table of its own, or a process whose main thread has
     // exited, holds files that never show there; as nobody, without any privilege, both
     // files below are deleted under their holders while skip_open (the default) is on.
-    let test = "redteam::a_file_held_open_by_a_thread_of_a_process_is_open_for_skip_open";
+    let test = "shared_host::a_file_held_open_by_a_thread_of_a_process_is_open_for_skip_open";
     let Some(nobody) = Nobody::new(test) else { return };
     let Some(python) = python_for(&nobody, test) else { return };
     let t = open_tree();
@@ -245,7 +245,7 @@ fn a_process_that_makes_itself_unreadable_to_root_hides_no_mapped_file_from_skip
     // not read. Any user can make a process of theirs so: a FUSE mount in a user namespace
     // of their own (/dev/fuse is 0666 on common distributions) gives a descriptor root may
     // not stat. The file that process maps is then deleted under it, skip_open on.
-    let test = "redteam::a_process_that_makes_itself_unreadable_to_root_hides_no_mapped_file_from_skip_open";
+    let test = "shared_host::a_process_that_makes_itself_unreadable_to_root_hides_no_mapped_file_from_skip_open";
     let Some(nobody) = Nobody::new(test) else { return };
     let Some(python) = python_for(&nobody, test) else { return };
     let fuse = Path::new("/dev/fuse");
@@ -336,7 +336,7 @@ fn a_root_swapped_by_rename_for_another_users_directory_is_never_cleaned() {
     // is refused (an unsafe path transition); a rename does the same without one: bob
     // keeps a directory in nobody's, whose files nobody cannot delete, and nobody renames
     // it to `cache`. sweep, as root, then deletes bob's files for nobody.
-    let test = "redteam::a_root_swapped_by_rename_for_another_users_directory_is_never_cleaned";
+    let test = "shared_host::a_root_swapped_by_rename_for_another_users_directory_is_never_cleaned";
     let Some(nobody) = Nobody::new(test) else { return };
     let t = open_tree();
     let att = t.dir.path().join("att");
@@ -372,4 +372,27 @@ fn a_root_swapped_by_rename_for_another_users_directory_is_never_cleaned() {
         done.out.status.code(),
         done.stdout()
     );
+    // Refused as an unsafe path transition, naming both owners: exit 5.
+    assert_eq!(done.out.status.code(), Some(5), "{}", done.stdout());
+    let problems = done.summary()["policies"][0]["problems"].to_string();
+    assert!(problems.contains("unsafe path transition") && problems.contains("uid 1001"), "{problems}");
+}
+
+#[test]
+fn an_archive_inside_its_own_root_through_a_symlink_moves_nothing() {
+    // Validation compares spellings: `{dir}/outside` is outside the root, but it is a
+    // symlink to a directory inside it. The archive would be walked and every file moved
+    // one level deeper each night; the run says so instead and moves nothing.
+    let t = Tree::new();
+    t.file("2024-07-01/f.csv").mtime("2024-07-01/f.csv", OLD_MTIME);
+    fs::create_dir_all(t.path("old")).unwrap();
+    std::os::unix::fs::symlink(t.path("old"), t.dir.path().join("outside")).unwrap();
+    let p = t.policy(
+        "version: 1\npolicies:\n  - name: t\n    root: {root}\n    timezone: UTC\n    layouts: ['%Y-%m-%d/*', 'old/%Y-%m-%d/*']\n    keep: 30d\n    archive: {after: 5d, to: {dir}/outside}\n",
+    );
+    let done = t.sweep("apply", &p, NOW).args(["--format", "json"]).code(5);
+    let s = done.summary();
+    assert_eq!(s["policies"][0]["problem_codes"], serde_json::json!(["archive"]), "{s}");
+    assert!(s["policies"][0]["problems"].to_string().contains("inside it (through a symlink)"), "{s}");
+    assert!(t.exists("2024-07-01/f.csv"), "nothing moved");
 }
