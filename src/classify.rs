@@ -505,3 +505,6 @@ impl<'p> Classifier<'p> {
         Resolved::Dated { period, date, expired: mtime < self.cutoff, implausible: false }
     }
 }
+
+#[cfg(test)]
+mod tests;

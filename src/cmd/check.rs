@@ -40,6 +40,7 @@ pub fn run(cfg: &CheckConfig) -> Exit {
         let resolved = std::fs::canonicalize(&p.root).ok();
         if let Some(why) = system.refuse(&p.root, id, resolved.as_deref()) {
             r.problems.push(Problem {
+                code: crate::policy::Code::DangerousRoot,
                 file: p.origin.file.clone(),
                 at: Some(yaml::Mark { line: p.origin.line, column: 1 }),
                 key: "root".into(),
@@ -52,6 +53,7 @@ pub fn run(cfg: &CheckConfig) -> Exit {
             let case = explain::Case::new(t.expect.iter().map(|e| e.path.clone()).collect());
             for e in &t.expect {
                 let problem = |message: String| Problem {
+                    code: crate::policy::Code::TestFailed,
                     file: t.origin.file.clone(),
                     at: Some(e.at),
                     key: e.key.clone(),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use globset::{GlobBuilder, GlobSetBuilder};
 
-use super::context::{Ctx, Field};
+use super::context::{Ctx, Field, Invalid};
 use super::keys;
 use super::yaml::{self, MapEntry, clip};
 use super::*;
@@ -35,13 +35,13 @@ impl<'n> Lookup<'n> {
     }
 
     /// The parsed value of `name`, or `default` when it is not set; `None` after a problem.
-    fn or<T>(
+    fn or<T, E: Into<Invalid>>(
         &self,
         ctx: &mut Ctx,
         name: &str,
         default: T,
         plain: bool,
-        parse: impl FnOnce(&str) -> Result<T, String>,
+        parse: impl FnOnce(&str) -> Result<T, E>,
     ) -> Option<T> {
         match self.get(name) {
             Some(v) => ctx.value(v, plain, parse),
@@ -76,19 +76,24 @@ pub(super) fn policy(
     let keys = Lookup { own: ctx.keys(entries, f.path, keys::POLICY), defaults };
     for k in keys::POLICY.iter().filter(|k| k.required) {
         if keys.get(k.name).is_none() {
-            ctx.problem(&yaml::key_path(f.path, k.name), f.node.mark, format!("missing key `{}`", k.name));
+            ctx.problem(
+                Code::MissingKey,
+                &yaml::key_path(f.path, k.name),
+                f.node.mark,
+                format!("missing key `{}`", k.name),
+            );
         }
     }
     let name = keys.get("name").and_then(|v| ctx.value(v, false, valid_name));
     let root = keys.get("root").and_then(|v| ctx.value(v, false, valid_root));
     let dates = dates(ctx, &keys);
     let layouts = layouts(ctx, &keys, dates.as_ref().map(|d| d.date_from));
-    let keep = keys.get("keep").and_then(|v| ctx.value(v, false, Keep::parse));
+    let keep = keys.get("keep").and_then(|v| ctx.value(v, false, value::unit(Keep::parse)));
     let keep_last = keys.or(ctx, "keep_last", 0, true, value::count);
     let guards = guards(ctx, &keys);
     let capacity = capacity(ctx, &keys);
-    let expect_fresh = keys.or(ctx, "expect_fresh", None, false, |s| value::days_or_hours(s).map(Some));
-    let max_rate = keys.or(ctx, "max_rate", None, false, |s| value::Rate::parse(s).map(Some));
+    let expect_fresh = keys.or(ctx, "expect_fresh", None, false, value::unit(|s| value::days_or_hours(s).map(Some)));
+    let max_rate = keys.or(ctx, "max_rate", None, false, value::unit(|s| value::Rate::parse(s).map(Some)));
     let tiers = tiers(ctx, &keys).map(Some);
     let object = root.as_deref().and_then(|r| object::ObjectRoot::parse(r.to_str()?)).and_then(Result::ok);
     if let Some(o) = &object {
@@ -96,6 +101,7 @@ pub(super) fn policy(
         for k in keys::POLICY.iter().filter(|k| !k.object_root) {
             if let Some(v) = keys.get(k.name) {
                 ctx.problem(
+                    Code::Conflict,
                     v.path,
                     v.node.mark,
                     format!("`{}` means nothing on an object storage root ({o}): remove it", k.name),
@@ -168,7 +174,7 @@ fn dates(ctx: &mut Ctx, keys: &Lookup) -> Option<Dates> {
         });
     }
     let min_date = keys.or(ctx, "min_date", NaiveDate::from_ymd_opt(2000, 1, 1)?, false, value::date);
-    let max_future = keys.or(ctx, "max_future", Duration::from_secs(86400), false, value::days_or_hours);
+    let max_future = keys.or(ctx, "max_future", Duration::from_secs(86400), false, value::unit(value::days_or_hours));
     Some(Dates {
         date_from: date_from?,
         zone: zone?,
@@ -183,10 +189,15 @@ fn layouts(ctx: &mut Ctx, keys: &Lookup, date_from: Option<DateFrom>) -> Option<
     let v = keys.get("layouts")?;
     let items = ctx.list(v)?;
     if items.is_empty() {
-        ctx.problem(v.path, v.node.mark, "at least one layout is required");
+        ctx.problem(Code::MissingKey, v.path, v.node.mark, "at least one layout is required");
     }
     if items.len() > MAX_LAYOUTS {
-        ctx.problem(v.path, v.node.mark, format!("{} layouts; a policy has at most {MAX_LAYOUTS}", items.len()));
+        ctx.problem(
+            Code::TooMany,
+            v.path,
+            v.node.mark,
+            format!("{} layouts; a policy has at most {MAX_LAYOUTS}", items.len()),
+        );
         return None;
     }
     let mut templates = Vec::new();
@@ -197,11 +208,13 @@ fn layouts(ctx: &mut Ctx, keys: &Lookup, date_from: Option<DateFrom>) -> Option<
             Ok(t) => {
                 match (date_from, t.precision().is_some()) {
                     (Some(DateFrom::Path), false) => ctx.problem(
+                        Code::BadLayout,
                         &p,
                         n.mark,
                         format!("`{shown}` has no date fields (%Y, %m, %d, ...), but date_from is path; add fields or set date_from: mtime"),
                     ),
                     (Some(DateFrom::Mtime), true) => ctx.problem(
+                        Code::BadLayout,
                         &p,
                         n.mark,
                         format!("`{shown}` has date fields, but date_from is mtime: dates come from the files' mtimes; remove the fields or use date_from: path"),
@@ -210,19 +223,20 @@ fn layouts(ctx: &mut Ctx, keys: &Lookup, date_from: Option<DateFrom>) -> Option<
                 }
                 templates.push(t);
             }
-            Err(e) => ctx.problem(&p, n.mark, format!("`{shown}`: {e}")),
+            Err(e) => ctx.problem(Code::BadLayout, &p, n.mark, format!("`{shown}`: {e}")),
         }
     }
-    Layouts::new(templates).map_err(|e| ctx.problem(v.path, v.node.mark, e)).ok()
+    Layouts::new(templates).map_err(|e| ctx.problem(Code::BadLayout, v.path, v.node.mark, e)).ok()
 }
 
 /// Space and size targets.
 fn capacity(ctx: &mut Ctx, keys: &Lookup) -> Option<Capacity> {
-    let min_free = keys.or(ctx, "min_free", None, false, |s| value::free_space(s).map(Some));
-    let min_free_inodes = keys.or(ctx, "min_free_inodes", None, false, |s| value::free_inodes(s).map(Some));
-    let max_bytes = keys.or(ctx, "max_bytes", None, false, |s| value::size(s).map(Some));
+    let min_free = keys.or(ctx, "min_free", None, false, value::unit(|s| value::free_space(s).map(Some)));
+    let min_free_inodes =
+        keys.or(ctx, "min_free_inodes", None, false, value::unit(|s| value::free_inodes(s).map(Some)));
+    let max_bytes = keys.or(ctx, "max_bytes", None, false, value::unit(|s| value::size(s).map(Some)));
     let one_day = Keep::parse("1d").ok()?;
-    let keep_min = keys.or(ctx, "keep_min", one_day, false, Keep::parse);
+    let keep_min = keys.or(ctx, "keep_min", one_day, false, value::unit(Keep::parse));
     // Capacity deletes kept data for space; how much of it stays, whatever fills the
     // filesystem, must be written down, not defaulted.
     let targets = ["min_free", "min_free_inodes", "max_bytes"].into_iter().find_map(|k| keys.get(k));
@@ -231,6 +245,7 @@ fn capacity(ctx: &mut Ctx, keys: &Lookup) -> Option<Capacity> {
     {
         let target = t.path.rsplit('.').next().unwrap_or(t.path);
         ctx.problem(
+            Code::MissingKey,
             t.path,
             t.node.mark,
             format!(
@@ -261,11 +276,16 @@ fn tiers(ctx: &mut Ctx, keys: &Lookup) -> Option<Tiers> {
             let k = ctx.keys(entries, f.path, keys::COMPRESS);
             let field = |name: &str| k.get(name).map(|(p, e)| Field { node: &e.value, path: p.as_str() });
             let missing = |ctx: &mut Ctx, name: &str| {
-                ctx.problem(&yaml::key_path(f.path, name), f.node.mark, format!("missing key `{name}`"));
+                ctx.problem(
+                    Code::MissingKey,
+                    &yaml::key_path(f.path, name),
+                    f.node.mark,
+                    format!("missing key `{name}`"),
+                );
                 None
             };
             let after = match field("after") {
-                Some(v) => ctx.value(v, false, Keep::parse),
+                Some(v) => ctx.value(v, false, value::unit(Keep::parse)),
                 None => missing(ctx, "after"),
             };
             let format = match field("format") {
@@ -284,7 +304,12 @@ fn tiers(ctx: &mut Ctx, keys: &Lookup) -> Option<Tiers> {
             let max = if format == Format::Zstd { 19 } else { 9 };
             if !(1..=max).contains(&level) {
                 let at = field("level").map_or(f.node.mark, |v| v.node.mark);
-                ctx.problem(&yaml::key_path(f.path, "level"), at, format!("`{level}`: the level is 1 to {max}"));
+                ctx.problem(
+                    Code::BadValue,
+                    &yaml::key_path(f.path, "level"),
+                    at,
+                    format!("`{level}`: the level is 1 to {max}"),
+                );
                 return None;
             }
             Some(Compress { after, format, level })
@@ -297,16 +322,16 @@ fn tiers(ctx: &mut Ctx, keys: &Lookup) -> Option<Tiers> {
             let k = ctx.keys(entries, f.path, keys::ARCHIVE);
             let field = |name: &str| k.get(name).map(|(p, e)| Field { node: &e.value, path: p.as_str() });
             let after = match field("after") {
-                Some(v) => ctx.value(v, false, Keep::parse),
+                Some(v) => ctx.value(v, false, value::unit(Keep::parse)),
                 None => {
-                    ctx.problem(&yaml::key_path(f.path, "after"), f.node.mark, "missing key `after`");
+                    ctx.problem(Code::MissingKey, &yaml::key_path(f.path, "after"), f.node.mark, "missing key `after`");
                     None
                 }
             };
             let to = match field("to") {
                 Some(v) => ctx.value(v, false, valid_root),
                 None => {
-                    ctx.problem(&yaml::key_path(f.path, "to"), f.node.mark, "missing key `to`");
+                    ctx.problem(Code::MissingKey, &yaml::key_path(f.path, "to"), f.node.mark, "missing key `to`");
                     None
                 }
             };
@@ -375,6 +400,7 @@ fn check_tiers(ctx: &mut Ctx, keys: &Lookup, t: &Tiers, keep: Keep, root: &Path,
     if let (Some(c), Some((path, mark))) = (&t.compress, place("compress")) {
         if nominal_hours(c.after) >= nominal_hours(keep) {
             ctx.problem(
+                Code::Conflict,
                 &yaml::key_path(&path, "after"),
                 mark,
                 format!(
@@ -395,6 +421,7 @@ fn check_tiers(ctx: &mut Ctx, keys: &Lookup, t: &Tiers, keep: Keep, root: &Path,
             let parts: Vec<&[u8]> = zipped.split('/').map(str::as_bytes).collect();
             if layouts.trace(&parts).matched.is_none() {
                 ctx.problem(
+                    Code::Conflict,
                     &path,
                     mark,
                     format!(
@@ -410,6 +437,7 @@ fn check_tiers(ctx: &mut Ctx, keys: &Lookup, t: &Tiers, keep: Keep, root: &Path,
     if let (Some(a), Some((path, mark))) = (&t.archive, place("archive")) {
         if nominal_hours(a.after) >= nominal_hours(keep) {
             ctx.problem(
+                Code::Conflict,
                 &yaml::key_path(&path, "after"),
                 mark,
                 format!("`{}` is not shorter than keep `{keep}`: files would expire before they are archived", a.after),
@@ -417,6 +445,7 @@ fn check_tiers(ctx: &mut Ctx, keys: &Lookup, t: &Tiers, keep: Keep, root: &Path,
         }
         if a.to.starts_with(root) || root.starts_with(&a.to) {
             ctx.problem(
+                Code::Conflict,
                 &yaml::key_path(&path, "to"),
                 mark,
                 format!(
@@ -427,7 +456,12 @@ fn check_tiers(ctx: &mut Ctx, keys: &Lookup, t: &Tiers, keep: Keep, root: &Path,
             );
         }
         if super::is_system_dir(&a.to) {
-            ctx.problem(&yaml::key_path(&path, "to"), mark, format!("`{}` is a system directory", a.to.display()));
+            ctx.problem(
+                Code::DangerousRoot,
+                &yaml::key_path(&path, "to"),
+                mark,
+                format!("`{}` is a system directory", a.to.display()),
+            );
         }
     }
 }
@@ -456,6 +490,7 @@ fn guards(ctx: &mut Ctx, keys: &Lookup) -> Option<Guards> {
             let hit = ["", "d/", "d/e/"].iter().find_map(|dir| ex.matching(Path::new(&format!("{dir}{name}"))));
             if let Some(e) = hit {
                 ctx.problem(
+                    Code::Conflict,
                     v.path,
                     v.node.mark,
                     format!(
@@ -466,8 +501,8 @@ fn guards(ctx: &mut Ctx, keys: &Lookup) -> Option<Guards> {
             }
         }
     }
-    let min_age = keys.or(ctx, "min_age", Duration::ZERO, false, value::duration);
-    let max_delete = keys.or(ctx, "max_delete", None, false, value::max_delete);
+    let min_age = keys.or(ctx, "min_age", Duration::ZERO, false, value::unit(value::duration));
+    let max_delete = keys.or(ctx, "max_delete", None, false, value::unit(value::max_delete));
     let on_unmatched = keys.choice(
         ctx,
         "on_unmatched",
@@ -477,10 +512,16 @@ fn guards(ctx: &mut Ctx, keys: &Lookup) -> Option<Guards> {
     let skip_open = keys.flag(ctx, "skip_open", true);
     let remove_empty_dirs = keys.flag(ctx, "remove_empty_dirs", true);
     let one_file_system = keys.flag(ctx, "one_file_system", true);
-    let disk_fail_above = keys.or(ctx, "disk_fail_above", None, false, |s| {
-        let share = value::share(s).ok_or_else(|| format!("`{s}`: write a percentage such as 90%"))?;
-        if share.0 <= 0.0 { Err(format!("`{s}`: must be more than 0%")) } else { Ok(Some(share)) }
-    });
+    let disk_fail_above = keys.or(
+        ctx,
+        "disk_fail_above",
+        None,
+        false,
+        value::unit(|s| {
+            let share = value::share(s).ok_or_else(|| format!("`{s}`: write a percentage such as 90%"))?;
+            if share.0 <= 0.0 { Err(format!("`{s}`: must be more than 0%")) } else { Ok(Some(share)) }
+        }),
+    );
     Some(Guards {
         exclude: exclude?,
         markers: markers?,
@@ -505,7 +546,12 @@ enum GlobKind {
 fn globs(ctx: &mut Ctx, f: Field, kind: GlobKind) -> Option<Globs> {
     let items = ctx.list(f)?;
     if items.len() > MAX_GLOBS {
-        ctx.problem(f.path, f.node.mark, format!("{} globs; a list has at most {MAX_GLOBS}", items.len()));
+        ctx.problem(
+            Code::TooMany,
+            f.path,
+            f.node.mark,
+            format!("{} globs; a list has at most {MAX_GLOBS}", items.len()),
+        );
         return None;
     }
     let before = ctx.problems.len();
@@ -515,7 +561,7 @@ fn globs(ctx: &mut Ctx, f: Field, kind: GlobKind) -> Option<Globs> {
         let Some(pat) = ctx.text(Field { node: n, path: &p }, false) else { continue };
         if pat.len() > MAX_GLOB_LEN {
             let message = format!("`{}`: {} bytes long; a glob is at most {MAX_GLOB_LEN} bytes", clip(pat), pat.len());
-            ctx.problem(&p, n.mark, message);
+            ctx.problem(Code::BadGlob, &p, n.mark, message);
             continue;
         }
         let wrong = match kind {
@@ -529,7 +575,7 @@ fn globs(ctx: &mut Ctx, f: Field, kind: GlobKind) -> Option<Globs> {
             _ => None,
         };
         if let Some(w) = wrong {
-            ctx.problem(&p, n.mark, format!("`{pat}`: {w}"));
+            ctx.problem(Code::BadGlob, &p, n.mark, format!("`{pat}`: {w}"));
             continue;
         }
         match GlobBuilder::new(pat).literal_separator(true).backslash_escape(true).build() {
@@ -537,12 +583,12 @@ fn globs(ctx: &mut Ctx, f: Field, kind: GlobKind) -> Option<Globs> {
                 builder.add(g);
                 out.patterns.push(pat.to_string());
             }
-            Err(e) => ctx.problem(&p, n.mark, format!("`{pat}`: {}", e.kind())),
+            Err(e) => ctx.problem(Code::BadGlob, &p, n.mark, format!("`{pat}`: {}", e.kind())),
         }
     }
     match builder.build() {
         Ok(s) => out.set = s,
-        Err(e) => ctx.problem(f.path, f.node.mark, e.to_string()),
+        Err(e) => ctx.problem(Code::BadGlob, f.path, f.node.mark, e.to_string()),
     }
     (ctx.problems.len() == before).then_some(out)
 }

@@ -22,6 +22,15 @@ pub(super) struct Ctx<'a> {
     pub(super) templates: HashMap<String, Result<Template, TemplateError>>,
 }
 
+/// Why a value was refused: its code and the message.
+pub(super) struct Invalid(pub(super) Code, pub(super) String);
+
+impl From<String> for Invalid {
+    fn from(message: String) -> Invalid {
+        Invalid(Code::BadValue, message)
+    }
+}
+
 /// A value and the key path it was written under.
 #[derive(Clone, Copy)]
 pub(super) struct Field<'n> {
@@ -30,10 +39,11 @@ pub(super) struct Field<'n> {
 }
 
 impl Ctx<'_> {
-    pub(super) fn problem(&mut self, key: &str, at: Mark, message: impl Into<String>) {
+    pub(super) fn problem(&mut self, code: Code, key: &str, at: Mark, message: impl Into<String>) {
         let message = message.into();
         if self.seen.insert((key.to_string(), at, message.clone())) {
-            self.problems.push(Problem { file: self.file.to_path_buf(), at: Some(at), key: key.to_string(), message });
+            let file = self.file.to_path_buf();
+            self.problems.push(Problem { code, file, at: Some(at), key: key.to_string(), message });
         }
     }
 
@@ -56,7 +66,7 @@ impl Ctx<'_> {
         match &f.node.value {
             Value::Map(e) => Some(e),
             _ => {
-                self.problem(f.path, f.node.mark, format!("expected {what}, found {}", f.node.kind()));
+                self.problem(Code::WrongType, f.path, f.node.mark, format!("expected {what}, found {}", f.node.kind()));
                 None
             }
         }
@@ -66,34 +76,45 @@ impl Ctx<'_> {
     pub(super) fn text<'n>(&mut self, f: Field<'n>, plain_only: bool) -> Option<&'n str> {
         match (&f.node.value, f.node.text()) {
             (Value::Scalar { plain: false, text }, _) if plain_only => {
-                self.problem(f.path, f.node.mark, format!("`{}` is quoted text; write it without quotes", clip(text)));
+                self.problem(
+                    Code::WrongType,
+                    f.path,
+                    f.node.mark,
+                    format!("`{}` is quoted text; write it without quotes", clip(text)),
+                );
                 None
             }
             (_, Some(t)) => Some(t),
             _ => {
-                self.problem(f.path, f.node.mark, format!("expected a value, found {}", f.node.kind()));
+                self.problem(
+                    Code::WrongType,
+                    f.path,
+                    f.node.mark,
+                    format!("expected a value, found {}", f.node.kind()),
+                );
                 None
             }
         }
     }
 
-    /// Parses a scalar with `parse`, reporting its error at the value.
-    pub(super) fn value<T>(
+    /// Parses a scalar with `parse`, reporting its error at the value: a `bad_value`,
+    /// or the code the parser gives ([`value::unit`] for units).
+    pub(super) fn value<T, E: Into<Invalid>>(
         &mut self,
         f: Field,
         plain_only: bool,
-        parse: impl FnOnce(&str) -> Result<T, String>,
+        parse: impl FnOnce(&str) -> Result<T, E>,
     ) -> Option<T> {
         let t = self.text(f, plain_only)?;
-        match parse(t) {
+        match parse(t).map_err(Into::into) {
             Ok(v) => Some(v),
-            Err(e) => {
+            Err(Invalid(code, e)) => {
                 // Messages quote the value; a long one is cut, not echoed whole.
                 let e = match clip(t) {
                     std::borrow::Cow::Owned(short) => e.replace(t, &short),
                     std::borrow::Cow::Borrowed(_) => e,
                 };
-                self.problem(f.path, f.node.mark, e);
+                self.problem(code, f.path, f.node.mark, e);
                 None
             }
         }
@@ -108,6 +129,7 @@ impl Ctx<'_> {
             }
             _ => {
                 self.problem(
+                    Code::WrongType,
                     f.path,
                     f.node.mark,
                     format!("expected a list (e.g. [\"a\", \"b\"]), found {}", f.node.kind()),
@@ -138,7 +160,12 @@ impl Ctx<'_> {
                             format!("; known keys: {}", known.iter().map(|k| k.name).collect::<Vec<_>>().join(", "))
                         }
                     };
-                    self.problem(&key_path, e.key_mark, format!("unknown key `{}`{hint}", clip(&e.key)));
+                    self.problem(
+                        Code::UnknownKey,
+                        &key_path,
+                        e.key_mark,
+                        format!("unknown key `{}`{hint}", clip(&e.key)),
+                    );
                 }
             }
         }

@@ -33,11 +33,14 @@ pub fn load(paths: &[PathBuf]) -> (PolicySet, Vec<Problem>) {
     for file in &files {
         match read(file) {
             Ok(bytes) => problems.append(&mut parse_bytes(file, &bytes, &mut set, &mut names)),
-            Err(message) => problems.push(Problem { file: file.clone(), at: None, key: String::new(), message }),
+            Err((code, message)) => {
+                problems.push(Problem { code, file: file.clone(), at: None, key: String::new(), message })
+            }
         }
     }
     if problems.is_empty() && set.policies.is_empty() {
         problems.push(Problem {
+            code: Code::NoPolicies,
             file: paths.first().cloned().unwrap_or_default(),
             at: None,
             key: String::new(),
@@ -57,23 +60,25 @@ pub fn load_text(file: &Path, text: &[u8]) -> (PolicySet, Vec<Problem>) {
 
 /// Reads a policy file: a regular file, at most [`yaml::MAX_BYTES`]. Opened without
 /// blocking, so a FIFO named by mistake is refused instead of hanging the run.
-fn read(file: &Path) -> Result<Vec<u8>, String> {
+fn read(file: &Path) -> Result<Vec<u8>, (Code, String)> {
+    let unreadable = |m: String| (Code::Unreadable, m);
     use std::os::unix::fs::OpenOptionsExt;
     let f = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc_nonblock())
         .open(file)
-        .map_err(|e| format!("cannot read: {e}"))?;
-    let meta = f.metadata().map_err(|e| format!("cannot read: {e}"))?;
+        .map_err(|e| unreadable(format!("cannot read: {e}")))?;
+    let meta = f.metadata().map_err(|e| unreadable(format!("cannot read: {e}")))?;
     if !meta.is_file() {
-        return Err("not a regular file".into());
+        return Err(unreadable("not a regular file".into()));
     }
-    unsafe_for_root(&meta, "policy file")?;
+    unsafe_for_root(&meta, "policy file").map_err(|m| (Code::UnsafeFile, m))?;
     if meta.len() > yaml::MAX_BYTES as u64 {
-        return Err(format!("the file is {} bytes; policy files are at most {} bytes", meta.len(), yaml::MAX_BYTES));
+        let len = meta.len();
+        return Err(unreadable(format!("the file is {len} bytes; policy files are at most {} bytes", yaml::MAX_BYTES)));
     }
     let mut bytes = Vec::new();
-    f.take(yaml::MAX_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read: {e}"))?;
+    f.take(yaml::MAX_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(|e| unreadable(format!("cannot read: {e}")))?;
     Ok(bytes)
 }
 
@@ -106,12 +111,14 @@ fn libc_nonblock() -> i32 {
 
 /// A file, or a directory's `*.yaml`/`*.yml` files in name order.
 fn expand(p: &Path) -> Result<Vec<PathBuf>, Problem> {
-    let err = |message: String| Problem { file: p.to_path_buf(), at: None, key: String::new(), message };
+    let at =
+        |code: Code, message: String| Problem { code, file: p.to_path_buf(), at: None, key: String::new(), message };
+    let err = |message: String| at(Code::Unreadable, message);
     let meta = std::fs::metadata(p).map_err(|e| err(format!("cannot read: {e}")))?;
     if !meta.is_dir() {
         return Ok(vec![p.to_path_buf()]);
     }
-    unsafe_for_root(&meta, "directory of policy files").map_err(err)?;
+    unsafe_for_root(&meta, "directory of policy files").map_err(|m| at(Code::UnsafeFile, m))?;
     let mut out = Vec::new();
     for entry in std::fs::read_dir(p).map_err(|e| err(format!("cannot read directory: {e}")))? {
         let path = entry.map_err(|e| err(format!("cannot read directory: {e}")))?.path();
@@ -124,7 +131,7 @@ fn expand(p: &Path) -> Result<Vec<PathBuf>, Problem> {
     }
     out.sort();
     if out.is_empty() {
-        return Err(err("no *.yaml or *.yml files in this directory".into()));
+        return Err(at(Code::NoPolicies, "no *.yaml or *.yml files in this directory".into()));
     }
     Ok(out)
 }
@@ -134,12 +141,14 @@ fn parse_bytes(file: &Path, bytes: &[u8], set: &mut PolicySet, names: &mut HashM
     let mut ctx = Ctx { file, problems: Vec::new(), seen: HashSet::new(), templates: HashMap::new() };
     match yaml::parse_bytes(bytes) {
         Err(e) => {
-            ctx.problems.push(Problem { file: file.to_path_buf(), at: e.mark, key: String::new(), message: e.message })
+            let (file, at, message) = (file.to_path_buf(), e.mark, e.message);
+            ctx.problems.push(Problem { code: Code::Syntax, file, at, key: String::new(), message })
         }
         Ok(doc) => {
             for d in &doc.duplicates {
                 let message = format!("duplicate key (first at line {}); remove one", d.first.line);
-                ctx.problems.push(Problem { file: file.to_path_buf(), at: Some(d.mark), key: d.path.clone(), message });
+                let (file, at, key) = (file.to_path_buf(), Some(d.mark), d.path.clone());
+                ctx.problems.push(Problem { code: Code::DuplicateKey, file, at, key, message });
             }
             parse_file(&mut ctx, &doc.root, set, names);
         }
@@ -163,14 +172,15 @@ fn parse_file(ctx: &mut Ctx, root: &Node, set: &mut PolicySet, names: &mut HashM
     let Some(entries) = ctx.map(Field { node: root, path: "" }, "a mapping with version and policies") else { return };
     let top = ctx.keys(entries, "", keys::FILE);
     for k in keys::FILE.iter().filter(|k| k.required && !top.contains_key(k.name)) {
-        ctx.problem(k.name, root.mark, format!("missing key `{}`", k.name));
+        ctx.problem(Code::MissingKey, k.name, root.mark, format!("missing key `{}`", k.name));
     }
     if let Some((path, e)) = top.get("version") {
         let f = Field { node: &e.value, path };
         if let Some(v) = ctx.value(f, true, value::count)
             && v != 1
         {
-            ctx.problem(path, e.value.mark, format!("unsupported version {v}; this sweep reads version 1"));
+            let message = format!("unsupported version {v}; this sweep reads version 1");
+            ctx.problem(Code::UnsupportedVersion, path, e.value.mark, message);
         }
     }
     let mut defaults = BTreeMap::new();
@@ -181,7 +191,7 @@ fn parse_file(ctx: &mut Ctx, root: &Node, set: &mut PolicySet, names: &mut HashM
         defaults = ctx.keys(d, path, keys::POLICY);
         for k in keys::POLICY.iter().filter(|k| k.place == Place::Policy) {
             if let Some((p, e)) = defaults.remove(k.name) {
-                ctx.problem(&p, e.key_mark, "cannot be set in defaults, only in each policy");
+                ctx.problem(Code::NotInDefaults, &p, e.key_mark, "cannot be set in defaults, only in each policy");
             }
         }
     }
@@ -189,7 +199,7 @@ fn parse_file(ctx: &mut Ctx, root: &Node, set: &mut PolicySet, names: &mut HashM
         && let Some(items) = ctx.list(Field { node: &e.value, path })
     {
         if items.is_empty() {
-            ctx.problem(path, e.value.mark, "no policies: a policy file defines at least one");
+            ctx.problem(Code::NoPolicies, path, e.value.mark, "no policies: a policy file defines at least one");
         }
         for (item_path, node) in items {
             // The name is checked for duplicates whatever else is wrong with the policy:
@@ -198,7 +208,7 @@ fn parse_file(ctx: &mut Ctx, root: &Node, set: &mut PolicySet, names: &mut HashM
             let duplicate = name.as_ref().and_then(|n| names.get(n).map(|first| (n.clone(), first.clone())));
             if let Some((n, first)) = &duplicate {
                 let message = format!("duplicate policy name `{}` (first defined at {first})", clip(n));
-                ctx.problem(&yaml::key_path(&item_path, "name"), node.mark, message);
+                ctx.problem(Code::DuplicateName, &yaml::key_path(&item_path, "name"), node.mark, message);
             }
             let policy = build::policy(ctx, Field { node, path: &item_path }, &defaults);
             match (policy, name) {
@@ -231,7 +241,12 @@ fn test(ctx: &mut Ctx, f: Field) -> Option<PolicyTest> {
     let entries = ctx.map(f, "a mapping with now and expect")?;
     let k = ctx.keys(entries, f.path, keys::TEST);
     for key in keys::TEST.iter().filter(|key| !k.contains_key(key.name)) {
-        ctx.problem(&yaml::key_path(f.path, key.name), f.node.mark, format!("missing key `{}`", key.name));
+        ctx.problem(
+            Code::MissingKey,
+            &yaml::key_path(f.path, key.name),
+            f.node.mark,
+            format!("missing key `{}`", key.name),
+        );
     }
     let now = k.get("now").and_then(|(p, e)| ctx.value(Field { node: &e.value, path: p }, false, Now::parse));
     let mut expect = Vec::new();
@@ -242,6 +257,7 @@ fn test(ctx: &mut Ctx, f: Field) -> Option<PolicyTest> {
             let at = yaml::key_path(p, &item.key);
             if !item.key.starts_with('/') && !super::object::is_url(std::path::Path::new(&item.key)) {
                 ctx.problem(
+                    Code::BadValue,
                     &at,
                     item.key_mark,
                     format!("`{}`: test paths are absolute (or s3://, gs://, az:// URLs)", clip(&item.key)),

@@ -402,9 +402,106 @@ pub struct Expectation {
     pub key: String,
 }
 
-/// A problem in a policy file: where, under which key, and what is wrong.
+/// What kind of problem a policy file has: a stable code for scripts (`code` on each
+/// `check --format json` problem line), documented in docs/output.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    /// The file or directory cannot be read, is not a regular file, or is too large.
+    Unreadable,
+    /// As root: a policy file (or directory) another user owns or can write.
+    UnsafeFile,
+    /// Not valid YAML, or over the parser's limits.
+    Syntax,
+    /// A key written twice in one mapping.
+    DuplicateKey,
+    /// A key sweep does not know.
+    UnknownKey,
+    /// A required key is missing.
+    MissingKey,
+    /// A mapping, list or plain value where another is expected (a quoted number).
+    WrongType,
+    /// A value that is not one of the accepted forms.
+    BadValue,
+    /// A duration, size, share or span that is not a whole number with a known unit.
+    BadUnit,
+    /// A layout that does not compile, or does not fit `date_from`.
+    BadLayout,
+    /// A glob that does not compile or climbs out of the root.
+    BadGlob,
+    /// A list longer than its limit.
+    TooMany,
+    /// Two policies with one name.
+    DuplicateName,
+    /// A `version` this sweep does not read.
+    UnsupportedVersion,
+    /// A key that may be set only in each policy, set in `defaults`.
+    NotInDefaults,
+    /// No policy at all.
+    NoPolicies,
+    /// Settings that contradict each other (a tier after expiry, an archive inside its
+    /// root, a marker that is also excluded, a capacity target without `keep_min`).
+    Conflict,
+    /// A system directory as a root or an archive.
+    DangerousRoot,
+    /// A `tests:` case whose expectation does not hold.
+    TestFailed,
+}
+
+impl Code {
+    /// The code as written in JSON: `unknown_key`, `bad_unit`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Unreadable => "unreadable",
+            Code::UnsafeFile => "unsafe_file",
+            Code::Syntax => "syntax",
+            Code::DuplicateKey => "duplicate_key",
+            Code::UnknownKey => "unknown_key",
+            Code::MissingKey => "missing_key",
+            Code::WrongType => "wrong_type",
+            Code::BadValue => "bad_value",
+            Code::BadUnit => "bad_unit",
+            Code::BadLayout => "bad_layout",
+            Code::BadGlob => "bad_glob",
+            Code::TooMany => "too_many",
+            Code::DuplicateName => "duplicate_name",
+            Code::UnsupportedVersion => "unsupported_version",
+            Code::NotInDefaults => "not_in_defaults",
+            Code::NoPolicies => "no_policies",
+            Code::Conflict => "conflict",
+            Code::DangerousRoot => "dangerous_root",
+            Code::TestFailed => "test_failed",
+        }
+    }
+
+    /// Every code, for the documentation test.
+    pub const ALL: [Code; 19] = [
+        Code::Unreadable,
+        Code::UnsafeFile,
+        Code::Syntax,
+        Code::DuplicateKey,
+        Code::UnknownKey,
+        Code::MissingKey,
+        Code::WrongType,
+        Code::BadValue,
+        Code::BadUnit,
+        Code::BadLayout,
+        Code::BadGlob,
+        Code::TooMany,
+        Code::DuplicateName,
+        Code::UnsupportedVersion,
+        Code::NotInDefaults,
+        Code::NoPolicies,
+        Code::Conflict,
+        Code::DangerousRoot,
+        Code::TestFailed,
+    ];
+}
+
+/// A problem in a policy file: where, under which key, what kind, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
+    /// Its kind, for scripts.
+    pub code: Code,
     /// The file.
     pub file: PathBuf,
     /// Line and column (of the key, or of the value when the value is wrong), when known.

@@ -10,6 +10,13 @@ use chrono::NaiveDate;
 use super::{MaxDelete, Share};
 use crate::clock::Keep;
 
+/// A parser of a value with a unit, whose errors are `bad_unit` problems.
+pub(super) fn unit<T>(
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> impl FnOnce(&str) -> Result<T, super::context::Invalid> {
+    move |s| parse(s).map_err(|e| super::context::Invalid(super::Code::BadUnit, e))
+}
+
 /// `0s`, `90m`, `2h`, `1d`: a whole number and exactly one of these units.
 pub fn duration(s: &str) -> Result<Duration, String> {
     let (n, unit) = split(s);

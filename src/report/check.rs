@@ -38,6 +38,7 @@ pub struct CheckReport {
 struct ProblemLine<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
+    code: &'static str,
     file: String,
     line: Option<usize>,
     column: Option<usize>,
@@ -81,6 +82,7 @@ pub fn print(out: &mut Printer, r: &CheckReport) {
         for p in r.problems.iter().take(MAX_LISTED) {
             out.json(&ProblemLine {
                 kind: "problem",
+                code: p.code.as_str(),
                 file: p.file.display().to_string(),
                 line: p.at.map(|m| m.line),
                 column: p.at.map(|m| m.column),

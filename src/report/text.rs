@@ -488,7 +488,8 @@ impl Sink for Text<'_> {
         )?;
         let mut also = Vec::new();
         if s.nested > 0 {
-            also.push(format!("{} left to their own policies", count(s.nested, "nested root", "nested roots")));
+            let whose = if s.nested == 1 { "its own policy" } else { "their own policies" };
+            also.push(format!("{} left to {whose}", count(s.nested, "nested root", "nested roots")));
         }
         if s.foreign > 0 {
             also.push(format!("{} of unselected policies left alone", count(s.foreign, "file", "files")));

@@ -51,6 +51,10 @@ fn check_in_json_gives_a_line_per_problem_and_a_summary_also_when_invalid() {
     assert_eq!((unknown["line"].as_u64(), unknown["column"].as_u64()), (Some(5), Some(5)), "the key's place");
     let bad = problems.iter().find(|l| l["message"].as_str().unwrap().contains("7days")).unwrap();
     assert_eq!((bad["line"].as_u64(), bad["column"].as_u64()), (Some(6), Some(11)), "the value's place");
+    // Each problem has a stable code for scripts.
+    let mut codes: Vec<&str> = problems.iter().map(|l| l["code"].as_str().unwrap()).collect();
+    codes.sort_unstable();
+    assert_eq!(codes, ["bad_unit", "bad_value", "duplicate_key", "missing_key", "unknown_key"], "{lines:?}");
     let summary = lines.last().unwrap();
     assert_eq!(summary["type"], "summary");
     assert_eq!(summary["ok"], false);

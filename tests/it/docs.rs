@@ -298,3 +298,12 @@ fn links_between_the_documents_resolve() {
     assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
     assert!(checked > 40, "only {checked} links found: is the link reader still right?");
 }
+
+#[test]
+fn every_check_problem_code_is_documented() {
+    let output = read("docs/output.md");
+    for code in sweep::policy::Code::ALL {
+        let code = code.as_str();
+        assert!(output.contains(&format!("`{code}`")), "docs/output.md does not list the check problem code `{code}`");
+    }
+}

@@ -41,6 +41,7 @@ mod schema;
 mod sets;
 mod shared_host;
 mod shipped;
+mod snapshots;
 mod streams;
 mod tables;
 mod tier_attacks;

@@ -424,22 +424,48 @@ fn killed_mid_run(kind: Kind, per_day: usize, rate: usize, test: &str) {
     let bucket = server.bucket(&keys, 1);
     let p = lake_policy(&t, kind, &bucket, &format!("    max_rate: {rate}/s\n"));
     let mut cmd = server.sweep("apply", &p, &t);
-    let child = cmd.args(["--format", "json"]).command().stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    let mut child =
+        cmd.args(["--format", "json"]).command().stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let pid = child.id();
+    // The server dies once sweep has reported its first deletion: mid-run, by the event
+    // and not by a guess at how long starting takes.
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let started = Instant::now();
+    loop {
+        match lines_rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) if line.contains("\"outcome\":\"deleted\"") => break,
+            Ok(_) => {}
+            Err(_) => {
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                panic!("{kind:?}: no deletion reported {:?} after apply started", started.elapsed());
+            }
+        }
+    }
     server.kill();
     let killed = Instant::now();
     let (tx, rx) = std::sync::mpsc::channel();
-    let pid = child.id();
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
-    let out = match rx.recv_timeout(Duration::from_secs(120)) {
+    let mut out = match rx.recv_timeout(Duration::from_secs(120)) {
         Ok(o) => o.unwrap(),
         Err(_) => {
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
             panic!("{kind:?}: sweep still running 120 s after its server died");
         }
     };
+    out.stdout = reader.join().unwrap().into_bytes();
     let done = Done { out };
     assert_eq!(done.out.status.code(), Some(5), "{kind:?}\n{}\n{}", done.stdout(), done.stderr());
     let s = done.summary();

@@ -139,6 +139,13 @@ impl OpenFiles {
         Ok(())
     }
 
+    /// Notes that `holder` holds the file with this device and inode open (for tests of
+    /// what depends on open files).
+    #[cfg(test)]
+    pub fn hold(&mut self, dev: u64, ino: u64, holder: Holder) {
+        self.by_inode.insert((dev, ino), holder);
+    }
+
     /// Who holds the file with this device and inode open (or mapped), if anyone.
     pub fn holder(&self, dev: u64, ino: u64) -> Option<&Holder> {
         self.by_inode.get(&(dev, ino))
