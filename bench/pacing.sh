@@ -21,7 +21,6 @@ while [ $# -gt 0 ]; do
 done
 command -v fio >/dev/null || { echo "fio is needed: apt-get install fio" >&2; exit 2; }
 gen="$here/gen_tree.py"
-[ -f "$gen" ] || gen="$here/../../shared/bench/gen_tree.py"
 if [ -z "$SWEEP" ]; then
   (cd "$here/.." && cargo build --release --quiet)
   SWEEP="$here/../target/release/sweep"

@@ -8,6 +8,7 @@
 mod support;
 
 mod architecture;
+mod bench_scripts;
 mod business;
 mod capacity;
 mod checking;

@@ -4,10 +4,10 @@
 # files, keep: 20d, --now pinned to the tree's last day), each run on its own fresh,
 # identical tree, the two binaries alternating which goes first.
 #
-#   bash packaging/bench-static.sh GLIBC_BIN MUSL_BIN [--runs 3] [--days 100] [--files 1000]
+#   bash bench/static.sh GLIBC_BIN MUSL_BIN [--runs 3] [--days 100] [--files 1000]
 #                                  [--dir /var/tmp/sweep-static-bench] [--settle 60] [--plan-repeats 10]
 #
-# Trees are made with ../shared/bench/gen_tree.py (or $GEN_TREE) in a `chattr +T`
+# Trees are made with bench/gen_tree.py in a `chattr +T`
 # directory, all of them before the first timed run, then left to settle: on ext4
 # without a journal, creating files right after deleting many is slow. Generation is never
 # timed. Before those, --plan-repeats alternating `plan` runs of each binary on one tree
@@ -15,7 +15,7 @@
 # (wall, user, sys seconds; peak RSS KiB), with the load average seen before each run.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-GLIBC=${1:?usage: bench-static.sh GLIBC_BIN MUSL_BIN [options]}; MUSL=${2:?usage: bench-static.sh GLIBC_BIN MUSL_BIN [options]}; shift 2
+GLIBC=${1:?usage: static.sh GLIBC_BIN MUSL_BIN [options]}; MUSL=${2:?usage: static.sh GLIBC_BIN MUSL_BIN [options]}; shift 2
 RUNS=3; DAYS=100; FILES=1000; DIR=/var/tmp/sweep-static-bench; SETTLE=60; PLAN_REPEATS=10
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -24,8 +24,7 @@ while [ $# -gt 0 ]; do
     *) echo "unknown option $1" >&2; exit 2;;
   esac
 done
-GEN=${GEN_TREE:-$here/../../shared/bench/gen_tree.py}
-[ -f "$GEN" ] || { echo "gen_tree.py not found at $GEN (set GEN_TREE)" >&2; exit 2; }
+GEN=$here/gen_tree.py
 GLIBC=$(realpath "$GLIBC"); MUSL=$(realpath "$MUSL")
 END=2024-07-12
 NOW=2024-07-12T23:00:00Z
