@@ -396,94 +396,31 @@ impl<'p> Visitor for Acting<'_, '_, 'p> {
     }
 
     fn removed(&mut self, d: Doomed<'p>, result: Removal) {
-        let message;
         let action = d.verdict.action;
         if let (Removal::Planned, Some(a), Some(to)) = (&result, &d.arrival, &d.to) {
             let a = (**a).clone();
             self.arrive(to, a);
         }
 
-        let m = &mut self.cohort.members[d.member];
-        let s = &mut m.summary;
+        let message = super::outcome::count(
+            &mut self.cohort.members[d.member],
+            action,
+            d.size,
+            d.within,
+            d.to.as_deref(),
+            &result,
+        );
+        if d.marker && matches!(result, Removal::Failed(_) | Removal::Rejected(_)) {
+            self.marker_failure = Some(String::from_utf8_lossy(&d.path).into_owned());
+        }
+        let message = message.as_deref().unwrap_or_default();
         let outcome = match result {
-            Removal::Planned => {
-                match action {
-                    Action::Compress => {
-                        s.tiers.compressed += 1;
-                        s.tiers.bytes_before += d.size;
-                    }
-                    Action::Move => {
-                        s.tiers.moved += 1;
-                        s.tiers.moved_bytes += d.size;
-                        s.moved_within += d.within;
-                    }
-                    _ => {
-                        s.deleted += 1;
-                        s.deleted_bytes += d.size;
-                    }
-                }
-                FileOutcome::Deleted
-            }
-            Removal::Removed => {
-                s.deleted += 1;
-                s.deleted_bytes += d.size;
-                FileOutcome::Deleted
-            }
-            Removal::Compressed(after) => {
-                s.tiers.compressed += 1;
-                s.tiers.bytes_before += d.size;
-                s.tiers.bytes_after += after;
-                FileOutcome::Compressed(after)
-            }
-            Removal::Moved => {
-                s.tiers.moved += 1;
-                s.tiers.moved_bytes += d.size;
-                s.moved_within += d.within;
-                FileOutcome::Moved
-            }
-            Removal::Vanished => {
-                s.vanished += 1;
-                FileOutcome::Vanished
-            }
-            Removal::WouldFail(err) => {
-                s.failed += 1;
-                // Worded as apply words the same failure.
-                message = match (action, &d.to) {
-                    (Action::Compress, Some(to)) if err == Errno::EXIST => {
-                        let name = to.rsplit(|b| *b == b'/').next().unwrap_or(to);
-                        format!(
-                            "{} exists (not an interrupted compression of this file)",
-                            String::from_utf8_lossy(name)
-                        )
-                    }
-                    _ => os_message(err),
-                };
-                FileOutcome::WouldFail(&message)
-            }
-            Removal::Failed(err) => {
-                s.failed += 1;
-                if err == Errno::ROFS && !m.read_only {
-                    m.read_only = true;
-                    s.problems.push(Problem::ReadOnly);
-                }
-                if d.marker {
-                    self.marker_failure = Some(String::from_utf8_lossy(&d.path).into_owned());
-                }
-                message = if err == Errno::INTR {
-                    "not attempted: the run was interrupted".to_string()
-                } else {
-                    os_message(err)
-                };
-                FileOutcome::Failed(&message)
-            }
-            Removal::Rejected(ref why) => {
-                s.failed += 1;
-                if d.marker {
-                    self.marker_failure = Some(String::from_utf8_lossy(&d.path).into_owned());
-                }
-                message = why.to_string();
-                FileOutcome::Failed(&message)
-            }
+            Removal::Planned | Removal::Removed => FileOutcome::Deleted,
+            Removal::Compressed(after) => FileOutcome::Compressed(after),
+            Removal::Moved => FileOutcome::Moved,
+            Removal::Vanished => FileOutcome::Vanished,
+            Removal::WouldFail(_) => FileOutcome::WouldFail(message),
+            Removal::Failed(_) | Removal::Rejected(_) => FileOutcome::Failed(message),
         };
         let m = &self.cohort.members[d.member];
         let event = FileEvent {

@@ -27,6 +27,7 @@ mod decide;
 pub mod events;
 pub mod explain;
 mod member;
+mod outcome;
 pub mod summary;
 
 use std::os::unix::ffi::OsStrExt;

@@ -224,3 +224,10 @@ fn the_partition_place_is_the_directory_that_completed_the_date() {
     assert_eq!((v.action, v.place, v.date.as_deref()), (Action::Delete, 3, Some("2024-07-05")));
     assert_eq!(place_of(e.rel, v.place), b"2024/07/05");
 }
+
+#[test]
+fn places_are_leading_components() {
+    assert_eq!(place_of(b"a/2024-07-11/x/y.csv", 2), b"a/2024-07-11");
+    assert_eq!(place_of(b"a/b.csv", 1), b"a");
+    assert_eq!(place_of(b"b.csv", 0), b"");
+}

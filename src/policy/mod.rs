@@ -9,6 +9,7 @@
 
 mod build;
 mod context;
+mod globs;
 pub mod keys;
 mod load;
 pub mod object;

@@ -11,6 +11,7 @@ pub mod metrics;
 mod printer;
 pub mod progress;
 pub mod reason;
+mod shape;
 pub mod text;
 
 pub use printer::{Diagnostics, Log, Printer, Style};

@@ -8,12 +8,13 @@ use std::path::Path;
 use chrono::NaiveDate;
 
 use crate::act::events::Level;
-use crate::act::summary::{PolicySummary, Problem};
+use crate::act::summary::{CapacityReport, PolicySummary, Problem};
 use crate::bucket::Action;
 use crate::classify::{Facts, Reason, Verdict};
 use crate::clock::calendar::Closure;
 use crate::clock::{self, Cutoff};
 use crate::policy::{DateFrom, MaxDelete, OnUnmatched, Policy};
+use indicatif::HumanBytes;
 
 /// Writes the reason for `v` into `out`.
 pub fn render(v: &Verdict, f: &Facts, out: &mut String) {
@@ -124,7 +125,6 @@ pub fn refusal(r: &crate::guard::Refusal) -> String {
 
 /// A policy's problem in words, one sentence. `root` is the policy's root as written.
 pub fn problem(p: &Problem, root: &Path) -> String {
-    use indicatif::HumanBytes;
     let root = root.display();
     match p {
         Problem::Root(message) => format!("{root}: {message}"),
@@ -201,6 +201,66 @@ pub fn diagnostics(s: &PolicySummary) -> Vec<(Level, String)> {
         out.push((Level::Error, msg));
     }
     out
+}
+
+/// "capacity: min_free 1.5 GiB: free 0.9 GiB before, 1.6 GiB after (predicted 1.6 GiB);
+/// 3 partitions (1,234 files) deleted for space: met".
+pub fn capacity_line(c: &CapacityReport, settings: &crate::policy::Capacity, dry_run: bool) -> String {
+    let d = &c.decision;
+    let mut targets = Vec::new();
+    let written = |a: Option<crate::policy::value::Amount>| match a {
+        Some(crate::policy::value::Amount::Share(s)) => format!("{s} = "),
+        _ => String::new(),
+    };
+    if let Some(t) = d.targets.free {
+        let after = match (c.real_after, dry_run) {
+            (Some((real, _)), false) => format!("{} after (predicted {})", HumanBytes(real), HumanBytes(d.after.free)),
+            _ => format!("{} predicted after", HumanBytes(d.after.free)),
+        };
+        targets.push(format!(
+            "min_free {}{}: free {} before, {after}",
+            written(settings.min_free),
+            HumanBytes(t),
+            HumanBytes(d.before.free)
+        ));
+    }
+    if let Some(t) = d.targets.inodes {
+        let after = match (c.real_after, dry_run) {
+            (Some((_, real)), false) => format!("{} after (predicted {})", thousands(real), thousands(d.after.inodes)),
+            _ => format!("{} predicted after", thousands(d.after.inodes)),
+        };
+        targets.push(format!(
+            "min_free_inodes {}{}: free {} before, {after}",
+            written(settings.min_free_inodes),
+            thousands(t),
+            thousands(d.before.inodes)
+        ));
+    }
+    if let Some(t) = d.targets.bytes {
+        targets.push(format!(
+            "max_bytes {}: {} before, {} after",
+            HumanBytes(t),
+            HumanBytes(d.before.bytes),
+            HumanBytes(d.after.bytes)
+        ));
+    }
+    let verb = if dry_run { "to delete" } else { "deleted" };
+    let chosen = if d.chosen.is_empty() {
+        "nothing deleted for space".to_string()
+    } else {
+        format!(
+            "{} ({}, {}) {verb} for space",
+            count(d.chosen.len() as u64, "partition", "partitions"),
+            count(d.files, "file", "files"),
+            HumanBytes(d.freed)
+        )
+    };
+    let state = if c.met() { "met" } else { "NOT met" };
+    let others = match c.used_by_others {
+        Some(b) => format!("; others use {} of the filesystem", HumanBytes(b)),
+        None => String::new(),
+    };
+    format!("capacity {}; {chosen}: {state}{others}", targets.join("; "))
 }
 
 /// The reason for `v` as a new string.

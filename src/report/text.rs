@@ -8,17 +8,16 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::sync::LazyLock;
 
 use indicatif::HumanBytes;
-use regex::Regex;
 
-use super::reason::{self, count, thousands};
+use super::reason::{self, capacity_line, count, thousands};
+use super::shape::shape;
 use super::{Printer, display_path};
 use crate::act::events::{
     DirEvent, ErrorEvent, FileEvent, FileOutcome, LeftoverEvent, NestedEvent, PolicyStart, Sink, TableEvent,
 };
-use crate::act::summary::{CapacityReport, PolicySummary, RunSummary};
+use crate::act::summary::{PolicySummary, RunSummary};
 use crate::bucket::Action;
 use crate::clock::Period;
 use crate::exit::Exit;
@@ -162,118 +161,6 @@ impl<'a> Text<'a> {
     }
 }
 
-/// "capacity: min_free 1.5 GiB: free 0.9 GiB before, 1.6 GiB after (predicted 1.6 GiB);
-/// 3 partitions (1,234 files) deleted for space: met".
-fn capacity_line(c: &CapacityReport, settings: &crate::policy::Capacity, dry_run: bool) -> String {
-    let d = &c.decision;
-    let mut targets = Vec::new();
-    let written = |a: Option<crate::policy::value::Amount>| match a {
-        Some(crate::policy::value::Amount::Share(s)) => format!("{s} = "),
-        _ => String::new(),
-    };
-    if let Some(t) = d.targets.free {
-        let after = match (c.real_after, dry_run) {
-            (Some((real, _)), false) => format!("{} after (predicted {})", HumanBytes(real), HumanBytes(d.after.free)),
-            _ => format!("{} predicted after", HumanBytes(d.after.free)),
-        };
-        targets.push(format!(
-            "min_free {}{}: free {} before, {after}",
-            written(settings.min_free),
-            HumanBytes(t),
-            HumanBytes(d.before.free)
-        ));
-    }
-    if let Some(t) = d.targets.inodes {
-        let after = match (c.real_after, dry_run) {
-            (Some((_, real)), false) => format!("{} after (predicted {})", thousands(real), thousands(d.after.inodes)),
-            _ => format!("{} predicted after", thousands(d.after.inodes)),
-        };
-        targets.push(format!(
-            "min_free_inodes {}{}: free {} before, {after}",
-            written(settings.min_free_inodes),
-            thousands(t),
-            thousands(d.before.inodes)
-        ));
-    }
-    if let Some(t) = d.targets.bytes {
-        targets.push(format!(
-            "max_bytes {}: {} before, {} after",
-            HumanBytes(t),
-            HumanBytes(d.before.bytes),
-            HumanBytes(d.after.bytes)
-        ));
-    }
-    let verb = if dry_run { "to delete" } else { "deleted" };
-    let chosen = if d.chosen.is_empty() {
-        "nothing deleted for space".to_string()
-    } else {
-        format!(
-            "{} ({}, {}) {verb} for space",
-            count(d.chosen.len() as u64, "partition", "partitions"),
-            count(d.files, "file", "files"),
-            HumanBytes(d.freed)
-        )
-    };
-    let state = if c.met() { "met" } else { "NOT met" };
-    let others = match c.used_by_others {
-        Some(b) => format!("; others use {} of the filesystem", HumanBytes(b)),
-        None => String::new(),
-    };
-    format!("capacity {}; {chosen}: {state}{others}", targets.join("; "))
-}
-
-/// The first `n` components of `rel`, for people.
-fn place_of(rel: &[u8], n: u16) -> &[u8] {
-    if n == 0 {
-        return b"";
-    }
-    let end = rel.iter().enumerate().filter(|(_, b)| **b == b'/').nth(usize::from(n) - 1).map_or(rel.len(), |(i, _)| i);
-    &rel[..end]
-}
-
-static UUID: LazyLock<Option<Regex>> =
-    LazyLock::new(|| Regex::new(r"(?i)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}").ok());
-
-/// The shape of an unmatched path, so that files of one kind form one group: digits
-/// become `#` (`2024-07-12/part-0001.csv` → `####-##-##/part-####.csv`), and random
-/// tokens — UUIDs, long runs of letters and digits, hex ids — become `*`, so that
-/// `staging/3f2a…e1.tmp` and its thousand siblings are one line, `staging/*.tmp`.
-pub fn shape(rel: &[u8]) -> String {
-    let text = display_path(rel);
-    let text = match UUID.as_ref() {
-        Some(re) => re.replace_all(&text, "\u{0}").into_owned(),
-        None => text.into_owned(),
-    };
-    let mut out = String::with_capacity(text.len());
-    let mut token = String::new();
-    let flush = |token: &mut String, out: &mut String| {
-        if token.is_empty() {
-            return;
-        }
-        let digits = token.bytes().filter(u8::is_ascii_digit).count();
-        let letters = token.len() - digits;
-        let hex = token.bytes().all(|b| b.is_ascii_hexdigit());
-        if digits == token.len() {
-            out.extend(std::iter::repeat_n('#', token.len()));
-        } else if digits > 0 && letters > 0 && ((hex && token.len() >= 8) || token.len() >= 16) {
-            out.push('*');
-        } else {
-            out.push_str(token);
-        }
-        token.clear();
-    };
-    for c in text.chars() {
-        if c.is_ascii_alphanumeric() {
-            token.push(c);
-        } else {
-            flush(&mut token, &mut out);
-            out.push(if c == '\u{0}' { '*' } else { c });
-        }
-    }
-    flush(&mut token, &mut out);
-    out
-}
-
 impl Sink for Text<'_> {
     fn policy_start(&mut self, p: &PolicyStart) -> io::Result<()> {
         let policy = p.policy;
@@ -313,7 +200,7 @@ impl Sink for Text<'_> {
             }
         } else {
             let (period, raw, date) = match v.partition {
-                Some(p) => (p, place_of(e.rel, v.place), v.date.as_deref().unwrap_or("")),
+                Some(p) => (p, crate::classify::place_of(e.rel, v.place), v.date.as_deref().unwrap_or("")),
                 None => (Period { start: i64::MAX, end: i64::MAX }, &b""[..], "(no date)"),
             };
             let Tally { partitions, last, .. } = t;
@@ -596,27 +483,5 @@ impl Sink for Text<'_> {
         };
         writeln!(self.out, "{line}")?;
         self.out.flush()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shapes_group_dates_and_random_names() {
-        assert_eq!(shape(b"2024-07-12/part-0001.csv"), "####-##-##/part-####.csv");
-        assert_eq!(shape(b"staging/3f2a9c1e-1234-5678-9abc-def012345678.tmp"), "staging/*.tmp");
-        assert_eq!(shape(b"staging/a1b2c3d4e5f6.tmp"), "staging/*.tmp");
-        assert_eq!(shape(b"staging/x7Kq9mPz2LwR8vNt4sYb.json"), "staging/*.json");
-        assert_eq!(shape(b"_delta_log/00000000000000000010.json"), "_delta_log/####################.json");
-        assert_eq!(shape(b"README.md"), "README.md");
-    }
-
-    #[test]
-    fn places_are_leading_components() {
-        assert_eq!(place_of(b"a/2024-07-11/x/y.csv", 2), b"a/2024-07-11");
-        assert_eq!(place_of(b"a/b.csv", 1), b"a");
-        assert_eq!(place_of(b"b.csv", 0), b"");
     }
 }

@@ -201,3 +201,20 @@ fn no_two_sibling_modules_use_each_other() {
     }
     assert!(circles.is_empty(), "modules that use each other:\n{}", circles.join("\n"));
 }
+
+/// No source file over 600 lines: a file that long does more than one thing (a test
+/// module goes in a file of its own, as `classify/tests.rs`).
+#[test]
+fn no_source_file_is_over_600_lines() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut all = Vec::new();
+    files(&src, &mut all);
+    let long: Vec<String> = all
+        .iter()
+        .filter_map(|f| {
+            let n = fs::read_to_string(f).unwrap().lines().count();
+            (n > 600).then(|| format!("{}: {n} lines", f.strip_prefix(&src).unwrap().display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "source files over 600 lines:\n{}", long.join("\n"));
+}
