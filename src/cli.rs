@@ -120,9 +120,25 @@ pub struct RunArgs {
     pub metrics_file: Option<PathBuf>,
 
     /// Replace every selected policy's max_delete for this run: a count (5000), a share
-    /// (40%; 100% lifts it) or a span back from the cutoff (2d, 12h, 3bd).
+    /// (40%; 100% lifts it), a span back from the cutoff (2d, 12h, 3bd) or auto.
     #[arg(long, value_name = "VALUE")]
     pub max_delete: Option<String>,
+
+    /// What sweep remembers between runs: the deletions of each policy's recent applies,
+    /// which max_delete: auto compares a run with (apply writes it).
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+/// The state directory.
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    /// The directory sweep keeps its state in: history.json, the deletions of each
+    /// policy's last 14 applies, for max_delete: auto. Read when a policy has auto; written
+    /// by apply. Must belong to root (or to the user sweep runs as) and be writable by no
+    /// one else.
+    #[arg(long, value_name = "DIR", default_value = crate::state::DEFAULT_DIR)]
+    pub state_dir: PathBuf,
 }
 
 /// `apply`.
@@ -179,6 +195,10 @@ pub struct ExplainArgs {
     /// Absolute paths to explain; they need not exist.
     #[arg(value_name = "PATH", required = true)]
     pub paths: Vec<PathBuf>,
+
+    /// Where the history max_delete: auto goes by is read from.
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 /// `demo`.

@@ -72,6 +72,8 @@ pub struct RunConfig {
     pub jobs: usize,
     /// `--max-rate`.
     pub max_rate: Option<Rate>,
+    /// `--state-dir`.
+    pub state_dir: PathBuf,
 }
 
 /// `check`.
@@ -94,6 +96,8 @@ pub struct ExplainConfig {
     pub style: Style,
     /// Paths to explain.
     pub paths: Vec<PathBuf>,
+    /// `--state-dir`.
+    pub state_dir: PathBuf,
 }
 
 /// `demo`.
@@ -143,11 +147,12 @@ impl Config {
             Command::Check(CheckArgs { policies, output }) => {
                 Config::Check(CheckConfig { selection: selection(policies), style: style(&output) })
             }
-            Command::Explain(ExplainArgs { policies, clock, output, paths }) => Config::Explain(ExplainConfig {
+            Command::Explain(ExplainArgs { policies, clock, output, paths, state }) => Config::Explain(ExplainConfig {
                 selection: selection(policies),
                 now: now(clock.now.as_deref())?.0,
                 style: style(&output),
                 paths,
+                state_dir: state.state_dir,
             }),
             Command::Demo(DemoArgs { dir, output }) => Config::Demo(DemoConfig { dir, style: style(&output) }),
             Command::Init { layout, root } => Config::Init(layout, root),
@@ -189,6 +194,7 @@ fn run(args: RunArgs, mode: Mode, lock: Option<PathBuf>) -> Result<RunConfig, Us
         max_delete,
         jobs: default_jobs(),
         max_rate: None,
+        state_dir: args.state.state_dir,
     })
 }
 

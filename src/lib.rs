@@ -13,6 +13,7 @@
 //! guard               whole-policy checks: dangerous roots, max_delete, keep_last, clock
 //! act                 runs policies: walks, guards, decisions, tallies, events
 //! report              the printer, the sinks (text, JSON, metrics, progress), the words
+//! state               what sweep remembers between runs (the history of `auto`)
 //! lock, config, cli   the run lock; the validated configuration; the command line
 //! cmd                 one module per sub-command
 //! ```
@@ -34,4 +35,5 @@ pub mod layout;
 pub mod lock;
 pub mod policy;
 pub mod report;
+pub mod state;
 pub mod tree;

@@ -110,14 +110,14 @@ impl<'p> Visitor for Counting<'_, 'p> {
         let frees = self.cohort.frees(e);
         let m = &mut self.cohort.members[member];
         let action = verdict.action;
-        m.planned.add(action, verdict.partition, if frees { e.allocated } else { 0 });
+        m.planned.add(action, verdict.partition, e.size, if frees { e.allocated } else { 0 });
         if let Some(c) = m.census.as_mut() {
             let kept = matches!(action, Action::Keep | Action::Compress | Action::Move);
             let protected = kept && m.classifier.protected_if_expired(e);
             c.file(e, action, verdict.partition, place_of(e.rel, verdict.place), protected, frees);
         }
         if let (Some(n), Some(p)) = (&mut m.newest, verdict.partition) {
-            n.observe(p, action == Action::Delete);
+            n.observe(p, action == Action::Delete, e.size);
         }
         Decision::Keep
     }

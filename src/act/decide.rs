@@ -12,6 +12,7 @@ use super::summary::CapacityReport;
 use crate::classify::Override;
 use crate::clock::{self, Cutoff, Period};
 use crate::guard;
+use crate::guard::auto::{self, Basis};
 use crate::guard::capacity::{self, Before, Floor, Targets};
 use crate::policy::{MaxDelete, OnUnmatched};
 use crate::tree::Root;
@@ -129,7 +130,7 @@ pub fn after_counting(
         return;
     }
     let mut overrides: BTreeMap<_, Override> = BTreeMap::new();
-    let mut held = 0;
+    let mut held = (0, 0);
     if let Some(n) = m.newest.take() {
         let (newest, h) = n.finish();
         held = h;
@@ -138,7 +139,16 @@ pub fn after_counting(
         }
     }
     let mut plan = m.planned;
-    plan.delete = plan.delete.saturating_sub(held);
+    plan.delete = plan.delete.saturating_sub(held.0);
+    plan.bytes = plan.bytes.saturating_sub(held.1);
+    // `auto` without a median to go by acts as its span: a second floor for capacity
+    // too, as a span written in the policy is.
+    let span = match (max_delete, &m.auto) {
+        (Some(MaxDelete::Span(s)), _) => Some(s),
+        (Some(MaxDelete::Auto { .. }), Some(Basis::Learned(_))) => None,
+        (Some(MaxDelete::Auto { .. }), _) => Some(auto::span()),
+        _ => None,
+    };
 
     let keep_last = |o: &BTreeMap<Period, Override>, p: Period| o.get(&p).is_some_and(|o| o.keep_last);
     let mut census = m.census.take();
@@ -155,7 +165,9 @@ pub fn after_counting(
             if keep_last(&overrides, period) {
                 continue;
             }
-            plan.delete = plan.delete.saturating_sub(census.spare(period));
+            let (files, bytes) = census.spare(period);
+            plan.delete = plan.delete.saturating_sub(files);
+            plan.bytes = plan.bytes.saturating_sub(bytes);
             overrides.entry(period).or_default().thinned = Some((rule, bucket.into()));
         }
         plan.earliest = census.earliest_delete();
@@ -193,10 +205,7 @@ pub fn after_counting(
         let floor = clock::cutoff(c.keep_min, now, &m.policy.calendar).timestamp();
         // A span max_delete is a second floor: however full another user makes the
         // filesystem, one night deletes at most that span of kept data.
-        let span_end = match max_delete {
-            Some(MaxDelete::Span(s)) => Some(clock::span_end(cutoff, s, &m.policy.calendar)),
-            _ => None,
-        };
+        let span_end = span.map(|s| clock::span_end(cutoff, s, &m.policy.calendar));
         let remove_dirs = m.policy.remove_empty_dirs;
         let age = census.age_plan(remove_dirs);
         let decision = capacity::choose(targets, before, &census, age, remove_dirs, |p| {
@@ -216,6 +225,7 @@ pub fn after_counting(
             plan.earliest = Some(plan.earliest.map_or(start, |e| e.min(start)));
         }
         plan.delete += decision.files;
+        plan.bytes += decision.size;
         let unknown = (!unknown.is_empty()).then(|| {
             let (targets, why): (Vec<&str>, Vec<&str>) = unknown.into_iter().unzip();
             format!(
@@ -239,14 +249,29 @@ pub fn after_counting(
     } else if plan.delete == 0 {
         None
     } else {
-        max_delete.and_then(|limit| {
-            let span = match limit {
-                MaxDelete::Span(s) => Some(clock::span_start(cutoff, s, &m.policy.calendar)),
-                _ => None,
-            };
-            guard::max_delete(limit, &plan, span, describe)
+        max_delete.and_then(|limit| match (limit, &m.auto) {
+            (MaxDelete::Auto { .. }, Some(Basis::Learned(learned))) => auto::refuse(learned, &plan),
+            (MaxDelete::Auto { .. }, basis) => {
+                let why = match basis {
+                    Some(Basis::Span(why)) => why.clone(),
+                    _ => auto::Why::Untrusted("no history was read".to_string()),
+                };
+                let span = auto::span();
+                let start = clock::span_start(cutoff, span, &m.policy.calendar);
+                guard::max_delete(MaxDelete::Span(span), &plan, Some(start), describe).map(|r| auto::as_span(r, &why))
+            }
+            (limit, _) => {
+                let span = match limit {
+                    MaxDelete::Span(s) => Some(clock::span_start(cutoff, s, &m.policy.calendar)),
+                    _ => None,
+                };
+                guard::max_delete(limit, &plan, span, describe)
+            }
         })
     };
+    if let Some(a) = m.summary.auto.as_mut() {
+        a.would = Some((plan.delete, plan.bytes));
+    }
     if let Some(r) = refusal {
         m.refused = true;
         m.summary.refused = Some(r);

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::summary::PolicySummary;
 use crate::classify::{Classifier, Table};
+use crate::guard::auto::Basis;
 use crate::guard::capacity::Census;
 use crate::guard::{Newest, Planned};
 use crate::policy::Policy;
@@ -39,6 +40,8 @@ pub struct Member<'p> {
     pub archive: Result<Option<(Arc<OwnedFd>, DirId)>, String>,
     /// The filesystem said EROFS once: nothing more is attempted.
     pub read_only: bool,
+    /// What `max_delete: auto` goes by, when it is in force.
+    pub auto: Option<Basis>,
 }
 
 impl<'p> Member<'p> {
@@ -57,6 +60,7 @@ impl<'p> Member<'p> {
             newest_end: None,
             archive: Ok(None),
             read_only: false,
+            auto: None,
         }
     }
 

@@ -38,6 +38,7 @@ use crate::bucket::Action;
 use crate::classify::Classifier;
 use crate::clock::{self, Now};
 use crate::exit::Exit;
+use crate::guard::auto::{self, History};
 use crate::guard::capacity::Census;
 use crate::guard::{Newest, SystemDirs};
 use crate::policy::set::Group;
@@ -54,7 +55,7 @@ use counting::Counting;
 use decide::Ledger;
 use events::{ErrorEvent, Level, PolicyStart, Sink};
 use member::Member;
-use summary::{PolicySummary, RunSummary};
+use summary::{AutoReport, PolicySummary, RunSummary};
 
 /// How a run is done.
 pub struct RunOptions<'a> {
@@ -74,6 +75,9 @@ pub struct RunOptions<'a> {
     pub jobs: usize,
     /// `--max-rate`.
     pub max_rate: Option<Rate>,
+    /// The policies' past applies, for `max_delete: auto` (read from the state directory
+    /// when a selected policy has it in force).
+    pub history: Option<&'a History>,
 }
 
 /// Runs the `selected` policies of `set` (indices into `set.policies`), root by root, in
@@ -302,6 +306,15 @@ fn members<'p>(
         let mut m = Member::new(policy, classifier, selected.get(i).copied().unwrap_or(false));
         m.summary.cutoff = Some((cutoff.rfc3339(), cutoff.timestamp()));
         m.summary.on_unmatched = policy.on_unmatched;
+        if let Some(MaxDelete::Auto { factor }) = ctx.opts.max_delete.unwrap_or(policy.max_delete) {
+            let past = match ctx.opts.history {
+                Some(h) => h.of(&policy.name, &auto::root_key(&policy.root)),
+                None => Err("no state directory was read"),
+            };
+            let basis = auto::assess(factor, past);
+            m.summary.auto = Some(AutoReport { factor, basis: basis.clone(), would: None });
+            m.auto = Some(basis);
+        }
         members.push(m);
         cutoffs.push(cutoff);
     }

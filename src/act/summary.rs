@@ -7,7 +7,8 @@ use std::time::{Duration, SystemTime};
 use crate::bucket::Action;
 use crate::exit::Exit;
 use crate::guard::Refusal;
-use crate::policy::Share;
+use crate::guard::auto::Basis;
+use crate::policy::{Factor, Share};
 
 /// Per-bucket numbers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -101,6 +102,18 @@ pub struct Fresh {
     pub age: Option<i64>,
     /// Older than `expect_fresh`, or nothing matched.
     pub stale: bool,
+}
+
+/// `max_delete: auto` in force for a policy: what it went by, and what the run weighed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AutoReport {
+    /// The factor (`auto(5x)`; 3 for `auto`).
+    pub factor: Factor,
+    /// The medians it learned, or why it acts as `2d`.
+    pub basis: Basis,
+    /// Files and bytes the plan would delete, once counted (none when another guard
+    /// refused the policy first).
+    pub would: Option<(u64, u64)>,
 }
 
 /// What the lifecycle actions did (in plan: would do).
@@ -249,6 +262,8 @@ pub struct PolicySummary {
     pub deleting: Option<Duration>,
     /// Fullness of the root's filesystem after the run, when it could be read.
     pub disk: Option<Disk>,
+    /// `max_delete: auto`, when it is in force.
+    pub auto: Option<AutoReport>,
 }
 
 impl PolicySummary {
@@ -287,6 +302,7 @@ impl PolicySummary {
             duration: Duration::ZERO,
             deleting: None,
             disk: None,
+            auto: None,
         }
     }
 

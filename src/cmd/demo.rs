@@ -123,6 +123,7 @@ fn run_config(policy: &Path, args: &DemoConfig, mode: Mode, lock: &Path) -> RunC
         max_delete: None,
         jobs: crate::config::default_jobs(),
         max_rate: None,
+        state_dir: lock.with_file_name("state"),
     }
 }
 

@@ -27,6 +27,7 @@ pub fn run(cfg: &ExplainConfig, signal: &AtomicUsize) -> Exit {
     let given: Vec<_> = cfg.paths.iter().map(|p| absolute(p)).collect();
     let paths: Vec<_> = given.iter().map(|p| as_a_run_sees(&set, &normalize(p))).collect();
     let need = needed(&set, &selected, &paths);
+    let history = super::history(&set, &need, None, false, &cfg.state_dir, &out.log());
     let mut capture = Capture::new(paths.iter().map(|p| p.as_os_str().as_bytes().to_vec()));
     let opts = RunOptions {
         mode: Mode::Plan,
@@ -37,6 +38,7 @@ pub fn run(cfg: &ExplainConfig, signal: &AtomicUsize) -> Exit {
         signal,
         jobs: std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
         max_rate: None,
+        history: history.as_ref(),
     };
     let run = act::run(&set, &need, &opts, &mut capture);
     let none = Default::default();
@@ -60,6 +62,9 @@ pub fn run(cfg: &ExplainConfig, signal: &AtomicUsize) -> Exit {
             }
             if let Some(s) = run.policies.iter().find(|p| p.name == d.policy.name) {
                 d.refusal = s.refused.clone();
+                if let Some(a) = &s.auto {
+                    d.notes.push(crate::report::reason::auto(a));
+                }
                 if s.files.get(crate::bucket::Action::Error) > 0 {
                     d.notes.push(format!(
                         "the plan of {} could not read all of it ({}): what needs the tree may be missing",

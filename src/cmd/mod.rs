@@ -13,7 +13,8 @@ use std::sync::atomic::AtomicUsize;
 
 use crate::config::Config;
 use crate::exit::Exit;
-use crate::policy::{self, PolicySet};
+use crate::guard::auto::History;
+use crate::policy::{self, MaxDelete, PolicySet};
 use crate::report::Log;
 
 /// Runs one sub-command. `signal` is set by the handlers `signals` installed.
@@ -72,4 +73,36 @@ fn choose(set: &PolicySet, names: &[String]) -> Result<Vec<bool>, String> {
         }
     }
     Ok(set.policies.iter().map(|p| names.is_empty() || names.contains(&p.name)).collect())
+}
+
+/// Whether `max_delete: auto` is in force for `policy` this run (its own, or
+/// `--max-delete auto`), and whether the policy itself asks for it.
+fn auto(policy: &crate::policy::Policy, max_delete: Option<Option<MaxDelete>>) -> (bool, bool) {
+    let is = |m: Option<MaxDelete>| matches!(m, Some(MaxDelete::Auto { .. }));
+    (is(max_delete.unwrap_or(policy.max_delete)), is(policy.max_delete))
+}
+
+/// The history `max_delete: auto` goes by, read from `dir` when a selected policy has it
+/// in force (or asks for it, when `recording`: an apply then adds to it). A history that
+/// cannot be trusted is said once, on stderr: `auto` acts as `2d` meanwhile.
+fn history(
+    set: &PolicySet,
+    selected: &[bool],
+    max_delete: Option<Option<MaxDelete>>,
+    recording: bool,
+    dir: &std::path::Path,
+    log: &Log,
+) -> Option<History> {
+    let wanted = set.policies.iter().zip(selected).any(|(p, s)| {
+        let (in_force, asked) = auto(p, max_delete);
+        *s && (in_force || (recording && asked))
+    });
+    if !wanted {
+        return None;
+    }
+    let h = crate::state::read(dir);
+    if let Some(why) = h.why_untrusted() {
+        log.warn(&format!("max_delete auto acts as 2d: {why}"));
+    }
+    Some(h)
 }

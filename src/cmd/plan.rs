@@ -6,14 +6,17 @@
 use std::sync::atomic::AtomicUsize;
 
 use crate::act::events::{Fanout, Sink};
+use crate::act::summary::RunSummary;
 use crate::act::{self, RunOptions};
 use crate::config::RunConfig;
 use crate::exit::Exit;
+use crate::guard::auto::{self, Past};
 use crate::lock::{self, LockError};
 use crate::report::json::Json;
 use crate::report::progress::Progress;
 use crate::report::text::Text;
 use crate::report::{Diagnostics, Printer, metrics};
+use crate::state;
 use crate::tree::Mode;
 
 /// Runs `plan` or `apply`.
@@ -51,6 +54,8 @@ pub fn run(cfg: &RunConfig, signal: &AtomicUsize) -> Exit {
     if let Some(w) = &previous.warning {
         log.warn(w);
     }
+    let apply = cfg.mode == Mode::Apply;
+    let history = super::history(&set, &selected, cfg.max_delete, apply, &cfg.state_dir, &log);
     let opts = RunOptions {
         mode: cfg.mode,
         now: cfg.now,
@@ -60,6 +65,7 @@ pub fn run(cfg: &RunConfig, signal: &AtomicUsize) -> Exit {
         signal,
         jobs: cfg.jobs,
         max_rate: cfg.max_rate,
+        history: history.as_ref(),
     };
     let dry_run = cfg.mode == Mode::Plan;
     let mut diagnostics = Diagnostics(log);
@@ -76,6 +82,9 @@ pub fn run(cfg: &RunConfig, signal: &AtomicUsize) -> Exit {
         sinks.push(&mut diagnostics);
         let mut all = Fanout(sinks);
         let mut summary = act::run(&set, &selected, &opts, &mut all);
+        if apply && history.is_some() {
+            record(cfg, &set, &mut summary, &log);
+        }
         if let Some(path) = &cfg.metrics_file {
             let text = metrics::render(&summary, previous.success);
             if let Err(e) = metrics::write_atomically(path, &text) {
@@ -94,4 +103,30 @@ pub fn run(cfg: &RunConfig, signal: &AtomicUsize) -> Exit {
         let _ = metrics::write_atomically(path, &metrics::render(&summary, previous.success));
     }
     summary.exit
+}
+
+/// Adds this apply's deletions to the history of each policy that asks for
+/// `max_delete: auto` (or has it from `--max-delete`), before the metrics are written: a
+/// history that cannot be written is an I/O failure (exit 5), in both.
+fn record(cfg: &RunConfig, set: &crate::policy::PolicySet, summary: &mut RunSummary, log: &crate::report::Log) {
+    let at = cfg.now.resolve(&crate::clock::Zone::utc()).timestamp();
+    let applies: Vec<state::Record> = summary
+        .policies
+        .iter()
+        .filter(|s| s.deleted > 0)
+        .filter_map(|s| {
+            let p = set.policies.iter().find(|p| p.name == s.name)?;
+            let (in_force, asked) = super::auto(p, cfg.max_delete);
+            let past = Past { at, files: s.deleted, bytes: s.deleted_bytes };
+            (in_force || asked).then(|| (p.name.clone(), auto::root_key(&p.root), past))
+        })
+        .collect();
+    match state::record(&cfg.state_dir, &applies) {
+        Ok(state::Recorded::Done) => {}
+        Ok(state::Recorded::Untrusted(why)) => log.warn(&format!("not recording the max_delete auto history: {why}")),
+        Err(e) => {
+            log.error(&format!("cannot record the max_delete auto history: {e}"));
+            summary.exit = summary.exit.and(Exit::Io);
+        }
+    }
 }

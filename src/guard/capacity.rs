@@ -110,11 +110,13 @@ impl Census {
     }
 
     /// A period thinning keeps: what the age plan would delete of it is kept instead
-    /// (and so becomes what deleting it for space would free). Returns how many files.
-    pub fn spare(&mut self, period: Period) -> u64 {
-        let mut n = 0;
+    /// (and so becomes what deleting it for space would free). Returns how many files,
+    /// and their sizes.
+    pub fn spare(&mut self, period: Period) -> (u64, u64) {
+        let mut n = (0, 0);
         for (_, p) in self.parts.get_mut(&period).into_iter().flatten() {
-            n += p.delete.files;
+            n.0 += p.delete.files;
+            n.1 += p.delete.size;
             p.freeable.files += p.delete.files;
             p.freeable.freed += p.delete.freed;
             p.freeable.size += p.delete.size;
@@ -215,6 +217,8 @@ pub struct Decision {
     pub files: u64,
     /// Their bytes freed on disk.
     pub freed: u64,
+    /// Their sizes (what `max_delete: auto` weighs).
+    pub size: u64,
     /// Whether every target is met after the run (predicted).
     pub met: bool,
     /// What is missing for each target not met (0 for a target met).
@@ -267,6 +271,7 @@ pub fn choose(
         after.bytes = after.bytes.saturating_sub(part.freeable.size);
         d.files += part.freeable.files;
         d.freed += part.freeable.freed;
+        d.size += part.freeable.size;
         d.chosen.push((period, place.into()));
     }
     d.after = after;

@@ -1,12 +1,14 @@
 //! Safety guards that look at a whole policy rather than one file: dangerous roots (by
-//! identity), `max_delete` (count, share or span), `on_unmatched: refuse`, a clock that
-//! went backwards, and the bookkeeping for `keep_last`. (`exclude`, `min_age`,
+//! identity), `max_delete` (count, share, span, or [`auto`] against the policy's own
+//! history), `on_unmatched: refuse`, a clock that went backwards, and the bookkeeping for
+//! `keep_last`. (`exclude`, `min_age`,
 //! `max_future`, `min_date` and `skip_open` are per file and live in the classifier.)
 //!
 //! Each guard answers with a [`Refusal`] that the run reports and that makes the policy
 //! delete nothing (exit 6); none of them ever deletes more. [`capacity`] is the one
 //! whole-policy decision that deletes more, within its own floor.
 
+pub mod auto;
 pub mod capacity;
 pub mod thin;
 
@@ -32,8 +34,10 @@ pub enum Guard {
     Clock,
     /// `on_unmatched: refuse`.
     OnUnmatched,
-    /// `max_delete`.
+    /// `max_delete` (a count, a share or a span).
     MaxDelete,
+    /// `max_delete: auto`, against the policy's own history.
+    MaxDeleteAuto,
 }
 
 impl Guard {
@@ -46,6 +50,7 @@ impl Guard {
             Guard::Clock => "clock",
             Guard::OnUnmatched => "on_unmatched",
             Guard::MaxDelete => "max_delete",
+            Guard::MaxDeleteAuto => "max_delete auto",
         }
     }
 }
@@ -94,6 +99,26 @@ pub enum Finding {
         /// The span.
         span: crate::clock::Keep,
     },
+    /// More files or bytes to delete than `max_delete: auto` allows: its factor times the
+    /// median of the policy's recent applies.
+    Auto {
+        /// Files to delete.
+        delete: u64,
+        /// Their bytes (sum of sizes).
+        bytes: u64,
+        /// What the history says, and what it allows.
+        learned: auto::Learned,
+    },
+    /// `max_delete: auto` acts as a span (too few applies known, or a history that cannot
+    /// be trusted), and a file to delete is dated before it.
+    AutoSpan {
+        /// The earliest date to delete, RFC 3339.
+        first: String,
+        /// The start of the span, RFC 3339.
+        start: String,
+        /// Why `auto` acts as a span.
+        why: auto::Why,
+    },
 }
 
 /// Why a guard refused a policy's deletions.
@@ -117,6 +142,7 @@ impl Refusal {
             Finding::Clock { .. } => Guard::Clock,
             Finding::Unmatched(_) => Guard::OnUnmatched,
             Finding::Count { .. } | Finding::Span { .. } => Guard::MaxDelete,
+            Finding::Auto { .. } | Finding::AutoSpan { .. } => Guard::MaxDeleteAuto,
         }
     }
 
@@ -127,6 +153,8 @@ impl Refusal {
             Finding::Count { limit: MaxDelete::Share(_), .. } => "max_delete_share",
             Finding::Count { .. } => "max_delete_count",
             Finding::Span { .. } => "max_delete_span",
+            Finding::Auto { .. } => "max_delete_auto",
+            Finding::AutoSpan { .. } => "max_delete_auto_span",
             _ => self.guard().as_str(),
         }
     }
@@ -175,6 +203,8 @@ impl SystemDirs {
 pub struct Planned {
     /// Files to delete.
     pub delete: u64,
+    /// Their bytes (sum of sizes), as `max_delete: auto` weighs them.
+    pub bytes: u64,
     /// Files of the policy in all.
     pub files: u64,
     /// The earliest period start among files to delete.
@@ -187,12 +217,14 @@ pub struct Planned {
 }
 
 impl Planned {
-    /// Adds one classified file, which frees `freed` bytes if it is deleted.
-    pub fn add(&mut self, action: Action, partition: Option<Period>, freed: u64) {
+    /// Adds one classified file of `size` bytes, which frees `freed` bytes if it is
+    /// deleted.
+    pub fn add(&mut self, action: Action, partition: Option<Period>, size: u64, freed: u64) {
         self.files += 1;
         self.unmatched += u64::from(action == Action::Unmatched);
         if action == Action::Delete {
             self.delete += 1;
+            self.bytes += size;
             self.freed += freed;
             if let Some(p) = partition {
                 self.earliest = Some(self.earliest.map_or(p.start, |e| e.min(p.start)));
@@ -220,6 +252,8 @@ pub fn max_delete(
                 limit: None,
             })
         }
+        // Judged against the policy's history, by `auto::refuse`.
+        MaxDelete::Auto { .. } => None,
         _ => {
             let allowed = limit.limit(files)?;
             (delete > allowed).then_some(Refusal {
@@ -267,12 +301,12 @@ pub fn clock(now: i64, previous_start: Option<i64>, describe: impl Fn(i64) -> St
     })
 }
 
-/// Tracks the newest `n` partitions seen, and how many deletable files each holds, in
-/// memory bounded by `n`.
+/// Tracks the newest `n` partitions seen, and how many deletable files (and bytes) each
+/// holds, in memory bounded by `n`.
 #[derive(Debug)]
 pub struct Newest {
     n: usize,
-    partitions: BTreeMap<Period, u64>,
+    partitions: BTreeMap<Period, (u64, u64)>,
 }
 
 impl Newest {
@@ -281,9 +315,9 @@ impl Newest {
         Newest { n: n as usize, partitions: BTreeMap::new() }
     }
 
-    /// Notes a file of partition `p`; `deletable` when it would be deleted without
-    /// `keep_last`.
-    pub fn observe(&mut self, p: Period, deletable: bool) {
+    /// Notes a file of partition `p` and `size` bytes; `deletable` when it would be
+    /// deleted without `keep_last`.
+    pub fn observe(&mut self, p: Period, deletable: bool, size: u64) {
         if self.n == 0 {
             return;
         }
@@ -295,12 +329,18 @@ impl Newest {
                 _ => return,
             }
         }
-        *self.partitions.entry(p).or_default() += u64::from(deletable);
+        if deletable {
+            let held = self.partitions.entry(p).or_default();
+            held.0 += 1;
+            held.1 += size;
+        } else {
+            self.partitions.entry(p).or_default();
+        }
     }
 
-    /// The protected partitions, and how many deletable files they hold.
-    pub fn finish(self) -> (BTreeSet<Period>, u64) {
-        let held = self.partitions.values().sum();
+    /// The protected partitions, and how many deletable files (and their bytes) they hold.
+    pub fn finish(self) -> (BTreeSet<Period>, (u64, u64)) {
+        let held = self.partitions.values().fold((0, 0), |(f, b), (hf, hb)| (f + hf, b + hb));
         (self.partitions.into_keys().collect(), held)
     }
 }
@@ -319,15 +359,15 @@ mod tests {
     fn newest_keeps_the_latest_partitions() {
         let mut n = Newest::new(2);
         for (s, d) in [(30, true), (10, true), (20, true), (20, true), (40, false), (10, true)] {
-            n.observe(p(s), d);
+            n.observe(p(s), d, 7);
         }
         let (set, held) = n.finish();
         assert_eq!(set.into_iter().collect::<Vec<_>>(), vec![p(30), p(40)]);
-        assert_eq!(held, 1);
+        assert_eq!(held, (1, 7));
     }
 
     fn plan(delete: u64, files: u64, earliest: Option<i64>) -> Planned {
-        Planned { delete, files, earliest, unmatched: 0, freed: 0 }
+        Planned { delete, bytes: 0, files, earliest, unmatched: 0, freed: 0 }
     }
 
     #[test]

@@ -60,7 +60,7 @@ const DURATION: Option<&str> = Some(r"^[0-9]+(s|m|h|d)$");
 const KEEP: Option<&str> = Some(r"^[0-9]+(d|h|bd)$");
 const SPAN_DH: Option<&str> = Some(r"^[0-9]+(d|h)$");
 const SHARE: Option<&str> = Some(r"^[0-9]+(\.[0-9]+)?%$");
-const MAX_DELETE: Option<&str> = Some(r"^([0-9]+|[0-9]+(\.[0-9]+)?%|[0-9]+(d|h|bd))$");
+const MAX_DELETE: Option<&str> = Some(r"^([0-9]+|[0-9]+(\.[0-9]+)?%|[0-9]+(d|h|bd)|auto|auto\([0-9]+x\))$");
 const DATE: Option<&str> = Some(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$");
 const SIZE: Option<&str> = Some(r"^[0-9]+[KMGT]?$");
 const SHARE_OR_SIZE: Option<&str> = Some(r"^([0-9]+(\.[0-9]+)?%|[0-9]+[KMGT]?)$");
@@ -108,7 +108,7 @@ pub const POLICY: &[Key] = &[
         .default("0"),
     key("min_age", Shape::Text { pattern: DURATION }, "30m", "Files modified less than this before now are protected (a backfill may still be writing); `0s` turns it off. Units s, m, h, d.")
         .default("0s"),
-    key("max_delete", Shape::Text { pattern: MAX_DELETE }, "2d", "Circuit breaker: a count (`5000`), a share of the policy's files (`40%`), or a span (`2d`, `12h`, `3bd`: nothing dated before the cutoff minus the span). Over it, nothing of the policy is deleted and the run exits 6. `--max-delete` overrides it for one run.")
+    key("max_delete", Shape::Text { pattern: MAX_DELETE }, "2d", "Circuit breaker: a count (`5000`), a share of the policy's files (`40%`), a span (`2d`, `12h`, `3bd`: nothing dated before the cutoff minus the span), or `auto` (more than 3 times the median files or bytes of the policy's last 14 applies that deleted something; `auto(5x)` sets the factor, 2 to 100; it acts as `2d` until 3 such applies are known, the history is kept in `--state-dir`). Over it, nothing of the policy is deleted and the run exits 6. `--max-delete` overrides it for one run.")
         .default("100%"),
     key("max_future", Shape::Text { pattern: SPAN_DH }, "1d", "A file dated (period start) later than now plus this is unmatched with the reason `dated in the future`.")
         .default("1d"),

@@ -326,6 +326,37 @@ pub enum MaxDelete {
     Share(Share),
     /// Nothing dated (period start) before the cutoff minus this many units.
     Span(Keep),
+    /// Adaptive: at most `factor` times the median files or bytes of the policy's recent
+    /// applies that deleted something; the span `2d` until three are known (`guard::auto`
+    /// decides, from the history the state directory keeps).
+    Auto {
+        /// How many times the median a run may delete.
+        factor: Factor,
+    },
+}
+
+/// The factor of `max_delete: auto(Nx)`: a whole number from 2 to 100. 1 would refuse
+/// every night that deletes a little more than the median, so it is not a factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Factor(u32);
+
+impl Factor {
+    /// `auto` alone: three times the median.
+    pub const DEFAULT: Factor = Factor(3);
+    /// The smallest factor accepted.
+    pub const MIN: u32 = 2;
+    /// The largest factor accepted: beyond it the breaker no longer breaks anything.
+    pub const MAX: u32 = 100;
+
+    /// The factor `n`, when it is one.
+    pub fn new(n: u32) -> Option<Factor> {
+        (Factor::MIN..=Factor::MAX).contains(&n).then_some(Factor(n))
+    }
+
+    /// The number.
+    pub fn get(self) -> u32 {
+        self.0
+    }
 }
 
 impl MaxDelete {
@@ -334,7 +365,7 @@ impl MaxDelete {
         match self {
             MaxDelete::Count(n) => Some(n),
             MaxDelete::Share(s) => Some((files as f64 * s.0 / 100.0).floor() as u64),
-            MaxDelete::Span(_) => None,
+            MaxDelete::Span(_) | MaxDelete::Auto { .. } => None,
         }
     }
 }
@@ -345,6 +376,8 @@ impl fmt::Display for MaxDelete {
             MaxDelete::Count(n) => write!(f, "{n}"),
             MaxDelete::Share(s) => write!(f, "{s}"),
             MaxDelete::Span(k) => write!(f, "{k}"),
+            MaxDelete::Auto { factor } if *factor == Factor::DEFAULT => f.write_str("auto"),
+            MaxDelete::Auto { factor } => write!(f, "auto({}x)", factor.0),
         }
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 
-use super::{MaxDelete, Share};
+use super::{Factor, MaxDelete, Share};
 use crate::clock::Keep;
 
 /// A parser of a value with a unit, whose errors are `bad_unit` problems.
@@ -58,10 +58,26 @@ pub fn share(s: &str) -> Option<Share> {
     (v.is_finite() && (0.0..=100.0).contains(&v)).then_some(Share(v))
 }
 
-/// `max_delete`: `5000`, `40%` or a span `2d` / `12h` / `3bd`. `100%` is no limit at all,
-/// so it is stored as none.
+/// `max_delete`: `5000`, `40%`, a span `2d` / `12h` / `3bd`, or `auto` / `auto(5x)`.
+/// `100%` is no limit at all, so it is stored as none.
 pub fn max_delete(s: &str) -> Result<Option<MaxDelete>, String> {
     let t = s.trim();
+    if let Some(rest) = t.strip_prefix("auto") {
+        let factor = match rest.strip_prefix('(').and_then(|r| r.strip_suffix("x)")) {
+            None if rest.is_empty() => Some(Factor::DEFAULT),
+            Some(n) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => n.parse().ok().and_then(Factor::new),
+            _ => {
+                return Err(format!("`{s}`: write auto, or auto(Nx) with a whole number N (e.g. auto(5x))"));
+            }
+        };
+        return factor.map(|factor| Some(MaxDelete::Auto { factor })).ok_or_else(|| {
+            format!(
+                "`{s}`: the factor of auto is a whole number from {} to {} (e.g. auto(5x))",
+                Factor::MIN,
+                Factor::MAX
+            )
+        });
+    }
     if t.ends_with('%') {
         let share = share(t).ok_or_else(|| format!("`{s}`: a share is a percentage from 0% to 100%"))?;
         return Ok((share.0 < 100.0).then_some(MaxDelete::Share(share)));
@@ -72,7 +88,7 @@ pub fn max_delete(s: &str) -> Result<Option<MaxDelete>, String> {
     match Keep::parse(t) {
         Ok(span) => Ok(Some(MaxDelete::Span(span))),
         Err(_) => Err(format!(
-            "`{s}`: write a number of files (5000), a share (40%) or a span back from the cutoff (2d, 12h, 3bd)"
+            "`{s}`: write a number of files (5000), a share (40%), a span back from the cutoff (2d, 12h, 3bd) or auto"
         )),
     }
 }
@@ -232,6 +248,16 @@ mod tests {
             assert!(max_delete(bad).is_err(), "{bad}");
         }
         assert_eq!(MaxDelete::Share(Share(40.0)).limit(1001), Some(400));
+        assert_eq!(max_delete("auto"), Ok(Some(MaxDelete::Auto { factor: Factor::DEFAULT })));
+        assert_eq!(max_delete(" auto(5x) "), Ok(Some(MaxDelete::Auto { factor: Factor::new(5).unwrap() })));
+        for bad in ["auto(1x)", "auto(0x)", "auto(101x)", "auto(5)", "auto()", "auto(x)", "auto(2.5x)", "autox", "AUTO"]
+        {
+            assert!(max_delete(bad).is_err(), "{bad}");
+        }
+        for s in ["auto", "auto(5x)"] {
+            assert_eq!(max_delete(s).unwrap().unwrap().to_string(), s, "written back as written");
+        }
+        assert_eq!(max_delete("auto(3x)").unwrap().unwrap().to_string(), "auto");
     }
 
     #[test]

@@ -195,6 +195,62 @@ struct PolicyJson<'a> {
     duration_seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     disk_used_ratio: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_delete_auto: Option<AutoJson>,
+}
+
+/// `max_delete_auto`: what `max_delete: auto` went by, when it is in force.
+#[derive(Serialize)]
+struct AutoJson {
+    factor: u32,
+    /// The medians, when enough applies are known.
+    learned: Option<LearnedJson>,
+    /// `2d` when it acts as a span, and why.
+    acts_as: Option<String>,
+    why: Option<String>,
+    would_delete: Option<u64>,
+    would_delete_bytes: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct LearnedJson {
+    runs: usize,
+    median_files: u64,
+    median_bytes: u64,
+    max_files: u64,
+    max_bytes: u64,
+    allowed_files: u64,
+    allowed_bytes: Option<u64>,
+}
+
+impl AutoJson {
+    fn of(a: &crate::act::summary::AutoReport) -> AutoJson {
+        use crate::guard::auto::Basis;
+        let (learned, acts_as, why) = match &a.basis {
+            Basis::Learned(l) => (
+                Some(LearnedJson {
+                    runs: l.runs,
+                    median_files: l.median_files,
+                    median_bytes: l.median_bytes,
+                    max_files: l.max_files,
+                    max_bytes: l.max_bytes,
+                    allowed_files: l.allowed_files(),
+                    allowed_bytes: l.allowed_bytes(),
+                }),
+                None,
+                None,
+            ),
+            Basis::Span(w) => (None, Some(crate::guard::auto::span().to_string()), Some(reason::auto_why(w))),
+        };
+        AutoJson {
+            factor: a.factor.get(),
+            learned,
+            acts_as,
+            why,
+            would_delete: a.would.map(|w| w.0),
+            would_delete_bytes: a.would.map(|w| w.1),
+        }
+    }
 }
 
 /// `capacity`: the keys of the targets set, sizes in bytes.
@@ -485,6 +541,7 @@ impl Sink for Json<'_> {
                 exit_code: p.exit.code(),
                 duration_seconds: p.duration.as_secs_f64(),
                 disk_used_ratio: p.disk.as_ref().map(|d| d.used_ratio),
+                max_delete_auto: p.auto.as_ref().map(AutoJson::of),
             })
             .collect();
         line(self.out, &SummaryLine { kind: "summary", dry_run: s.dry_run, exit_code: s.exit.code(), policies })?;

@@ -289,6 +289,12 @@ pub fn write_atomically(path: &Path, text: &str) -> io::Result<()> {
         crate::tree::local::resolve::Refusal::Os(e) => io::Error::from(e),
         unsafe_link => io::Error::new(io::ErrorKind::PermissionDenied, format!("its directory: {unsafe_link}")),
     })?;
+    write_in(&dir, name, text)
+}
+
+/// [`write_atomically`] into a directory already open as `dir`: the temporary is
+/// created and renamed to `name` through that descriptor.
+pub fn write_in(dir: &std::os::fd::OwnedFd, name: &std::ffi::OsStr, text: &str) -> io::Result<()> {
     let mut tmp_name = None;
     let mut fd = None;
     for _ in 0..8 {
@@ -297,7 +303,7 @@ pub fn write_atomically(path: &Path, text: &str) -> io::Result<()> {
         let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
         let candidate = format!(".{}.{suffix}.tmp", name.to_string_lossy());
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        match rustix::fs::openat(&dir, candidate.as_str(), flags, Mode::from_raw_mode(0o644)) {
+        match rustix::fs::openat(dir, candidate.as_str(), flags, Mode::from_raw_mode(0o644)) {
             Ok(f) => {
                 tmp_name = Some(candidate);
                 fd = Some(f);
@@ -315,13 +321,13 @@ pub fn write_atomically(path: &Path, text: &str) -> io::Result<()> {
         let mut f = std::fs::File::from(fd);
         f.write_all(text.as_bytes())?;
         f.sync_all()?;
-        rustix::fs::renameat(&dir, tmp.as_str(), &dir, name)?;
+        rustix::fs::renameat(dir, tmp.as_str(), dir, name)?;
         // Make the rename itself durable.
-        rustix::fs::fsync(&dir)?;
+        rustix::fs::fsync(dir)?;
         Ok(())
     })();
     if result.is_err() {
-        let _ = rustix::fs::unlinkat(&dir, tmp.as_str(), rustix::fs::AtFlags::empty());
+        let _ = rustix::fs::unlinkat(dir, tmp.as_str(), rustix::fs::AtFlags::empty());
     }
     result
 }

@@ -120,6 +120,92 @@ pub fn refusal(r: &crate::guard::Refusal) -> String {
             "would delete files dated from {first}, before {start} (max_delete {span} back from the cutoff); \
              a clock or retention mistake? {nothing}"
         ),
+        Finding::Auto { delete, bytes, learned } => {
+            let files = |n: u64| count(n, "file", "files");
+            let over = match (*delete > learned.allowed_files(), learned.allowed_bytes().is_some_and(|b| *bytes > b)) {
+                (true, true) => "more files and bytes",
+                (true, false) => "more files",
+                _ => "more bytes",
+            };
+            format!(
+                "would delete {} ({}); {}; {over} than that: a retention typo, a clock jump or an upstream rename? {nothing}",
+                files(*delete),
+                size(*bytes),
+                auto_basis(learned)
+            )
+        }
+        Finding::AutoSpan { first, start, why } => format!(
+            "would delete files dated from {first}, before {start}: max_delete auto acts as {} back from the cutoff \
+             ({}); a clock or retention mistake? {nothing}",
+            crate::guard::auto::span(),
+            auto_why(why)
+        ),
+    }
+}
+
+/// What `max_delete: auto` learned, in words: "the last 14 applies deleted 240 files
+/// (36 MiB) at most, median 212 (30 MiB); auto allows 3× (636 files, 90 MiB)".
+pub fn auto_basis(l: &crate::guard::auto::Learned) -> String {
+    let allowed = match l.allowed_bytes() {
+        Some(b) => format!("{}, {}", count(l.allowed_files(), "file", "files"), size(b)),
+        None => count(l.allowed_files(), "file", "files"),
+    };
+    format!(
+        "the last {} deleted {} ({}) at most, median {} ({}); auto allows {}× ({allowed})",
+        count(l.runs as u64, "apply", "applies"),
+        count(l.max_files, "file", "files"),
+        size(l.max_bytes),
+        thousands(l.median_files),
+        size(l.median_bytes),
+        l.factor.get()
+    )
+}
+
+/// Why `max_delete: auto` acts as its span, in words.
+pub fn auto_why(why: &crate::guard::auto::Why) -> String {
+    use crate::guard::auto::{NEEDED, Why};
+    match why {
+        Why::Few(n) => format!(
+            "{} that deleted something known, {NEEDED} needed",
+            if *n == 1 { "1 apply".to_string() } else { format!("{n} applies") }
+        ),
+        Why::Untrusted(reason) => format!("the history is not trusted: {reason}"),
+    }
+}
+
+/// `max_delete: auto` in force, in words, for the text summary: what it went by and
+/// what this run weighed.
+pub fn auto(a: &crate::act::summary::AutoReport) -> String {
+    use crate::guard::auto::Basis;
+    let weighed = match a.would {
+        Some((files, bytes)) => {
+            format!("; this run's plan deletes {} ({})", count(files, "file", "files"), size(bytes))
+        }
+        None => String::new(),
+    };
+    match &a.basis {
+        Basis::Learned(l) => format!("max_delete auto: {}{weighed}", auto_basis(l)),
+        Basis::Span(why) => {
+            format!("max_delete auto acts as {} ({}){weighed}", crate::guard::auto::span(), auto_why(why))
+        }
+    }
+}
+
+/// A size for a sentence: "280 GiB", "1.5 MiB", "512 B" (powers of 1024, at most one
+/// decimal, none when it is a whole number).
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    let tenths = (v * 10.0).round() / 10.0;
+    if unit == 0 || tenths.fract() == 0.0 {
+        format!("{} {}", tenths as u64, UNITS[unit])
+    } else {
+        format!("{tenths:.1} {}", UNITS[unit])
     }
 }
 

@@ -447,6 +447,9 @@ impl Sink for Text<'_> {
         if let (Some(c), Some(settings)) = (&s.capacity, &t.capacity) {
             writeln!(self.out, "  = {}", capacity_line(c, settings, self.dry_run))?;
         }
+        if let Some(a) = &s.auto {
+            writeln!(self.out, "  = {}", reason::auto(a))?;
+        }
         if let Some(f) = s.fresh.as_ref().filter(|f| !f.stale)
             && let (Some((date, _)), Some(age)) = (&f.newest, f.age)
         {

@@ -7,8 +7,8 @@ use std::path::Path;
 
 /// Top-level modules of `src/`, from the bottom of the flow to the top.
 const ORDER: &[&str] = &[
-    "exit", "bucket", "clock", "layout", "policy", "tree", "classify", "guard", "act", "report", "lock", "cli",
-    "config", "cmd",
+    "exit", "bucket", "clock", "layout", "policy", "tree", "classify", "guard", "act", "report", "state", "lock",
+    "cli", "config", "cmd",
 ];
 
 fn rank(module: &str) -> usize {
