@@ -259,6 +259,7 @@ impl<'p> Visitor for Acting<'_, '_, 'p> {
         m.summary.files.add(action, 1);
         m.summary.bytes.add(action, e.size);
         m.summary.allocated += e.allocated;
+        m.foresee(action, verdict.partition, e.allocated);
         match &verdict.reason {
             Reason::Future => m.summary.future += 1,
             Reason::Open(_) => m.summary.open += 1,

@@ -1,12 +1,13 @@
 //! Closing one policy's run: the filesystem after it (real in `apply`, predicted in
 //! `plan`, counting what earlier policies on the same filesystem free), whether the
-//! capacity targets are met, whether the data is fresh, the problems as facts (the
-//! report words them) and the exit code.
+//! capacity targets are met, whether the data is fresh, what the forecast is made of,
+//! the problems as facts (the report words them) and the exit code.
 
 use super::decide::Ledger;
 use super::member::Member;
 use super::summary::{Disk, Fresh, PolicySummary, Problem};
 use crate::bucket::Action;
+use crate::guard::forecast::{self, Outlook};
 use crate::policy::Share;
 use crate::tree::Root;
 use crate::tree::local::open::OpenFiles;
@@ -55,6 +56,9 @@ pub fn summary(
         {
             c.real_after = Some((st.f_bavail.saturating_mul(st.f_frsize), st.f_favail));
         }
+        if let Some(recent) = m.recent.as_ref() {
+            s.outlook = outlook(policy, root, recent, m.dated.saturating_sub(s.moved_within));
+        }
     }
     s.newest_end = m.newest_end.as_ref().map(|(end, _)| *end);
     if let Some(expect) = policy.expect_fresh {
@@ -67,6 +71,24 @@ pub fn summary(
     problems(&mut s, policy, max_delete, apply);
     s.exit = s.exit_code();
     s
+}
+
+/// What the forecast is made of: the rate of the newest complete partitions, the
+/// partitions `keep` holds at it, what the policy's dated files hold, and the alarm line.
+/// The line is drawn on the filesystem's size as `disk_fail_above` measures it (used
+/// plus available to users, as `df`'s Use%), so that a forecast above 1 foretells exactly
+/// the exit 8 that `disk_fail_above` would give. A filesystem that reports no size
+/// cannot be judged: no outlook.
+fn outlook(policy: &crate::policy::Policy, root: &Root, recent: &forecast::Recent, held: u64) -> Option<Outlook> {
+    let st = root.statvfs()?;
+    let size = st.f_blocks.saturating_sub(st.f_bfree).saturating_add(st.f_bavail).saturating_mul(st.f_frsize);
+    if size == 0 {
+        return None;
+    }
+    let share = policy.disk_fail_above.map_or(100.0, |t| t.0);
+    let line = (size as f64 * share / 100.0) as u64;
+    let need = recent.rate().map(|r| (r, forecast::kept(policy.keep, r.spacing)));
+    Some(Outlook { dev: root.id().dev, need, held, line, keep: policy.keep, threshold: policy.disk_fail_above })
 }
 
 /// The root's filesystem after the run. A plan subtracts what it (and earlier policies

@@ -6,9 +6,12 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use super::summary::PolicySummary;
+use crate::bucket::Action;
 use crate::classify::{Classifier, Table};
+use crate::clock::Period;
 use crate::guard::auto::Basis;
 use crate::guard::capacity::Census;
+use crate::guard::forecast::Recent;
 use crate::guard::{Newest, Planned};
 use crate::policy::Policy;
 use crate::tree::DirId;
@@ -42,6 +45,10 @@ pub struct Member<'p> {
     pub read_only: bool,
     /// What `max_delete: auto` goes by, when it is in force.
     pub auto: Option<Basis>,
+    /// The acting walk's newest complete partitions, for the forecast (local roots).
+    pub recent: Option<Recent>,
+    /// Bytes on disk of the policy's dated files, as the acting walk found them.
+    pub dated: u64,
 }
 
 impl<'p> Member<'p> {
@@ -61,6 +68,19 @@ impl<'p> Member<'p> {
             archive: Ok(None),
             read_only: false,
             auto: None,
+            recent: None,
+            dated: 0,
+        }
+    }
+
+    /// Notes a file of the acting walk for the forecast: `allocated` bytes on disk, with
+    /// this action, dated in `partition`. Every file of a partition counts, whatever its
+    /// bucket; an unmatched one is no partition's.
+    pub fn foresee(&mut self, action: Action, partition: Option<Period>, allocated: u64) {
+        let Some(p) = partition.filter(|_| !matches!(action, Action::Unmatched | Action::Error)) else { return };
+        self.dated += allocated;
+        if let Some(r) = self.recent.as_mut() {
+            r.observe(p, allocated);
         }
     }
 

@@ -40,6 +40,7 @@ use crate::clock::{self, Now};
 use crate::exit::Exit;
 use crate::guard::auto::{self, History};
 use crate::guard::capacity::Census;
+use crate::guard::forecast::{self, Recent};
 use crate::guard::{Newest, SystemDirs};
 use crate::policy::set::Group;
 use crate::policy::{DateFrom, MaxDelete, OnUnmatched, PolicySet};
@@ -147,6 +148,13 @@ pub fn run(set: &PolicySet, selected: &[bool], opts: &RunOptions, sink: &mut dyn
             sink.diagnostic(Level::Error, None, &format!("interrupted by signal {sig}; stopped at the next file"));
             return summary;
         }
+    }
+    // Every policy of the run has been walked: each one's room can now subtract what the
+    // others on its filesystem will hold.
+    let outlooks: Vec<_> = summary.policies.iter().map(|p| p.outlook).collect();
+    let forecasts = forecast::settle(&outlooks, |dev| ledger.used.get(&dev).map(|u| u.0));
+    for (p, f) in summary.policies.iter_mut().zip(forecasts) {
+        p.forecast = f;
     }
     summary
 }
@@ -314,6 +322,9 @@ fn members<'p>(
             let basis = auto::assess(factor, past);
             m.summary.auto = Some(AutoReport { factor, basis: basis.clone(), would: None });
             m.auto = Some(basis);
+        }
+        if policy.object.is_none() {
+            m.recent = Some(Recent::new(now.timestamp()));
         }
         members.push(m);
         cutoffs.push(cutoff);

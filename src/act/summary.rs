@@ -8,6 +8,7 @@ use crate::bucket::Action;
 use crate::exit::Exit;
 use crate::guard::Refusal;
 use crate::guard::auto::Basis;
+use crate::guard::forecast::{Forecast, Outlook};
 use crate::policy::{Factor, Share};
 
 /// Per-bucket numbers.
@@ -264,6 +265,11 @@ pub struct PolicySummary {
     pub disk: Option<Disk>,
     /// `max_delete: auto`, when it is in force.
     pub auto: Option<AutoReport>,
+    /// What the forecast is made from, before the filesystem's room is shared among the
+    /// run's policies on it (local roots).
+    pub outlook: Option<Outlook>,
+    /// Whether the retention fits: set once every policy of the run has been walked.
+    pub forecast: Option<Forecast>,
 }
 
 impl PolicySummary {
@@ -303,6 +309,8 @@ impl PolicySummary {
             deleting: None,
             disk: None,
             auto: None,
+            outlook: None,
+            forecast: None,
         }
     }
 

@@ -6,10 +6,12 @@
 //!
 //! Each guard answers with a [`Refusal`] that the run reports and that makes the policy
 //! delete nothing (exit 6); none of them ever deletes more. [`capacity`] is the one
-//! whole-policy decision that deletes more, within its own floor.
+//! whole-policy decision that deletes more, within its own floor; [`forecast`] decides
+//! nothing, it says whether the retention asked for can fit at all.
 
 pub mod auto;
 pub mod capacity;
+pub mod forecast;
 pub mod thin;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -131,7 +131,7 @@ pub const POLICY: &[Key] = &[
     key("calendar", Shape::Choice(&["weekdays", "nyse"]), "weekdays", "Business days for `keep: N bd`: Monday to Friday, or without New York Stock Exchange holidays (computed by rule for any year).")
         .default("weekdays"),
     key("holidays", Shape::List, "[2024-07-05]", "Extra non-business dates (YYYY-MM-DD) for `bd`."),
-    key("disk_fail_above", Shape::Text { pattern: SHARE }, "90%", "After the run, if the root's filesystem is fuller than this, the run exits 8.")
+    key("disk_fail_above", Shape::Text { pattern: SHARE }, "90%", "After the run, if the root's filesystem is fuller than this, the run exits 8. The forecast measures the room below this line (the whole filesystem when unset): when `keep` needs more at the current rate, `plan` and `apply` say so.")
         .local_only(),
     key("min_free", Shape::Text { pattern: SHARE_OR_SIZE }, "15%", "Free space wanted on the root's filesystem after the run: a share of its size or a size (`50G`; K M G T are powers of 1024). While it is not met, the oldest kept partitions outside `keep_min` are deleted, one whole partition at a time; if the floor is reached first, the run exits 8 and says how much is missing.")
         .local_only(),

@@ -195,8 +195,19 @@ struct PolicyJson<'a> {
     duration_seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     disk_used_ratio: Option<f64>,
+    forecast: Option<ForecastJson>,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_delete_auto: Option<AutoJson>,
+}
+
+/// `forecast`: whether the retention fits (null without a complete partition, and on
+/// object roots).
+#[derive(Serialize)]
+struct ForecastJson {
+    bytes_per_period: u64,
+    footprint: u64,
+    room: u64,
+    fit: f64,
 }
 
 /// `max_delete_auto`: what `max_delete: auto` went by, when it is in force.
@@ -541,6 +552,12 @@ impl Sink for Json<'_> {
                 exit_code: p.exit.code(),
                 duration_seconds: p.duration.as_secs_f64(),
                 disk_used_ratio: p.disk.as_ref().map(|d| d.used_ratio),
+                forecast: p.forecast.as_ref().map(|f| ForecastJson {
+                    bytes_per_period: f.bytes_per_period,
+                    footprint: f.footprint,
+                    room: f.room,
+                    fit: f.fit,
+                }),
                 max_delete_auto: p.auto.as_ref().map(AutoJson::of),
             })
             .collect();

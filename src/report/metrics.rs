@@ -153,6 +153,11 @@ pub fn render(run: &RunSummary, previous_success: Option<f64>) -> String {
         per(&|p| p.capacity.as_ref().and_then(|c| c.used_by_others).map(|b| b as f64)),
     );
     family(
+        "sweep_forecast_fit_ratio",
+        "What keep will hold at the rate of the newest complete partitions, over the room below disk_fail_above (the whole filesystem when unset) that others leave: above 1, the retention cannot fit.",
+        per(&|p| p.forecast.as_ref().map(|f| f.fit)),
+    );
+    family(
         "sweep_for_space_files",
         "Files deleted (in plan: to delete) to meet a capacity target.",
         per(&|p| p.capacity.as_ref().map(|_| p.for_space as f64)),

@@ -173,6 +173,41 @@ pub fn auto_why(why: &crate::guard::auto::Why) -> String {
     }
 }
 
+/// The forecast's line, for a policy whose retention does not fit: "forecast: keep 7d
+/// needs 280 GiB at 40 GiB/day; 250 GiB room below disk_fail_above 90% (policy
+/// ticker-load)".
+pub fn forecast(policy: &str, f: &crate::guard::forecast::Forecast) -> String {
+    let room = match f.threshold {
+        Some(t) => format!("{} room below disk_fail_above {t}", size(f.room)),
+        None => format!("{} room on the whole filesystem (no disk_fail_above)", size(f.room)),
+    };
+    format!(
+        "forecast: keep {} needs {} at {}{}; {room} (policy {policy})",
+        f.keep,
+        size(f.footprint),
+        size(f.bytes_per_period),
+        per(f.spacing)
+    )
+}
+
+/// "/day", "/hour", … for partitions that come every `spacing` seconds (a day of 23 or
+/// 25 hours is a day); " per 6h" for any other spacing.
+fn per(spacing: i64) -> String {
+    const DAY: i64 = 86_400;
+    let near = |want: i64| (spacing - want).abs() <= 3600;
+    let unit = match spacing {
+        1 => "second",
+        60 => "minute",
+        3600 => "hour",
+        _ if near(DAY) => "day",
+        _ if near(7 * DAY) => "week",
+        _ if (28 * DAY - 3600..=31 * DAY + 3600).contains(&spacing) => "month",
+        _ if (365 * DAY - 3600..=366 * DAY + 3600).contains(&spacing) => "year",
+        _ => return format!(" per {}", secs(spacing)),
+    };
+    format!("/{unit}")
+}
+
 /// `max_delete: auto` in force, in words, for the text summary: what it went by and
 /// what this run weighed.
 pub fn auto(a: &crate::act::summary::AutoReport) -> String {

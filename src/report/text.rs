@@ -474,6 +474,12 @@ impl Sink for Text<'_> {
     }
 
     fn finish(&mut self, s: &RunSummary) -> io::Result<()> {
+        // Known only once every policy on a filesystem has been walked: after them all.
+        for p in &s.policies {
+            if let Some(f) = p.forecast.as_ref().filter(|f| f.fit > 1.0) {
+                writeln!(self.out, "{}", self.paint.wrap("33", &reason::forecast(&p.name, f)))?;
+            }
+        }
         let warned: u64 =
             s.policies.iter().filter(|p| !p.unmatched_fails()).map(|p| p.files.get(Action::Unmatched)).sum();
         let line = if s.exit == Exit::Clean && warned > 0 {
