@@ -346,11 +346,14 @@ fn count<'p>(
     arrivals: Option<(&PlannedArrivals, usize)>,
 ) {
     let opts = ctx.opts;
-    // Names are enough to count, unless a policy needs sizes or times.
-    let stat = cohort
-        .members
-        .iter()
-        .any(|m| !m.policy.min_age.is_zero() || m.policy.date_from == DateFrom::Mtime || m.policy.capacity.any());
+    // Names are enough to count, unless a policy needs sizes or times (`max_delete:
+    // auto` weighs the bytes to delete too).
+    let stat = cohort.members.iter().any(|m| {
+        !m.policy.min_age.is_zero()
+            || m.policy.date_from == DateFrom::Mtime
+            || m.policy.capacity.any()
+            || (m.selected && m.auto.is_some())
+    });
     for m in cohort.members.iter_mut().filter(|m| m.selected) {
         if m.policy.keep_last > 0 {
             m.newest = Some(Newest::new(m.policy.keep_last));

@@ -9,6 +9,7 @@ mod support;
 
 mod architecture;
 mod bench_scripts;
+mod breaker;
 mod business;
 mod capacity;
 mod checking;
