@@ -15,6 +15,9 @@ fn dry_run_is_plan() {
     let strip = |mut v: serde_json::Value| {
         v["policies"][0]["duration_seconds"] = 0.into();
         v["policies"][0]["disk_used_ratio"] = 0.into();
+        // The forecast's room moves with whatever else writes to this filesystem.
+        v["policies"][0]["forecast"]["room"] = 0.into();
+        v["policies"][0]["forecast"]["fit"] = 0.into();
         v
     };
     assert_eq!(strip(plan.summary()), strip(dry.summary()));

@@ -21,6 +21,7 @@ mod docs;
 mod examples;
 mod exit_codes;
 mod faults;
+mod forecast;
 mod guards;
 mod hostile;
 mod layouts;

@@ -59,9 +59,11 @@ const PER_POLICY: [&str; 25] = [
 ];
 
 /// Families with a series only for policies that set what they measure: `expect_fresh`
-/// (sweep_stale) or capacity targets (the others; the targets carry a `target` label).
-const CONDITIONAL: [&str; 8] = [
+/// (sweep_stale), capacity targets (the targets carry a `target` label), or that have a
+/// complete partition to forecast from (sweep_forecast_fit_ratio).
+const CONDITIONAL: [&str; 9] = [
     "sweep_stale",
+    "sweep_forecast_fit_ratio",
     "sweep_capacity_target_bytes",
     "sweep_capacity_target_inodes",
     "sweep_capacity_met",
