@@ -3,7 +3,8 @@
 //! that archives into another policy's root (loaded after it, or before; spelled as the
 //! root is, or through a symlink to it), completion
 //! markers, excludes, unmatched files, files held open, `min_age`, `keep_last`,
-//! thinning, capacity, the `max_delete` forms, `on_unmatched`, and table directories.
+//! thinning, capacity, the `max_delete` forms (`auto` against a generated history in a
+//! state directory of the case's own), `on_unmatched`, and table directories.
 //!
 //! For each case, on one tree that nothing else changes: `plan` prints file lines
 //! (policy, path, action, reason, `to`), refusals and an exit code; `explain` of every
@@ -94,7 +95,7 @@ struct Hot {
     exclude: bool,
     keep_last: u32,
     min_age: bool,
-    /// 0: none, 1: a count, 2: a share, 3: a span.
+    /// 0: none, 1: a count, 2: a share, 3: a span, 4: auto.
     max_delete: (u8, u32),
     /// warn, refuse, fail.
     on_unmatched: u8,
@@ -111,7 +112,7 @@ struct Hot {
 fn hot() -> impl Strategy<Value = Hot> {
     (
         (any::<bool>(), 1u32..20, any::<bool>(), any::<bool>(), 0u32..3, prop::bool::weighted(0.2)),
-        ((0u8..4, 1u32..40), 0u8..3, prop::option::of(1u32..10), prop::option::of(2u32..25)),
+        ((0u8..5, 1u32..40), 0u8..3, prop::option::of(1u32..10), prop::option::of(2u32..25)),
         (
             prop::option::weighted(0.25, 0u32..4000),
             prop::bool::weighted(0.8),
@@ -170,6 +171,8 @@ struct Case {
     files: Vec<FileSpec>,
     /// Indices of files the test holds open while the three commands run.
     held: Vec<usize>,
+    /// The main policy's past applies (files, bytes), for `max_delete: auto`.
+    history: Vec<(u64, u64)>,
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -180,8 +183,17 @@ fn case() -> impl Strategy<Value = Case> {
         prop::option::of(1u32..10),
         prop::collection::vec(file_spec(), 1..30),
         prop::collection::vec(0usize..30, 0..3),
+        prop::collection::vec((1u64..20, 100u64..3000), 0..6),
     )
-        .prop_map(|(hot, arch, inner, shared, files, held)| Case { hot, arch, inner, shared, files, held })
+        .prop_map(|(hot, arch, inner, shared, files, held, history)| Case {
+            hot,
+            arch,
+            inner,
+            shared,
+            files,
+            held,
+            history,
+        })
 }
 
 fn max_delete(form: (u8, u32), files: bool) -> String {
@@ -189,6 +201,8 @@ fn max_delete(form: (u8, u32), files: bool) -> String {
         (1, n) => format!("max_delete: {n}\n"),
         (2, n) if files => format!("max_delete: {}%\n", (n * 3).min(100)),
         (2, n) | (3, n) => format!("max_delete: {}d\n", n % 10 + 1),
+        (4, n) if n % 3 == 0 => "max_delete: auto\n".to_string(),
+        (4, n) => format!("max_delete: auto({}x)\n", n % 5 + 2),
         _ => String::new(),
     }
 }
@@ -360,6 +374,25 @@ fn run(c: &Case) -> Result<(), TestCaseError> {
     fs::create_dir_all(t.dir.path().join("arch")).unwrap();
     std::os::unix::fs::symlink("arch", t.dir.path().join("alias")).unwrap();
     let p = t.policy(&policies(c));
+    // The main policy's history, as apply would have written it.
+    let state = t.dir.path().join("state");
+    fs::create_dir(&state).unwrap();
+    let applies: Vec<String> = c
+        .history
+        .iter()
+        .enumerate()
+        .map(|(i, (files, bytes))| format!("{{\"at\":{i},\"files\":{files},\"bytes\":{bytes}}}"))
+        .collect();
+    let root = t.dir.path().join("a");
+    fs::write(
+        state.join("history.json"),
+        format!(
+            "{{\"version\":1,\"policies\":[{{\"name\":\"hot\",\"root\":\"{}\",\"applies\":[{}]}}]}}",
+            root.display(),
+            applies.join(",")
+        ),
+    )
+    .unwrap();
     let mut paths = BTreeSet::new();
     for f in &c.files {
         let (rel, mtime) = place(c, f);
@@ -385,19 +418,19 @@ fn run(c: &Case) -> Result<(), TestCaseError> {
         .filter_map(|rel| fs::File::open(t.dir.path().join(rel)).ok())
         .collect();
 
-    let plan = t.sweep("plan", &p, NOW).args(["--format", "json"]).output();
+    let plan = t.sweep("plan", &p, NOW).args(["--format", "json", "--state-dir"]).arg(&state).output();
     let planned = printed(&plan, &dir);
     prop_assert!(planned.exit != 1 && planned.exit != 2 && planned.exit != 3, "plan failed:\n{}", plan.stderr());
 
     // explain, of every path the plan reports, before anything is touched.
     let mut e = Sweep::new();
-    e.args(["explain", "--format", "json", "--now", NOW, "-c"]).arg(&p);
+    e.args(["explain", "--format", "json", "--now", NOW, "--state-dir"]).arg(&state).arg("-c").arg(&p);
     for path in planned.files.keys() {
         e.arg(t.dir.path().join(path));
     }
     let explained = if planned.files.is_empty() { None } else { Some(e.output()) };
 
-    let apply = t.sweep("apply", &p, NOW).args(["--format", "json"]).output();
+    let apply = t.sweep("apply", &p, NOW).args(["--format", "json", "--state-dir"]).arg(&state).output();
     let applied = printed(&apply, &dir);
 
     prop_assert_eq!(
