@@ -633,6 +633,9 @@ fn prometheus_rules_pass_promtool_and_their_tests() {
         .unwrap();
     let out = promtool(&["test", "rules"], &tests);
     assert!(!out.status.success() && both(&out).contains("SweepDiskAboveThreshold"), "{}", both(&out));
+    fs::write(&copy, replace_once(&rules, "sweep_forecast_fit_ratio > 1", "sweep_forecast_fit_ratio > 1.5")).unwrap();
+    let out = promtool(&["test", "rules"], &tests);
+    assert!(!out.status.success() && both(&out).contains("SweepRetentionWillNotFit"), "{}", both(&out));
 }
 
 /// One alerting rule of `sweep-alerts.yml`.
@@ -772,6 +775,17 @@ fn alert_rules_fire_on_real_metrics_files() {
     let m = clean_tree.dir.path().join("sweep.prom");
     clean_tree.sweep("apply", &p, NOW).arg("--metrics-file").arg(&m).code(0);
     let clean = fs::read_to_string(&m).unwrap();
+    // A retention that cannot fit: five daily partitions of 512 KiB on a 4 MiB tmpfs, and
+    // keep: 10d below disk_fail_above 90% (5 MiB needed, 3.6 MiB of room). Exit 0.
+    let full = Tree::new();
+    let _tmpfs = Tmpfs::mount(&full.root, "size=4m");
+    for d in 7..=11 {
+        full.file_sized(&format!("2024-07-{d:02}/a.bin"), 512 * 1024);
+    }
+    let p = full.policy(&one_policy(&["%Y-%m-%d/**"], "10d", "disk_fail_above: 90%"));
+    let m = full.dir.path().join("sweep.prom");
+    full.sweep("plan", &p, NOW).arg("--metrics-file").arg(&m).code(0);
+    let will_not_fit = fs::read_to_string(&m).unwrap();
 
     let scrape = "instance=\"db1:9100\",job=\"node\"";
     let series = |prom: &str| -> String {
@@ -802,10 +816,12 @@ fn alert_rules_fire_on_real_metrics_files() {
         s
     };
     let quiet = ["SweepNoRecentSuccess", "SweepMetricsMissing"].map(|a| expect(a, &[])).concat();
+    let fits = expect("SweepRetentionWillNotFit", &[]);
     let test = format!(
         "rule_files: [rules.yml]\nevaluation_interval: 1m\ntests:\n\
-         \x20 - name: failing run\n    interval: 1m\n    input_series:\n{}    alert_rule_test:\n{}{}{}\
-         \x20 - name: clean run\n    interval: 1m\n    input_series:\n{}    alert_rule_test:\n{}{}{}",
+         \x20 - name: failing run\n    interval: 1m\n    input_series:\n{}    alert_rule_test:\n{}{}{}{fits}\
+         \x20 - name: clean run\n    interval: 1m\n    input_series:\n{}    alert_rule_test:\n{}{}{}{fits}\
+         \x20 - name: retention will not fit\n    interval: 1m\n    input_series:\n{}    alert_rule_test:\n{}{}",
         series(&failing),
         expect("SweepCleanupFailed", &[&[]]),
         expect("SweepUnmatchedFiles", &[&[("policy", "t"), ("action", "unmatched")]]),
@@ -814,6 +830,9 @@ fn alert_rules_fire_on_real_metrics_files() {
         expect("SweepCleanupFailed", &[]),
         expect("SweepUnmatchedFiles", &[]),
         quiet,
+        series(&will_not_fit),
+        expect("SweepRetentionWillNotFit", &[&[("policy", "t")]]),
+        expect("SweepCleanupFailed", &[]),
     );
     let file = t.dir.path().join("real.test.yml");
     fs::write(&file, &test).unwrap();
