@@ -107,6 +107,10 @@ install -D -m 0644 "$assets/completions/sweep.fish" "$root/usr/share/fish/vendor
 install -D -m 0644 "$assets/systemd/sweep.service" "$root/usr/lib/systemd/system/sweep.service"
 install -D -m 0644 "$assets/systemd/sweep.timer" "$root/usr/lib/systemd/system/sweep.timer"
 install -D -m 0644 packaging/etc-sweep-README "$root/etc/sweep/README"
+# The state directory (--state-dir's default, the unit's StateDirectory=): root's, 0755,
+# so that a run from cron finds it as the timer's does. Its history.json is state, not a
+# file of the package: postrm removes it on purge.
+install -d -m 0755 "$root/var/lib/sweep"
 doc=$root/usr/share/doc/sweep
 install -D -m 0644 README.md "$doc/README.md"
 install -D -m 0644 CHANGELOG.md "$doc/CHANGELOG.md"

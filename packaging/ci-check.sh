@@ -23,6 +23,8 @@ for tool in dpkg dpkg-deb dpkg-query man systemd-analyze systemctl; do
 done
 
 pkg=$(dpkg-deb -f "$deb" Package)
+# Purge removes the state directory with whatever is in it: it must be the package's.
+[ ! -e /var/lib/sweep ] || fail "/var/lib/sweep already exists; dpkg --purge would remove it: move it away first"
 version=$(dpkg-deb -f "$deb" Version)
 dpkg-deb -f "$deb" Depends | grep -q 'libc6 (>= ' || fail "Depends: of $deb does not name libc6: '$(dpkg-deb -f "$deb" Depends)'"
 status=$(dpkg-query -W -f '${db:Status-Status}' "$pkg" 2>/dev/null || true)
@@ -79,6 +81,18 @@ if ! TMPDIR=$scratch sweep demo > "$scratch/demo.log" 2>&1; then
 fi
 tail -3 "$scratch/demo.log"
 ok "sweep demo exits 0"
+
+# The state directory: root's, 0755, where max_delete: auto keeps its history by default.
+[ "$(stat -c '%U %a' /var/lib/sweep)" = "root 755" ] || fail "/var/lib/sweep is $(stat -c '%U %a' /var/lib/sweep), not root 755"
+mkdir -p "$scratch/data/2024-07-11" "$scratch/data/2024-07-12"
+touch "$scratch/data/2024-07-11/a" "$scratch/data/2024-07-12/a"
+printf 'version: 1\npolicies:\n  - name: ci-check-auto\n    root: %s\n    timezone: UTC\n    layouts: ["%%Y-%%m-%%d/**"]\n    keep: 1d\n    max_delete: auto\n' \
+  "$scratch/data" > "$scratch/auto.yaml"
+sweep apply -c "$scratch/auto.yaml" --now 2024-07-12T02:00:00Z --lock-file "$scratch/sweep.lock" > "$scratch/auto.log" 2>&1 \
+  || { cat "$scratch/auto.log" >&2; fail "sweep apply with max_delete: auto and the default --state-dir failed"; }
+grep -q '"name":"ci-check-auto"' /var/lib/sweep/history.json || fail "apply did not record its history in /var/lib/sweep/history.json"
+[ "$(stat -c '%U %a' /var/lib/sweep/history.json)" = "root 644" ] || fail "history.json is $(stat -c '%U %a' /var/lib/sweep/history.json)"
+ok "/var/lib/sweep (root 755): apply records max_delete: auto's history there"
 
 for page in "sweep /usr/share/man/man1/sweep.1.gz" "sweep.yaml /usr/share/man/man5/sweep.yaml.5.gz"; do
   set -- $page
@@ -158,11 +172,13 @@ left=()
 for p in "${paths[@]}"; do
   [ -n "${existed[$p]:-}" ] && continue
   case $p in /etc/sweep|/etc/sweep/README) continue;; esac  # conffiles stay until purge
+  [ "$p" = /var/lib/sweep ] && continue                     # state stays until purge
   if [ -e "$p" ] || [ -L "$p" ]; then left+=("$p"); fi
 done
 [ "${#left[@]}" = 0 ] || fail "dpkg -r left: ${left[*]}"
 [ -f /etc/sweep/README ] || fail "dpkg -r removed the conffile /etc/sweep/README (it stays until purge)"
-ok "dpkg -r: every file gone but the conffile /etc/sweep/README"
+[ -f /var/lib/sweep/history.json ] || fail "dpkg -r removed the state in /var/lib/sweep (it stays until purge)"
+ok "dpkg -r: every file gone but the conffile /etc/sweep/README and the state in /var/lib/sweep"
 # Until purge, deb-systemd-helper masks the removed timer (a link to /dev/null, as for
 # every Debian package whose unit has an [Install] section) and keeps its records.
 masked=/var/lib/systemd/deb-systemd-helper-masked
@@ -188,6 +204,7 @@ for p in "${paths[@]}"; do
   fi
 done
 [ "${#left[@]}" = 0 ] || fail "dpkg --purge left: ${left[*]}"
+[ ! -e /var/lib/sweep ] || fail "dpkg --purge left the state directory /var/lib/sweep"
 after=$(snapshot)
 [ "$before" = "$after" ] || fail "systemd state differs after purge: $(diff <(printf '%s\n' "$before") <(printf '%s\n' "$after") | grep '^[<>]')"
 ok "dpkg --purge: none of the ${#paths[@]} paths of the package left, systemd state as before"

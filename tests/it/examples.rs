@@ -340,6 +340,12 @@ fn systemd_service_exec_start_runs() {
     // RuntimeDirectory= is created writable under /run, whatever ProtectSystem= says.
     writable.extend(unit_values(&service, "RuntimeDirectory").iter().map(|d| format!("/run/{d}")));
     assert_eq!(unit_values(&service, "RuntimeDirectoryMode"), vec!["0700"], "only root may write the lock's directory");
+    // StateDirectory= is /var/lib/NAME, writable likewise: --state-dir's default, where
+    // max_delete: auto keeps its history, writable by root alone (or it is not trusted).
+    let state: Vec<String> = unit_values(&service, "StateDirectory").iter().map(|d| format!("/var/lib/{d}")).collect();
+    assert_eq!(state, vec![sweep::state::DEFAULT_DIR.to_string()], "StateDirectory= is --state-dir's default");
+    assert_eq!(unit_values(&service, "StateDirectoryMode"), vec!["0755"], "writable by root alone");
+    assert!(!tokens.contains(&"--state-dir"), "the default, so that the unit and sweep cannot disagree");
     for flag in ["--metrics-file", "--lock-file"] {
         let dir = Path::new(flag_value(&tokens, flag)).parent().unwrap();
         assert!(
