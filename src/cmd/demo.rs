@@ -5,6 +5,8 @@
 //! per-date directories), runs `plan` with a policy that knows only the old layout (the
 //! new files show up as UNMATCHED and the exit code is 7, instead of a disk that fills
 //! in silence), then the fixed policy, then `apply`, and shows what is left and where.
+//! Then the next incidents: a burst a capacity target absorbs, and the forecast that
+//! says, before the disk fills, whether a retention can fit at all.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -98,6 +100,45 @@ fn build_and_run(args: &DemoConfig, signal: &AtomicUsize, out: &mut Printer) -> 
     out.line("   ↳ the oldest partitions outside keep_min went, one whole partition at a time, until the");
     out.line("     events fit; with min_free: 15% instead, the same happens against the real filesystem.");
 
+    // Foresight: the arithmetic that would have caught the incident on its first night.
+    let orders = base.join("data/orders");
+    build_orders(&orders)?;
+    let foreseen = policies.join("orders.yaml");
+    fs::write(&foreseen, orders_policy(&orders))?;
+    out.line("");
+    out.line(
+        "   Every plan and apply also forecasts whether keep can fit at all: the median bytes of the\n   \
+         newest complete partitions, times the partitions keep holds, against the room below\n   \
+         disk_fail_above that the rest of the filesystem leaves.",
+    );
+    out.line(format_args!(
+        "── 5. plan a policy that keeps 30 days of orders\n$ sweep plan -c {} --now {NOW}\n",
+        foreseen.display()
+    ));
+    let _ = std::io::Write::flush(out);
+    let fifth = match super::plan::summary(&run_config(&foreseen, args, Mode::Plan, &lock), signal) {
+        Ok(s) => {
+            out.line("");
+            if let Some(f) = s.policies.iter().find_map(|p| p.forecast) {
+                out.line(format_args!(
+                    "   ↳ keep 30d fits: the forecast (JSON summary, metric sweep_forecast_fit_ratio) has fit {:.6}",
+                    f.fit
+                ));
+                out.line(format_args!(
+                    "     ({} needed at {} a day, {} of room), so plan printed no forecast line.",
+                    crate::report::reason::size(f.footprint),
+                    crate::report::reason::size(f.bytes_per_period),
+                    crate::report::reason::size(f.room)
+                ));
+                out.line("     On the incident's disk the same arithmetic prints, on the first night, two weeks");
+                out.line("     before the disk filled:");
+                out.line(format_args!("     {}", crate::report::reason::forecast("ticker-load", &incident())));
+            }
+            s.exit
+        }
+        Err(e) => e,
+    };
+
     out.line(format_args!("\nThe scratch tree and its policies stay in {} — try:", base.display()));
     out.line(format_args!(
         "   sweep explain -c {} --now {NOW} {}",
@@ -105,7 +146,11 @@ fn build_and_run(args: &DemoConfig, signal: &AtomicUsize, out: &mut Printer) -> 
         root.join("2024-07-11/part-0001.csv").display()
     ));
     out.line(format_args!("   sweep plan -c {} --now 2024-07-13T02:00:00-04:00 -v", fixed.display()));
-    let ok = first == Exit::Unmatched && second == Exit::Clean && third == Exit::Clean && fourth == Exit::Clean;
+    let ok = first == Exit::Unmatched
+        && second == Exit::Clean
+        && third == Exit::Clean
+        && fourth == Exit::Clean
+        && fifth == Exit::Clean;
     Ok(if ok { Exit::Clean } else { Exit::Internal })
 }
 
@@ -152,6 +197,43 @@ fn events_policy(root: &Path) -> String {
         "version: 1\npolicies:\n  - name: events\n    root: {}\n    timezone: America/New_York\n    layouts: [\"%Y-%m-%d/**\"]\n    keep: 7d\n    max_bytes: 1M\n    keep_min: 2d\n",
         root.display()
     )
+}
+
+/// Ten days of orders, about 200 KiB a day, the 12th still being written.
+fn build_orders(root: &Path) -> std::io::Result<()> {
+    for day in 3..=12u32 {
+        let dir = root.join(format!("2024-07-{day:02}"));
+        fs::create_dir_all(&dir)?;
+        let size = if day == 12 { 60 * 1024 } else { (180 + 8 * (day as usize % 5)) * 1024 };
+        fs::write(dir.join("orders.csv"), vec![b'o'; size])?;
+    }
+    Ok(())
+}
+
+fn orders_policy(root: &Path) -> String {
+    format!(
+        "version: 1\npolicies:\n  - name: orders\n    root: {}\n    timezone: America/New_York\n    layouts: [\"%Y-%m-%d/**\"]\n    keep: 30d\n",
+        root.display()
+    )
+}
+
+/// The incident's disk, on its first night: 40 GiB a day, `keep: 7d`, and 250 GiB below
+/// `disk_fail_above: 90%` once the rest of the filesystem was counted.
+fn incident() -> crate::guard::forecast::Forecast {
+    const GIB: u64 = 1 << 30;
+    crate::guard::forecast::Forecast {
+        bytes_per_period: 40 * GIB,
+        spacing: 86_400,
+        partitions: 7,
+        footprint: 280 * GIB,
+        room: 250 * GIB,
+        fit: 280.0 / 250.0,
+        keep: crate::clock::Keep {
+            count: std::num::NonZeroU32::MIN.saturating_add(6),
+            unit: crate::clock::KeepUnit::Days,
+        },
+        threshold: Some(crate::policy::Share(90.0)),
+    }
 }
 
 /// Old flat files for 1–3 July, then one directory per date from 4 to 12 July.

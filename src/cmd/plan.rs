@@ -21,6 +21,12 @@ use crate::tree::Mode;
 
 /// Runs `plan` or `apply`.
 pub fn run(cfg: &RunConfig, signal: &AtomicUsize) -> Exit {
+    summary(cfg, signal).map_or_else(|e| e, |s| s.exit)
+}
+
+/// Runs `plan` or `apply`, and returns what the run found (its exit status included),
+/// or the exit status of a run that could not start (lock held, invalid policies).
+pub fn summary(cfg: &RunConfig, signal: &AtomicUsize) -> Result<RunSummary, Exit> {
     let mut printer = Printer::new(cfg.style);
     let log = printer.log();
     let _lock = match (&cfg.mode, &cfg.lock) {
@@ -33,23 +39,20 @@ pub fn run(cfg: &RunConfig, signal: &AtomicUsize) -> Exit {
             }
             Err(LockError::Busy) => {
                 log.error(&format!("another run holds the lock {}; nothing was touched", path.display()));
-                return Exit::Locked;
+                return Err(Exit::Locked);
             }
             Err(LockError::Unsafe(why)) => {
                 log.error(&format!("refusing the lock file {}: {why}; nothing was touched", path.display()));
-                return Exit::Io;
+                return Err(Exit::Io);
             }
             Err(LockError::Io(e)) => {
                 log.error(&format!("cannot open the lock file {}: {e}; nothing was touched", path.display()));
-                return Exit::Io;
+                return Err(Exit::Io);
             }
         },
         _ => None,
     };
-    let (set, selected) = match super::load(&cfg.selection, &log) {
-        Ok(x) => x,
-        Err(e) => return e,
-    };
+    let (set, selected) = super::load(&cfg.selection, &log)?;
     let previous = cfg.metrics_file.as_deref().map(metrics::previous).unwrap_or_default();
     if let Some(w) = &previous.warning {
         log.warn(w);
@@ -102,7 +105,7 @@ pub fn run(cfg: &RunConfig, signal: &AtomicUsize) -> Exit {
         // The report could not be written: the metrics must not record a success.
         let _ = metrics::write_atomically(path, &metrics::render(&summary, previous.success));
     }
-    summary.exit
+    Ok(summary)
 }
 
 /// Adds this apply's deletions to the history of each policy that asks for

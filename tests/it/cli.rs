@@ -104,6 +104,9 @@ fn demo_runs_and_leaves_the_tree() {
     let dir = t.dir.path().join("demo");
     let done = Sweep::new().arg("demo").arg("--dir").arg(&dir).code(0);
     done.stdout_has("UNMATCHED").stdout_has("exit 7").stdout_has("exit 0").stdout_has("2024-07-12/part-0001.csv");
+    // The forecast: the scratch policy's own, and the incident's line.
+    done.stdout_has("keep 30d fits: the forecast (JSON summary, metric sweep_forecast_fit_ratio) has fit 0.")
+        .stdout_has("forecast: keep 7d needs 280 GiB at 40 GiB/day; 250 GiB room below disk_fail_above 90%");
     assert!(dir.join("data/ticker/2024-07-12/part-0001.csv").exists());
     assert!(!dir.join("data/ticker/2024-07-11").exists());
     assert!(!dir.join("data/ticker/ticker_2024-07-01.csv").exists());
