@@ -307,3 +307,11 @@ fn every_check_problem_code_is_documented() {
         assert!(output.contains(&format!("`{code}`")), "docs/output.md does not list the check problem code `{code}`");
     }
 }
+
+/// The README is the front page — what, why, quick start, install, one worked example,
+/// links — and the depth lives in docs/: it stays short enough to be read.
+#[test]
+fn the_readme_stays_under_400_lines() {
+    let n = read("README.md").lines().count();
+    assert!(n <= 400, "README.md has {n} lines: move the depth to docs/");
+}
