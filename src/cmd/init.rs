@@ -83,6 +83,7 @@ policies:
     max_delete: 2d                # refuse (exit 6) when anything dated more than 2 days
                                   # before the cutoff would go: after a clock jump or a
                                   # retention typo, nothing is deleted instead of everything
+                                  # (or auto: more than 3x what recent applies deleted)
     on_unmatched: fail            # files no layout matches fail the run (exit 7): a new
                                   # upstream layout is noticed the same night
     # markers: ["_SUCCESS"]       # completion markers, deleted first in each directory
