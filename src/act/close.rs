@@ -28,12 +28,21 @@ pub fn summary(
 ) -> PolicySummary {
     let policy = m.policy;
     let mut s = m.summary;
+    // A refused policy deletes nothing: its plan frees nothing either, for its own disk
+    // line and for the policies after it on the same filesystem (apply's filesystem
+    // says the same).
+    if s.refused.is_some() {
+        s.freed_predicted = 0;
+    }
     if let Some(root) = root {
         let earlier = ledger.freed.get(&root.id().dev).copied().unwrap_or_default();
         // What this plan frees: blocks of the files it deletes, and one inode per file
         // and per directory it removes. In apply the filesystem says it.
-        let (freed, inodes) =
-            if apply { (0, 0) } else { (s.freed_predicted, s.files.get(Action::Delete) + s.dirs_removed) };
+        let (freed, inodes) = if apply || s.refused.is_some() {
+            (0, 0)
+        } else {
+            (s.freed_predicted, s.files.get(Action::Delete) + s.dirs_removed)
+        };
         s.disk = disk(policy.disk_fail_above, root, earlier.0 + freed, open, before.map(|b| b.0));
         if !apply {
             let e = ledger.freed.entry(root.id().dev).or_default();
