@@ -101,7 +101,7 @@ cleanup() { kill -TERM -- "-$WEED" 2>/dev/null || true; sleep 1; kill -KILL -- "
 trap cleanup EXIT
 
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=benchsecret AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
-export AWS_ENDPOINT_URL="http://127.0.0.1:$S3P"
+export AWS_ENDPOINT_URL="http://127.0.0.1:$S3P" AWS_ALLOW_HTTP=true
 FILER="http://127.0.0.1:$FP"
 # rclone remote "S" from the environment alone (no config file). rclone 1.60 fails on an
 # AWS_CA_BUNDLE in the environment, so it runs without it.

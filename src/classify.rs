@@ -65,6 +65,8 @@ pub enum Reason<'p> {
     /// nothing directly beside it goes: a reader must never see a marker over a
     /// partition that is being emptied.
     MarkerStays(Box<(Rc<str>, Verdict<'p>)>),
+    /// A listed object the walk does not trust (object storage): never deleted.
+    Untrusted(crate::tree::Untrusted),
 }
 
 /// A lakehouse table found under a root.

@@ -23,8 +23,8 @@ use super::summary::Problem;
 use crate::bucket::Action;
 use crate::classify::{Reason, Verdict};
 use crate::tree::{
-    Arrival, Arrivals, Check, Decision, DirFacts, DirTrouble, Enter, Entry, Removal, TableFormat, Transform, Visitor,
-    os_message,
+    Arrival, Arrivals, Check, Decision, DirFacts, DirTrouble, Enter, Entry, Removal, TableFormat, Transform, Untrusted,
+    Visitor, os_message,
 };
 
 /// A file queued for deletion (or a lifecycle operation), with what its report needs
@@ -100,7 +100,7 @@ impl<'c, 's, 'p> Acting<'c, 's, 'p> {
 
     /// The first selected member: errors that belong to no file are its.
     fn primary(&self) -> usize {
-        self.cohort.members.iter().position(|m| m.selected).unwrap_or(0)
+        self.cohort.primary()
     }
 
     /// Reports another policy's root inside this one, once, for every selected member.
@@ -544,5 +544,33 @@ impl<'p> Visitor for Acting<'_, '_, 'p> {
 
     fn stop(&self) -> bool {
         self.output.is_some() || self.signal.load(Ordering::Relaxed) != 0
+    }
+
+    fn untrusted(&mut self, _dir: &mut DirState<'p>, path: &[u8], size: u64, why: Untrusted) {
+        let i = self.primary();
+        let m = &mut self.cohort.members[i];
+        m.summary.files.add(Action::Unmatched, 1);
+        m.summary.bytes.add(Action::Unmatched, size);
+        let root = m.policy.root.as_os_str().as_encoded_bytes();
+        let rel = path.strip_prefix(root).and_then(|r| r.strip_prefix(b"/")).unwrap_or(path);
+        let verdict = Verdict {
+            action: Action::Unmatched,
+            reason: Reason::Untrusted(why),
+            date: None,
+            partition: None,
+            place: 0,
+        };
+        let event = FileEvent {
+            policy: &m.policy.name,
+            path,
+            rel,
+            bytes: size,
+            verdict: &verdict,
+            facts: m.classifier.facts(),
+            outcome: None,
+            to: None,
+        };
+        let r = self.sink.file(&event);
+        self.report(r);
     }
 }

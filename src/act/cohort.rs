@@ -230,6 +230,12 @@ impl<'p> Cohort<'p> {
         self.members.iter().any(|m| !m.policy.markers.is_empty() && m.policy.markers.matching(name).is_some())
     }
 
+    /// The first selected member: what belongs to no file of a member's (a listing's
+    /// error, an object the listing should not have shown) is its.
+    pub fn primary(&self) -> usize {
+        self.members.iter().position(|m| m.selected).unwrap_or(0)
+    }
+
     /// Whether any member that may act has completion markers.
     pub fn has_markers(&self) -> bool {
         self.members.iter().any(|m| m.selected && !m.policy.markers.is_empty())

@@ -11,7 +11,7 @@ use super::arrivals::Planned as PlannedArrivals;
 use super::cohort::{Cohort, DirState, Entering, Judged};
 use crate::bucket::Action;
 use crate::classify::place_of;
-use crate::tree::{Arrivals, Decision, DirFacts, DirTrouble, Enter, Entry, Removal, TableFormat, Visitor};
+use crate::tree::{Arrivals, Decision, DirFacts, DirTrouble, Enter, Entry, Removal, TableFormat, Untrusted, Visitor};
 
 /// The counting walk's visitor.
 pub struct Counting<'c, 'p> {
@@ -136,5 +136,10 @@ impl<'p> Visitor for Counting<'_, 'p> {
 
     fn stop(&self) -> bool {
         self.signal.load(Ordering::Relaxed) != 0
+    }
+
+    fn untrusted(&mut self, _dir: &mut DirState<'p>, _path: &[u8], _size: u64, _why: Untrusted) {
+        let i = self.cohort.primary();
+        self.cohort.members[i].planned.add(Action::Unmatched, None, 0);
     }
 }

@@ -48,7 +48,7 @@ use crate::tree::local::Budget;
 use crate::tree::local::open::OpenFiles;
 use crate::tree::pace::{Pacer, Rate};
 use crate::tree::{DirId, Mode};
-use crate::tree::{Root, WalkOptions};
+use crate::tree::{Listing, Root, WalkOptions};
 use acting::Acting;
 use arrivals::{Planned as PlannedArrivals, Routes};
 use cohort::{Cohort, NestedRoots};
@@ -266,7 +266,7 @@ fn run_group<'p>(
             let arrivals = plan.as_mut().map(|(a, r)| (&mut **a, *r));
             let mut w = Acting::new(&mut cohort, sink, apply, &root_path, opts.signal, arrivals);
             let mode = if acting { Mode::Apply } else { Mode::Plan };
-            let options = WalkOptions { mode, stat: true, budget: ctx.budget, jobs: opts.jobs };
+            let options = WalkOptions { mode, stat: true, budget: ctx.budget, jobs: opts.jobs, listing: Listing::Live };
             let pacer = Pacer::new(&rates);
             let deleting = Instant::now();
             root.walk(options, &pacer, opts.signal, &mut w);
@@ -363,7 +363,7 @@ fn count<'p>(
         }
     }
     let mut w = Counting::new(cohort, arrivals, root_path, opts.signal);
-    let options = WalkOptions { mode: Mode::Plan, stat, budget: ctx.budget, jobs: opts.jobs };
+    let options = WalkOptions { mode: Mode::Plan, stat, budget: ctx.budget, jobs: opts.jobs, listing: Listing::Live };
     root.walk(options, &Pacer::default(), opts.signal, &mut w);
     // Policies without capacity targets first: what they delete is settled, and the
     // policies with targets (in load order) count it, as the filesystem will once the

@@ -15,6 +15,7 @@ use crate::clock::calendar::Closure;
 use crate::clock::{self, Cutoff};
 use crate::policy::{DateFrom, MaxDelete, OnUnmatched, Policy};
 use indicatif::HumanBytes;
+use crate::tree::Untrusted;
 
 /// Writes the reason for `v` into `out`.
 pub fn render(v: &Verdict, f: &Facts, out: &mut String) {
@@ -54,6 +55,11 @@ pub fn render(v: &Verdict, f: &Facts, out: &mut String) {
             None => write!(out, "{date}: archive"),
         },
         Reason::NoLayout => write!(out, "no layout matches"),
+        Reason::Untrusted(why) => out.write_str(match why {
+            Untrusted::OutsidePrefix => "outside the listed prefix",
+            Untrusted::DirectoryWithData => "directory object with data",
+            Untrusted::InvalidKey => "invalid key",
+        }),
         Reason::BadDate(why) => write!(out, "{why}"),
         Reason::Implausible => write!(out, "implausible date: {date} is before min_date {}", f.min_date),
         Reason::Future => write!(

@@ -120,6 +120,21 @@ impl TableFormat {
     }
 }
 
+/// Why a listed object is not trusted. A listing comes from a service, or from whatever
+/// stands between sweep and it: an object it shows that cannot be what was asked for is
+/// never removed, and the visitor reports it `unmatched` with this reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Untrusted {
+    /// The key is not directly below the prefix that was listed.
+    OutsidePrefix,
+    /// A `KEY/` object with data: a directory's name holding bytes, beside or instead
+    /// of the directory marker it looks like.
+    DirectoryWithData,
+    /// The key has an empty, `.` or `..` segment (or a control character): it names no
+    /// path below the root that sweep could report or address exactly.
+    InvalidKey,
+}
+
 /// What the walk learnt about a directory when it opened it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DirFacts {
@@ -371,6 +386,14 @@ pub trait Visitor {
     }
     /// Checked before every entry: true stops the walk (a signal, a closed stdout).
     fn stop(&self) -> bool;
+    /// Object storage: a listed object the walk does not trust (`path` is its URL; `dir`
+    /// the state of the directory whose listing showed it). It is never removed.
+    fn untrusted(&mut self, _dir: &mut Self::Dir, _path: &[u8], _size: u64, _why: Untrusted) {}
+    /// Object storage with an inventory report: whether the directory at `rel` must be
+    /// listed live (the plan acts in it or below it) rather than read from the report.
+    fn live(&self, _rel: &[u8]) -> bool {
+        true
+    }
 }
 
 /// The OS's message for an error, without Rust's " (os error N)" suffix.
@@ -391,9 +414,21 @@ pub enum Root {
     Object(object::Bucket),
 }
 
+/// Where an object walk's listings come from.
+#[derive(Debug, Clone, Copy)]
+pub enum Listing<'a> {
+    /// The service, directory by directory.
+    Live,
+    /// An inventory report only (the counting walk: nothing is acted on).
+    Report(&'a std::sync::Arc<object::Report>),
+    /// The report, except the directories the visitor wants live ([`Visitor::live`]) and
+    /// those the report does not know.
+    Mixed(&'a std::sync::Arc<object::Report>),
+}
+
 /// Options of one walk, whatever the tree.
 #[derive(Debug, Clone, Copy)]
-pub struct WalkOptions {
+pub struct WalkOptions<'a> {
     /// Plan or apply.
     pub mode: Mode,
     /// Local: whether files need `fstatat`.
@@ -402,6 +437,8 @@ pub struct WalkOptions {
     pub budget: local::Budget,
     /// Deleting threads (local), deletion batches in flight (object storage).
     pub jobs: usize,
+    /// Object storage: where listings come from.
+    pub listing: Listing<'a>,
 }
 
 impl Root {
@@ -452,7 +489,10 @@ impl Root {
                 let o = local::LocalWalk { mode: opts.mode, stat: opts.stat, budget: opts.budget, jobs: opts.jobs };
                 local::walk(r, o, pacer, stop, v);
             }
-            Root::Object(r) => object::walk(r, object::ObjectWalk { mode: opts.mode, jobs: opts.jobs }, pacer, stop, v),
+            Root::Object(r) => {
+                let o = object::ObjectWalk { mode: opts.mode, jobs: opts.jobs, listing: opts.listing };
+                object::walk(r, o, pacer, stop, v)
+            }
         }
     }
 }

@@ -59,6 +59,15 @@ impl Pacer {
 
     /// Waits until one file of `bytes` may be deleted.
     pub fn wait(&self, bytes: u64) {
+        let delay = self.delay(bytes);
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
+    }
+
+    /// Takes one file of `bytes` from the buckets: how long to wait before deleting it
+    /// (for callers that wait their own way, as async code must).
+    pub fn delay(&self, bytes: u64) -> Duration {
         let mut delay = Duration::ZERO;
         if let Some(b) = &self.files
             && let Ok(mut b) = b.lock()
@@ -70,9 +79,7 @@ impl Pacer {
         {
             delay = delay.max(b.take(bytes as f64));
         }
-        if !delay.is_zero() {
-            std::thread::sleep(delay);
-        }
+        delay
     }
 }
 

@@ -26,6 +26,7 @@ mod guards;
 mod hostile;
 mod layouts;
 mod limits;
+mod listings;
 mod lockfile;
 mod metrics;
 mod metricsfile;

@@ -4,7 +4,8 @@ it fills buckets and lists them afterwards, so the tests never check sweep with 
 client library.
 
   objstore.py KIND ENDPOINT mkbucket BUCKET
-  objstore.py KIND ENDPOINT put BUCKET [SIZE] < keys      (one key per line, exact: `dir/` too)
+  objstore.py KIND ENDPOINT put BUCKET [SIZE] < keys      (one key per line, exact: `dir/` too;
+                                                           `KEY<TAB>N` gives that key N bytes)
   objstore.py KIND ENDPOINT list BUCKET                    (every key, one per line, sorted)
 
 KIND is s3 (moto: accepts unsigned requests), az (Azurite: SharedKey-signed with the
@@ -56,9 +57,14 @@ def mkbucket(kind, c, bucket):
         c.req("POST", "/storage/v1/b?project=test", json.dumps({"name": bucket}).encode(), {"Content-Type": "application/json"})
 
 
+def path_of(key):
+    """A key as a URL path, exactly: `.` and `..` segments encoded, so nothing normalises them."""
+    return "/".join({".": "%2E", "..": "%2E%2E"}.get(seg, quote(seg, safe="")) for seg in key.split("/"))
+
+
 def put(kind, c, bucket, key, body):
     if kind == "s3":
-        c.req("PUT", f"/{bucket}/{quote(key, safe='/')}", body, ok=(200,))
+        c.req("PUT", f"/{bucket}/{path_of(key)}", body, {"Content-Type": "application/octet-stream"}, ok=(200,))
     elif kind == "az":
         path = f"/{AZ_ACCOUNT}/{bucket}/{quote(key, safe='/')}"
         extra = {"x-ms-blob-type": "BlockBlob", "Content-Type": "application/octet-stream"}
@@ -105,7 +111,10 @@ def main():
         body = b"x" * int(rest[0]) if rest else b"data"
         for line in sys.stdin:
             key = line.rstrip("\n")
-            if key:
+            if "\t" in key:
+                key, n = key.rsplit("\t", 1)
+                put(kind, c, bucket, key, b"x" * int(n))
+            elif key:
                 put(kind, c, bucket, key, b"" if key.endswith("/") else body)
     elif cmd == "list":
         print("\n".join(listing(kind, c, bucket)))

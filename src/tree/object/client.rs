@@ -5,10 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use object_store::list::PaginatedListStore;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
 
-use super::{Bucket, markers};
+use super::{Bucket, list::Lister, markers, s3::S3Lister};
 use crate::policy::object::{ObjectRoot, Scheme};
 use crate::tree::DirId;
 
@@ -41,6 +40,49 @@ fn client_settings() -> (RetryConfig, ClientOptions) {
     (retry, options)
 }
 
+/// The S3 endpoint the environment names (the AWS tools' variables, then
+/// `object_store`'s own), if any.
+pub(super) fn s3_endpoint() -> Option<String> {
+    env("AWS_ENDPOINT_URL_S3").or_else(|| env("AWS_ENDPOINT_URL")).or_else(|| env("AWS_ENDPOINT"))
+}
+
+/// The region the environment names (us-east-1 when none does).
+pub(super) fn s3_region() -> String {
+    env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")).unwrap_or_else(|| "us-east-1".into())
+}
+
+/// A client for the S3 bucket `bucket`, from the environment. A custom endpoint (a local
+/// or on-premises server) is addressed path-style; a plain `http://` one only when
+/// `AWS_ALLOW_HTTP=true` says so (`object_store`'s own switch): credentials and deletions
+/// must not travel in clear text because a URL was mistyped.
+pub(super) fn s3_store(bucket: &str) -> Result<Arc<object_store::aws::AmazonS3>, String> {
+    let (retry, options) = client_settings();
+    let mut b = object_store::aws::AmazonS3Builder::from_env()
+        .with_bucket_name(bucket)
+        .with_retry(retry)
+        .with_client_options(options)
+        .with_region(s3_region());
+    if let Some(ep) = s3_endpoint() {
+        let http = ep.to_ascii_lowercase().starts_with("http://");
+        if http && !env("AWS_ALLOW_HTTP").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+            return Err(format!(
+                "s3://{bucket}: the endpoint {ep} is plain http: set AWS_ALLOW_HTTP=true to use it (or use https)"
+            ));
+        }
+        b = b.with_allow_http(http).with_endpoint(ep).with_virtual_hosted_style_request(false);
+    }
+    b.build().map(Arc::new).map_err(|e| format!("s3://{bucket}: cannot set up the client: {e}"))
+}
+
+/// Where requests for the S3 bucket `bucket` go: `ENDPOINT/bucket` at a custom endpoint
+/// (path-style), else the bucket's virtual host.
+pub(super) fn s3_base(bucket: &str) -> String {
+    match s3_endpoint() {
+        Some(ep) => format!("{}/{bucket}", ep.trim_end_matches('/')),
+        None => format!("https://{bucket}.s3.{}.amazonaws.com", s3_region()),
+    }
+}
+
 impl Bucket {
     /// A client for `url`, configured from the environment the way each cloud's own
     /// tools read it (docs/guide.md, "Object storage").
@@ -48,26 +90,15 @@ impl Bucket {
         use std::hash::{Hash, Hasher};
         let (retry, options) = client_settings();
         let fail = |e: object_store::Error| format!("{url}: cannot set up the client: {e}");
-        type Clients = (Arc<dyn ObjectStore>, Arc<dyn PaginatedListStore>, markers::Markers);
+        type Clients = (Arc<dyn ObjectStore>, Lister, markers::Markers);
         let (store, lister, markers): Clients = match url.scheme {
             Scheme::S3 => {
-                let mut b = object_store::aws::AmazonS3Builder::from_env()
-                    .with_bucket_name(&url.bucket)
-                    .with_retry(retry)
-                    .with_client_options(options);
-                if let Some(region) = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")) {
-                    b = b.with_region(region);
-                }
-                // A custom endpoint (a local or on-premises server) is addressed
-                // path-style, and may be plain http.
-                if let Some(ep) = env("AWS_ENDPOINT_URL_S3").or_else(|| env("AWS_ENDPOINT_URL")) {
-                    b = b
-                        .with_allow_http(ep.starts_with("http://"))
-                        .with_endpoint(ep)
-                        .with_virtual_hosted_style_request(false);
-                }
-                let s = Arc::new(b.build().map_err(fail)?);
-                (s.clone(), s.clone(), markers::Markers::s3(s, url))
+                let s = s3_store(&url.bucket)?;
+                let base = s3_base(&url.bucket);
+                let http = base.starts_with("http://");
+                let lister = S3Lister::new(Arc::clone(&s), base, s3_region(), http)
+                    .map_err(|e| format!("{url}: cannot set up the client: {e}"))?;
+                (s.clone(), Lister::S3(Arc::new(lister)), markers::Markers::s3(s, url))
             }
             Scheme::Azure => {
                 let cs = env("AZURE_STORAGE_CONNECTION_STRING").unwrap_or_default();
@@ -88,7 +119,7 @@ impl Bucket {
                 }
                 let s = Arc::new(b.build().map_err(fail)?);
                 let account = account.unwrap_or_default();
-                (s.clone(), s.clone(), markers::Markers::azure(s, url, account, endpoint))
+                (s.clone(), Lister::Store(s.clone()), markers::Markers::azure(s, url, account, endpoint))
             }
             Scheme::Gcs => {
                 let mut options = options;
@@ -110,7 +141,7 @@ impl Bucket {
                     b = b.with_application_credentials(p);
                 }
                 let s = Arc::new(b.with_client_options(options).build().map_err(fail)?);
-                (s.clone(), s.clone(), markers::Markers::gcs(s, url, emulator))
+                (s.clone(), Lister::Store(s.clone()), markers::Markers::gcs(s, url, emulator))
             }
         };
         let rt = tokio::runtime::Builder::new_multi_thread()

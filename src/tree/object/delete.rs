@@ -1,6 +1,12 @@
 //! Deleting in a bucket: keys collected into batches of up to 1,000 (one `DeleteObjects`
 //! request on S3; single deletes on GCS and Azure), at most `jobs` batches in flight,
 //! every key answered, and a failing service ends the run instead of stalling it.
+//!
+//! Throttling (`503 SlowDown`) is answered as S3's documentation asks: `object_store`
+//! retries each request with exponential backoff; keys it still could not delete because
+//! the service was throttling are sent again after a randomised, growing pause, a few
+//! rounds at most ([`Backoff::batch`]); and each throttled batch halves the batches in
+//! flight, which grow back by one with each batch that goes through.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,6 +16,7 @@ use object_store::ObjectStore;
 use object_store::path::Path as Key;
 use tokio::task::JoinSet;
 
+use super::retry::{Backoff, throttled};
 use super::{BATCH, Bucket, message};
 use crate::tree::{Removal, Visitor};
 
@@ -20,13 +27,16 @@ pub(super) struct Deletions<P> {
     inflight: JoinSet<Deleted>,
     waiting: HashMap<u64, P>,
     next: u64,
+    /// Batches allowed in flight: `jobs`, halved by throttling, growing back by one.
+    limit: Option<usize>,
     /// The service failed: its message. Nothing more is sent.
     pub(super) broken: Option<String>,
 }
 
 impl<P> Deletions<P> {
     pub(super) fn new() -> Deletions<P> {
-        Deletions { batch: Vec::new(), inflight: JoinSet::new(), waiting: HashMap::new(), next: 0, broken: None }
+        let (batch, inflight, waiting) = (Vec::new(), JoinSet::new(), HashMap::new());
+        Deletions { batch, inflight, waiting, next: 0, limit: None, broken: None }
     }
 
     /// Queues `key`, whose outcome goes to the visitor with `p`; sends the batch when it
@@ -53,8 +63,9 @@ impl<P> Deletions<P> {
         if self.batch.is_empty() {
             return;
         }
-        while self.inflight.len() >= jobs.max(1) {
-            self.collect_one(v).await;
+        let jobs = jobs.max(1);
+        while self.inflight.len() >= self.limit.unwrap_or(jobs).min(jobs) {
+            self.collect_one(v, jobs).await;
         }
         let batch = std::mem::take(&mut self.batch);
         if let Some(why) = &self.broken {
@@ -71,9 +82,11 @@ impl<P> Deletions<P> {
     }
 
     /// Takes the outcomes of one batch.
-    async fn collect_one<V: Visitor<Pending = P>>(&mut self, v: &mut V) {
+    async fn collect_one<V: Visitor<Pending = P>>(&mut self, v: &mut V, jobs: usize) {
         let Some(done) = self.inflight.join_next().await else { return };
-        let (results, fatal) = done.unwrap_or_default();
+        let (results, fatal, slowed) = done.unwrap_or_default();
+        let limit = self.limit.unwrap_or(jobs);
+        self.limit = Some(if slowed { (limit / 2).max(1) } else { (limit + 1).min(jobs) });
         if let Some(why) = fatal {
             self.broken.get_or_insert(why);
         }
@@ -91,7 +104,7 @@ impl<P> Deletions<P> {
     pub(super) async fn flush<V: Visitor<Pending = P>>(&mut self, root: &Bucket, jobs: usize, v: &mut V) {
         self.send(root, jobs, v).await;
         while !self.inflight.is_empty() {
-            self.collect_one(v).await;
+            self.collect_one(v, jobs.max(1)).await;
         }
     }
 
@@ -105,18 +118,48 @@ impl<P> Deletions<P> {
     }
 }
 
-/// A batch's outcomes, and the service's message when it failed as a whole.
-type Deleted = (Vec<(u64, Result<(), String>)>, Option<String>);
+/// A batch's outcomes, the service's message when it failed as a whole, and whether it
+/// was throttled on the way.
+type Deleted = (Vec<(u64, Result<(), String>)>, Option<String>, bool);
 
 /// Consecutive failures of single deletions after which the service is taken for
 /// failed: stores without a bulk call (GCS) retry every key on its own, which on a dead
 /// server would take minutes per batch.
 const FAILURES: usize = 3;
 
-/// Deletes one batch; every key gets an outcome, and the service's message when it
+/// Deletes one batch; every key gets an outcome. Keys refused because the service was
+/// throttling are sent again after a pause, a bounded number of rounds.
+async fn delete(store: Arc<dyn ObjectStore>, batch: Vec<(u64, Key)>) -> Deleted {
+    let mut pending = batch;
+    let mut out = Vec::with_capacity(pending.len());
+    let mut backoff = Backoff::batch();
+    let mut slowed = false;
+    loop {
+        let (results, fatal) = attempt(&store, &pending).await;
+        let again: std::collections::HashSet<u64> =
+            results.iter().filter(|(_, r)| r.as_ref().err().is_some_and(|m| throttled(m))).map(|(id, _)| *id).collect();
+        if again.is_empty() {
+            out.extend(results);
+            return (out, fatal, slowed);
+        }
+        slowed = true;
+        let Some(wait) = backoff.next() else {
+            out.extend(results);
+            return (out, fatal, slowed);
+        };
+        out.extend(results.into_iter().filter(|(id, _)| !again.contains(id)));
+        pending.retain(|(id, _)| again.contains(id));
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// One attempt at a batch: every key gets an outcome, and the service's message when it
 /// failed as a whole. A request that failed as a whole (after its retries), or a run of
 /// single failures, fails every key not yet answered with the service's message.
-async fn delete(store: Arc<dyn ObjectStore>, batch: Vec<(u64, Key)>) -> Deleted {
+async fn attempt(
+    store: &Arc<dyn ObjectStore>,
+    batch: &[(u64, Key)],
+) -> (Vec<(u64, Result<(), String>)>, Option<String>) {
     let keys: Vec<object_store::Result<Key>> = batch.iter().map(|(_, k)| Ok(k.clone())).collect();
     let mut stream = store.delete_stream(futures::stream::iter(keys).boxed());
     let mut out = Vec::with_capacity(batch.len());

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use object_store::ClientOptions;
 use object_store::client::{HttpClient, HttpConnector, HttpRequest, HttpRequestBody, ReqwestConnector};
 
-use super::client::env;
 use crate::policy::object::ObjectRoot;
 
 /// What deleting a marker needs: the client, and how to address and sign a request.
@@ -36,12 +35,7 @@ fn encode(key: &str) -> String {
 impl Markers {
     /// For S3: path-style at a custom endpoint, else the bucket's virtual host.
     pub(super) fn s3(store: Arc<object_store::aws::AmazonS3>, url: &ObjectRoot) -> Markers {
-        let region = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")).unwrap_or_else(|| "us-east-1".into());
-        let base = match env("AWS_ENDPOINT_URL_S3").or_else(|| env("AWS_ENDPOINT_URL")) {
-            Some(ep) => format!("{}/{}", ep.trim_end_matches('/'), url.bucket),
-            None => format!("https://{}.s3.{region}.amazonaws.com", url.bucket),
-        };
-        Markers::S3 { store, base, region }
+        Markers::S3 { store, base: super::client::s3_base(&url.bucket), region: super::client::s3_region() }
     }
 
     /// For Azure: the blob endpoint (the emulator's or the account's) and container.
@@ -65,8 +59,25 @@ impl Markers {
         Markers::Gcs { store, base: format!("{}/storage/v1/b/{}/o", base.trim_end_matches('/'), url.bucket) }
     }
 
-    /// Deletes the marker object `key` (ending in `/`): whether there was one.
+    /// Deletes the marker object `key` (ending in `/`): whether there was one. Throttling
+    /// and passing failures are retried with backoff, a bounded number of times.
     pub(super) async fn delete(&self, key: &str) -> Result<bool, String> {
+        let mut backoff = super::retry::Backoff::listing();
+        loop {
+            match self.delete_once(key).await {
+                Err((why, true)) => match backoff.next() {
+                    Some(wait) => tokio::time::sleep(wait).await,
+                    None => return Err(format!("{why} (gave up after {} retries)", backoff.attempts())),
+                },
+                Err((why, false)) => return Err(why),
+                Ok(there) => return Ok(there),
+            }
+        }
+    }
+
+    /// One attempt: whether there was a marker, or why not and whether to try again.
+    async fn delete_once(&self, key: &str) -> Result<bool, (String, bool)> {
+        let once = |e: String| (e, false);
         let client = |http: bool| -> Result<HttpClient, String> {
             let options = ClientOptions::new()
                 .with_allow_http(http)
@@ -83,42 +94,50 @@ impl Markers {
         };
         let (mut req, base) = match self {
             Markers::S3 { store, base, region } => {
-                let mut req = request(format!("{base}/{}", encode(key)))?;
-                let cred = store.credentials().get_credential().await.map_err(|e| e.to_string())?;
+                let mut req = request(format!("{base}/{}", encode(key))).map_err(once)?;
+                let cred = store.credentials().get_credential().await.map_err(|e| once(e.to_string()))?;
                 object_store::aws::AwsAuthorizer::new(&cred, "s3", region)
                     .try_authorize(&mut req, None)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| once(e.to_string()))?;
                 (req, base)
             }
             Markers::Azure { store, base, account } => {
-                let mut req = request(format!("{base}/{}", encode(key)))?;
-                let cred = store.credentials().get_credential().await.map_err(|e| e.to_string())?;
+                let mut req = request(format!("{base}/{}", encode(key))).map_err(once)?;
+                let cred = store.credentials().get_credential().await.map_err(|e| once(e.to_string()))?;
                 object_store::azure::AzureAuthorizer::new(&cred, account)
                     .try_authorize(&mut req)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| once(e.to_string()))?;
                 (req, base)
             }
             Markers::Gcs { store, base } => {
                 let name: String = encode(key).replace('/', "%2F");
-                let mut req = request(format!("{base}/{name}"))?;
-                let cred = store.credentials().get_credential().await.map_err(|e| e.to_string())?;
+                let mut req = request(format!("{base}/{name}")).map_err(once)?;
+                let cred = store.credentials().get_credential().await.map_err(|e| once(e.to_string()))?;
                 if !cred.bearer.is_empty() {
-                    let value =
-                        http::HeaderValue::from_str(&format!("Bearer {}", cred.bearer)).map_err(|e| e.to_string())?;
+                    let value = http::HeaderValue::from_str(&format!("Bearer {}", cred.bearer))
+                        .map_err(|e| once(e.to_string()))?;
                     req.headers_mut().insert(http::header::AUTHORIZATION, value);
                 }
                 (req, base)
             }
         };
         req.headers_mut().insert(http::header::CONTENT_LENGTH, http::HeaderValue::from_static("0"));
-        let response = client(base.starts_with("http://"))?.execute(req).await.map_err(|e| e.to_string())?;
+        let response = match client(base.starts_with("http://")).map_err(once)?.execute(req).await {
+            Ok(r) => r,
+            Err(e) => {
+                use object_store::client::HttpErrorKind as K;
+                let again = matches!(e.kind(), K::Connect | K::Request | K::Timeout | K::Interrupted);
+                return Err((format!("deleting the directory marker {key}: {e}"), again));
+            }
+        };
         let status = response.status();
         if status == http::StatusCode::NOT_FOUND {
             Ok(false)
         } else if status.is_success() {
             Ok(true)
         } else {
-            Err(format!("deleting the directory marker {key}: {status}"))
+            let again = super::retry::retryable_status(status.as_u16());
+            Err((format!("deleting the directory marker {key}: {status}"), again))
         }
     }
 }

@@ -12,7 +12,9 @@
 //!
 //! Listing a prefix with the delimiter also tells a directory marker (`KEY/`, the zero-byte
 //! object consoles and Hadoop create for folders) from an object: it is the one object
-//! whose key is the prefix itself, so it is never classified or counted.
+//! whose key is the prefix itself, so it is never classified or counted. S3 is listed by
+//! sweep itself ([`s3`]), so that keys arrive exactly as stored; what a listing shows is
+//! checked before it is believed ([`names`], [`list`]).
 //!
 //! Deletions are collected into batches of up to 1,000 keys (one `DeleteObjects` request
 //! on S3; concurrent single deletes on Azure and GCS) with at most `jobs` batches in
@@ -23,18 +25,23 @@
 
 mod client;
 mod delete;
+pub mod inventory;
+mod list;
 mod markers;
+mod names;
+mod page;
+mod retry;
+mod s3;
 mod walk;
 
+pub use inventory::Report;
 pub use walk::walk;
 
 use std::sync::Arc;
 
-use object_store::list::PaginatedListStore;
-use object_store::path::Path as Key;
-use object_store::{ObjectMeta, ObjectStore};
+use object_store::ObjectStore;
 
-use super::{DirId, Mode};
+use super::{DirId, Listing, Mode};
 use crate::policy::object::ObjectRoot;
 
 /// Keys per deletion batch (S3's `DeleteObjects` limit).
@@ -51,9 +58,16 @@ pub struct Bucket {
     /// A stand-in identity (a hash of the URL), so that roots compare as local ones do.
     pub id: DirId,
     store: Arc<dyn ObjectStore>,
-    lister: Arc<dyn PaginatedListStore>,
+    lister: list::Lister,
     markers: markers::Markers,
     rt: tokio::runtime::Runtime,
+}
+
+impl Bucket {
+    /// The URL of `key` in this bucket, as reports show it.
+    pub fn url_of(&self, key: &str) -> String {
+        format!("{}://{}/{key}", self.url.scheme.as_str(), self.url.bucket)
+    }
 }
 
 impl std::fmt::Debug for Bucket {
@@ -64,16 +78,14 @@ impl std::fmt::Debug for Bucket {
 
 /// Options of one walk.
 #[derive(Debug, Clone, Copy)]
-pub struct ObjectWalk {
+pub struct ObjectWalk<'a> {
     /// Plan or apply.
     pub mode: Mode,
     /// Deletion batches in flight, and directories listed ahead.
     pub jobs: usize,
+    /// Where listings come from.
+    pub listing: Listing<'a>,
 }
-
-/// One page of a directory's listing, or the service's message and whether the service
-/// itself failed (rather than one odd key in this directory).
-type Page = Result<(Vec<ObjectMeta>, Vec<Key>, bool), (String, bool)>;
 
 /// The service's message, without the noise of nested error types.
 fn message(e: &object_store::Error) -> String {

@@ -1,45 +1,41 @@
 //! The walk of a bucket: a directory is a key prefix, listed with the delimiter `/` page by
 //! page, the next prefixes listed ahead while one is classified; its objects go to the
 //! visitor as they arrive, markers first where a policy has completion markers.
+//!
+//! Every listed key is checked against the prefix that was listed ([`super::names`])
+//! before the visitor sees it: what is not directly below it, a `KEY/` with data, and a
+//! key with an empty, `.` or `..` segment go to [`Visitor::untrusted`], never to a
+//! deletion. A sub-prefix that is not one valid segment is not walked as a directory:
+//! the keys below it are listed flat and reported one by one.
+//!
+//! With an inventory report, a directory is read from the report or listed live, as
+//! [`Listing`] and the visitor say: the counting walk reads only the report; the acting
+//! walk lists live the directories the plan acts in (and any directory the report does
+//! not know, below one listed live), so nothing written since the report into a
+//! partition it deletes is missed, and nothing the report shows that has gone since is
+//! deleted twice.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use object_store::list::{PaginatedListOptions, PaginatedListStore};
 use tokio::sync::mpsc;
 
 use super::delete::Deletions;
-use super::{Bucket, ObjectWalk, PAGES_AHEAD, Page, message};
+use super::list::{self, Listed, Lister, Page};
+use super::names::{self, Object};
+use super::{Bucket, ObjectWalk, PAGES_AHEAD};
 use crate::policy::object::Scheme;
 use crate::tree::pace::Pacer;
 use crate::tree::{
-    Decision, DirFacts, DirId, Enter, Entry, Kind, MarkerPass as Pass, Mode, Removal, TableFormat, Visitor,
+    Decision, DirFacts, DirId, Enter, Entry, Kind, Listing, MarkerPass as Pass, Mode, Removal, TableFormat, Untrusted,
+    Visitor,
 };
 
-/// Lists the prefix `prefix` (ending in `/`, or empty for the bucket) into `tx`, a page
-/// at a time, each with whether more follow.
-async fn list(lister: Arc<dyn PaginatedListStore>, prefix: String, tx: mpsc::Sender<Page>) {
-    let mut token = None;
-    loop {
-        let opts = PaginatedListOptions { delimiter: Some("/".into()), page_token: token, ..Default::default() };
-        let page = lister.list_paginated((!prefix.is_empty()).then_some(prefix.as_str()), opts).await;
-        match page {
-            Ok(p) => {
-                token = p.page_token;
-                let more = token.is_some();
-                if tx.send(Ok((p.result.objects, p.result.common_prefixes, more))).await.is_err() || !more {
-                    return;
-                }
-            }
-            Err(e) => {
-                let fatal = !matches!(e, object_store::Error::InvalidPath { .. });
-                let _ = tx.send(Err((message(&e), fatal))).await;
-                return;
-            }
-        }
-    }
-}
+/// Entries of a directory that its markers' pass keeps for the rest of the directory, so
+/// that it is not listed twice. A directory with more is listed again (memory stays
+/// bounded): partitions rarely hold that many objects in one directory.
+const REPLAY: usize = 10_000;
 
 /// A directory being walked.
 struct Level<D> {
@@ -57,20 +53,41 @@ struct Level<D> {
     marker: Option<i64>,
     /// Whether the listing can show the marker (Azure's leaves it out).
     marker_known: bool,
+    /// Listed live rather than read from an inventory report.
+    live: bool,
+    /// What the markers' pass listed besides the markers, when it all fitted in
+    /// [`REPLAY`]: the rest of the directory, without a second listing.
+    replay: Option<Vec<Listed>>,
+    /// Sub-prefixes that are no valid directory: their keys are reported one by one.
+    poisoned: Vec<String>,
 }
 
 impl<D> Level<D> {
-    fn new(prefix: String, path_len: usize, state: D, marker_known: bool) -> Level<D> {
-        let (entries, gone, troubled, marker) = (0, 0, false, None);
-        Level { prefix, path_len, pending: Vec::new(), state, entries, gone, troubled, marker, marker_known }
+    fn new(prefix: String, path_len: usize, state: D, marker_known: bool, live: bool) -> Level<D> {
+        Level {
+            prefix,
+            path_len,
+            pending: Vec::new(),
+            state,
+            entries: 0,
+            gone: 0,
+            troubled: false,
+            marker: None,
+            marker_known,
+            live,
+            replay: None,
+            poisoned: Vec::new(),
+        }
     }
 }
 
 struct Walk<'a, P> {
     root: &'a Bucket,
-    opts: ObjectWalk,
+    opts: ObjectWalk<'a>,
     pacer: &'a Pacer,
     stop: &'a AtomicUsize,
+    /// The root's prefix (ending in `/`, or empty).
+    root_prefix: String,
     /// The display path of the current directory (or entry).
     path: Vec<u8>,
     root_len: usize,
@@ -90,31 +107,52 @@ impl<P> Walk<'_, P> {
         v.stop() || self.stop.load(Ordering::Relaxed) != 0 || self.deletions.broken.is_some()
     }
 
+    /// The lister of a directory listed live, or read from the report.
+    fn lister(&self, live: bool) -> Lister {
+        match self.opts.listing {
+            Listing::Report(r) | Listing::Mixed(r) if !live => Lister::Report(Arc::clone(r)),
+            _ => self.root.lister.clone(),
+        }
+    }
+
+    /// Whether the directory `prefix` (at `rel`, below a directory listed live or not) is
+    /// listed live.
+    fn live<V: Visitor>(&self, v: &V, parent_live: bool, prefix: &str, rel: &[u8]) -> bool {
+        match self.opts.listing {
+            Listing::Live => true,
+            Listing::Report(_) => false,
+            Listing::Mixed(r) => v.live(rel) || (parent_live && !r.knows(prefix)),
+        }
+    }
+
     /// Starts listing `prefix` unless it is already under way.
-    fn start(&mut self, prefix: &str) {
+    fn start(&mut self, prefix: &str, live: bool) {
         if self.ahead.contains_key(prefix) {
             return;
         }
         let (tx, rx) = mpsc::channel(PAGES_AHEAD);
-        let lister = Arc::clone(&self.root.lister);
-        self.root.rt.spawn(list(lister, prefix.to_string(), tx));
+        let shown = self.root.url_of(prefix);
+        self.root.rt.spawn(list::list(self.lister(live), prefix.to_string(), true, shown, tx));
         self.ahead.insert(prefix.to_string(), rx);
     }
 
     /// Starts listing the next directories the walk will visit, up to the look-ahead.
-    fn look_ahead<D>(&mut self, stack: &[Level<D>]) {
+    fn look_ahead<V: Visitor>(&mut self, stack: &[Level<V::Dir>], v: &V) {
         let want = self.opts.jobs.clamp(2, 16) * 2;
         let mut upcoming = Vec::new();
-        for level in stack.iter().rev() {
+        'levels: for level in stack.iter().rev() {
             for name in level.pending.iter().rev() {
                 if self.ahead.len() + upcoming.len() >= want {
-                    break;
+                    break 'levels;
                 }
-                upcoming.push(format!("{}{name}/", level.prefix));
+                let prefix = format!("{}{name}/", level.prefix);
+                let rel = &prefix.as_bytes()[self.root_prefix.len()..prefix.len() - 1];
+                let live = self.live(v, level.live, &prefix, rel);
+                upcoming.push((prefix, live));
             }
         }
-        for p in upcoming {
-            self.start(&p);
+        for (p, live) in upcoming {
+            self.start(&p, live);
         }
     }
 
@@ -123,24 +161,22 @@ impl<P> Walk<'_, P> {
     /// include `_delta_log/` or `.hoodie/`, or `metadata/` holding a `*.metadata.json`.
     /// A listing of more than one page may name them on a later page: then they are
     /// asked for directly, before anything of the directory is handed over.
-    async fn table(&mut self, prefix: &str) -> Option<TableFormat> {
-        self.start(prefix);
+    async fn table(&mut self, prefix: &str, live: bool) -> Option<TableFormat> {
+        self.start(prefix, live);
         let mut rx = self.ahead.remove(prefix)?;
         let page = rx.recv().await?;
         let (dirs, more) = match &page {
-            Ok((_, dirs, more)) => (dirs.iter().map(|d| d.as_ref().to_string()).collect::<Vec<_>>(), *more),
+            Ok((_, dirs, more)) => (dirs.iter().map(|d| d.0.clone()).collect::<Vec<_>>(), *more),
             Err(_) => (Vec::new(), false),
         };
         self.first.insert(prefix.to_string(), page);
         self.ahead.insert(prefix.to_string(), rx);
-        let has = |name: &str| dirs.iter().any(|d| d.rsplit('/').next() == Some(name));
+        let has = |name: &str| dirs.iter().any(|d| d.trim_end_matches('/').rsplit('/').next() == Some(name));
+        let lister = self.lister(live);
         let exists = |name: &'static str| {
-            let lister = Arc::clone(&self.root.lister);
+            let lister = lister.clone();
             let key = format!("{prefix}{name}/");
-            async move {
-                let opts = PaginatedListOptions { max_keys: Some(1), ..Default::default() };
-                lister.list_paginated(Some(&key), opts).await.is_ok_and(|p| !p.result.objects.is_empty())
-            }
+            async move { lister.page(&key, false, None, Some(1)).await.is_ok_and(|p| !p.objects.is_empty()) }
         };
         // Another page may name them.
         let full = more;
@@ -151,10 +187,9 @@ impl<P> Walk<'_, P> {
             return Some(TableFormat::Hudi);
         }
         if has("metadata") || full {
-            let opts = PaginatedListOptions { delimiter: Some("/".into()), ..Default::default() };
             let key = format!("{prefix}metadata/");
-            if let Ok(p) = self.root.lister.list_paginated(Some(&key), opts).await
-                && p.result.objects.iter().any(|o| o.location.as_ref().ends_with(".metadata.json"))
+            if let Ok(p) = lister.page(&key, true, None, None).await
+                && p.objects.iter().any(|o| o.key.ends_with(".metadata.json"))
             {
                 return Some(TableFormat::Iceberg);
             }
@@ -163,13 +198,14 @@ impl<P> Walk<'_, P> {
     }
 
     async fn run<V: Visitor<Pending = P>>(&mut self, v: &mut V) {
-        let prefix = if self.root.url.prefix.is_empty() { String::new() } else { format!("{}/", self.root.url.prefix) };
-        let table = self.table(&prefix).await;
+        let prefix = self.root_prefix.clone();
+        let live = self.live(v, true, &prefix, b"");
+        let table = self.table(&prefix, live).await;
         let state = v.root(table);
         // Azure's listings leave a prefix's own marker blob out: whether there is one is
         // only learnt by deleting it.
         let marker_known = self.root.url.scheme != Scheme::Azure;
-        let mut stack = vec![Level::new(prefix, self.path.len(), state, marker_known)];
+        let mut stack = vec![Level::new(prefix, self.path.len(), state, marker_known, live)];
         if let Some(top) = stack.last_mut() {
             self.list_dir(top, v).await;
         }
@@ -186,12 +222,13 @@ impl<P> Walk<'_, P> {
                 let rel = self.path[self.root_len + 1..].to_vec();
                 let path = self.path.clone();
                 let id = DirId { dev: self.root.id.dev, ino: 0 };
-                let table = self.table(&prefix).await;
+                let live = self.live(v, top.live, &prefix, &rel);
+                let table = self.table(&prefix, live).await;
                 let Some(top) = stack.last_mut() else { break };
                 match v.enter(&top.state, name.as_bytes(), &rel, &path, DirFacts { id, mount: false, table }) {
                     Enter::Walk(state) => {
-                        stack.push(Level::new(prefix, self.path.len(), state, marker_known));
-                        self.look_ahead(&stack);
+                        stack.push(Level::new(prefix, self.path.len(), state, marker_known, live));
+                        self.look_ahead(&stack, v);
                         if let Some(top) = stack.last_mut() {
                             self.list_dir(top, v).await;
                         }
@@ -240,8 +277,8 @@ impl<P> Walk<'_, P> {
         self.finish(v).await;
     }
 
-    /// Lists one directory: with completion markers (apply), the markers are handed over
-    /// and deleted first, then the directory is listed again for the rest.
+    /// Lists one directory: with completion markers, the markers are handed over (and in
+    /// apply deleted) first, then the rest — kept from the same listing when it fits.
     async fn list_dir<V: Visitor<Pending = P>>(&mut self, level: &mut Level<V::Dir>, v: &mut V) {
         if !v.has_markers(&level.state) {
             self.read(level, v, Pass::All).await;
@@ -255,19 +292,34 @@ impl<P> Walk<'_, P> {
         }
     }
 
+    /// One reading of a directory. The first (`All` or `Markers`) takes its
+    /// sub-directories; `Markers` hands over only markers and keeps the rest for `Rest`.
     async fn read<V: Visitor<Pending = P>>(&mut self, level: &mut Level<V::Dir>, v: &mut V, pass: Pass) {
+        if pass == Pass::Rest
+            && let Some(kept) = level.replay.take()
+        {
+            for o in kept {
+                if self.stopped(v) {
+                    break;
+                }
+                self.hand(level, v, &o, pass).await;
+            }
+            self.path.truncate(level.path_len);
+            return;
+        }
         let (mut rx, mut first) = match self.ahead.remove(&level.prefix) {
             Some(rx) if pass != Pass::Rest => (rx, self.first.remove(&level.prefix)),
             _ => {
                 self.first.remove(&level.prefix);
-                self.start(&level.prefix);
+                self.start(&level.prefix, level.live);
                 match self.ahead.remove(&level.prefix) {
                     Some(rx) => (rx, None),
                     None => return,
                 }
             }
         };
-        let own_marker = level.prefix.trim_end_matches('/').to_string();
+        let mut kept = (pass == Pass::Markers).then(Vec::new);
+        let mut complete = false;
         loop {
             let page = match first.take() {
                 Some(p) => p,
@@ -279,83 +331,179 @@ impl<P> Walk<'_, P> {
             if self.stopped(v) {
                 break;
             }
-            let (objects, dirs) = match page {
-                Ok((objects, dirs, _)) => (objects, dirs),
-                Err((msg, fatal)) => {
-                    if fatal {
-                        // The service failed (after its retries): nothing more is asked of
-                        // it, so a dead or throttling service ends the run, never stalls it.
-                        self.deletions.broken = Some(msg.clone());
+            let (objects, dirs, more) = match page {
+                Ok(p) => p,
+                Err(e) => {
+                    if e.fatal {
+                        // The service failed (after its retries), or its listing cannot
+                        // be trusted to end: nothing more is asked of it, so a dead,
+                        // throttling or lying service ends the run, never stalls it.
+                        self.deletions.broken = Some(e.message.clone());
                     }
                     level.troubled = true;
                     self.path.truncate(level.path_len);
                     let path = self.path.clone();
-                    v.service_error(&path, &msg);
+                    v.service_error(&path, &e.message);
+                    kept = None;
                     break;
                 }
             };
-            if pass != Pass::Markers {
-                for d in &dirs {
-                    if let Some(name) = d.as_ref().rsplit('/').next() {
-                        level.pending.push(name.to_string());
-                        level.entries += 1;
-                    }
-                }
+            if pass != Pass::Rest {
+                self.take_dirs(level, v, dirs);
             }
             for o in objects {
                 if self.stopped(v) {
                     break;
                 }
-                let key: &str = o.location.as_ref();
-                // The directory's own marker (`prefix/`): not a file.
-                if key == own_marker && o.size == 0 {
-                    level.marker = Some(o.last_modified.timestamp());
-                    continue;
-                }
-                let name = key.rsplit('/').next().unwrap_or(key);
-                let marker = pass != Pass::All && v.is_marker(&level.state, name.as_bytes());
-                if !pass.hands(marker) {
-                    continue;
-                }
-                level.entries += 1;
-                self.path.truncate(level.path_len);
-                self.path.push(b'/');
-                self.path.extend_from_slice(name.as_bytes());
-                let size = o.size;
-                let mtime = o.last_modified.timestamp();
-                let entry = Entry {
-                    path: &self.path,
-                    rel: &self.path[(self.root_len + 1).min(self.path.len())..],
-                    name: name.as_bytes(),
-                    kind: Kind::File,
-                    size,
-                    allocated: size,
-                    links: 1,
-                    mtime,
-                    dev: self.root.id.dev,
-                    ino: 0,
-                };
-                match v.file(&mut level.state, &entry) {
-                    Decision::Keep => {}
-                    Decision::WouldRemove => level.gone += 1,
-                    Decision::Remove(p, _) => {
-                        level.gone += 1;
-                        if self.opts.mode == Mode::Plan {
-                            v.removed(p, Removal::Planned);
+                if let Some(k) = kept.as_mut() {
+                    let marker = matches!(names::object(&level.prefix, &o.key, o.size), Object::File(n) if !o.bad && v.is_marker(&level.state, n.as_bytes()));
+                    if !marker {
+                        if k.len() < REPLAY {
+                            k.push(o);
                         } else {
-                            self.pacer.wait(size);
-                            self.deletions.queue(self.root, self.opts.jobs, p, o.location.clone(), v).await;
+                            // Too many to keep: the rest pass lists the directory again.
+                            kept = None;
+                            level.replay = None;
                         }
+                        continue;
                     }
-                    // Compression and moves are local only (a validation error here).
-                    Decision::Transform(p, _) => v.removed(p, Removal::Failed(rustix::io::Errno::NOTSUP)),
+                    self.hand(level, v, &o, Pass::Markers).await;
+                } else if pass == Pass::Markers {
+                    let marker = matches!(names::object(&level.prefix, &o.key, o.size), Object::File(n) if !o.bad && v.is_marker(&level.state, n.as_bytes()));
+                    if marker {
+                        self.hand(level, v, &o, Pass::Markers).await;
+                    }
+                } else {
+                    self.hand(level, v, &o, pass).await;
+                }
+            }
+            if !more {
+                complete = true;
+            }
+        }
+        if pass != Pass::Rest {
+            level.pending.reverse();
+            self.poisoned(level, v).await;
+        }
+        if complete {
+            level.replay = kept;
+        }
+        self.path.truncate(level.path_len);
+    }
+
+    /// Takes a page's sub-prefixes: directories to visit, or not to be trusted.
+    fn take_dirs<V: Visitor<Pending = P>>(&mut self, level: &mut Level<V::Dir>, v: &mut V, dirs: Vec<(String, bool)>) {
+        for (d, bad) in dirs {
+            level.entries += 1;
+            match names::sub_prefix(&level.prefix, &d) {
+                Ok(name) if !bad => level.pending.push(name.to_string()),
+                Ok(_) | Err(Untrusted::InvalidKey) => level.poisoned.push(d),
+                Err(why) => {
+                    let url = self.root.url_of(&d);
+                    v.untrusted(&mut level.state, url.as_bytes(), 0, why);
                 }
             }
         }
-        if pass != Pass::Markers {
-            level.pending.reverse();
+    }
+
+    /// Reports, key by key, what lies below sub-prefixes that are no valid directory.
+    async fn poisoned<V: Visitor<Pending = P>>(&mut self, level: &mut Level<V::Dir>, v: &mut V) {
+        for prefix in std::mem::take(&mut level.poisoned) {
+            let (tx, mut rx) = mpsc::channel(PAGES_AHEAD);
+            let shown = self.root.url_of(&prefix);
+            self.root.rt.spawn(list::list(self.lister(level.live), prefix, false, shown.clone(), tx));
+            while let Some(page) = rx.recv().await {
+                if self.stopped(v) {
+                    break;
+                }
+                match page {
+                    Ok((objects, _, _)) => {
+                        for o in objects {
+                            let url = self.root.url_of(&o.key);
+                            v.untrusted(&mut level.state, url.as_bytes(), o.size, Untrusted::InvalidKey);
+                        }
+                    }
+                    Err(e) => {
+                        level.troubled = true;
+                        if e.fatal {
+                            self.deletions.broken = Some(e.message.clone());
+                        }
+                        v.service_error(shown.as_bytes(), &e.message);
+                        break;
+                    }
+                }
+            }
         }
+    }
+
+    /// Hands one listed object to the visitor (or notes the directory's own marker).
+    async fn hand<V: Visitor<Pending = P>>(&mut self, level: &mut Level<V::Dir>, v: &mut V, o: &Listed, pass: Pass) {
+        let name = match names::object(&level.prefix, &o.key, o.size) {
+            Object::OwnMarker if !o.bad => {
+                level.marker = Some(o.mtime);
+                return;
+            }
+            Object::File(name) if !o.bad => name,
+            Object::Untrusted(why) => {
+                level.entries += 1;
+                let url = self.root.url_of(&o.key);
+                v.untrusted(&mut level.state, url.as_bytes(), o.size, why);
+                return;
+            }
+            Object::OwnMarker | Object::File(_) => {
+                level.entries += 1;
+                let url = self.root.url_of(&o.key);
+                v.untrusted(&mut level.state, url.as_bytes(), o.size, Untrusted::InvalidKey);
+                return;
+            }
+        };
+        // sweep's own lease object is nobody's file.
+        if level.prefix == self.root_prefix && names::is_lease(name) {
+            return;
+        }
+        let marker = pass != Pass::All && v.is_marker(&level.state, name.as_bytes());
+        if !pass.hands(marker) {
+            return;
+        }
+        level.entries += 1;
         self.path.truncate(level.path_len);
+        self.path.push(b'/');
+        self.path.extend_from_slice(name.as_bytes());
+        let entry = Entry {
+            path: &self.path,
+            rel: &self.path[(self.root_len + 1).min(self.path.len())..],
+            name: name.as_bytes(),
+            kind: Kind::File,
+            size: o.size,
+            allocated: o.size,
+            links: 1,
+            mtime: o.mtime,
+            dev: self.root.id.dev,
+            ino: 0,
+        };
+        match v.file(&mut level.state, &entry) {
+            Decision::Keep => {}
+            Decision::WouldRemove => level.gone += 1,
+            Decision::Remove(p, _) => {
+                level.gone += 1;
+                if self.opts.mode == Mode::Plan {
+                    v.removed(p, Removal::Planned);
+                } else {
+                    // Paced in the runtime: a sleeping thread would stall the listings
+                    // and deletions it drives.
+                    let wait = self.pacer.delay(o.size);
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
+                    }
+                    match object_store::path::Path::parse(&o.key) {
+                        Ok(key) => self.deletions.queue(self.root, self.opts.jobs, p, key, v).await,
+                        Err(e) => v.removed(p, Removal::Rejected(e.to_string().into())),
+                    }
+                }
+            }
+            // Compression and moves are local only (a validation error here).
+            Decision::Transform(p, _) => v.removed(p, Removal::Failed(rustix::io::Errno::NOTSUP)),
+        }
     }
 
     /// Ends the walk: the deletions sent and answered, then the markers of the
@@ -391,23 +539,23 @@ impl<P> Walk<'_, P> {
         }
     }
 
-    /// Whether the prefix `key` holds nothing but its marker.
+    /// Whether the prefix `key` holds nothing but its marker, as the bucket stands now.
     async fn only_marker(&self, key: &str) -> Result<bool, String> {
-        let opts = PaginatedListOptions { max_keys: Some(2), ..Default::default() };
-        let page = self.root.lister.list_paginated(Some(key), opts).await.map_err(|e| message(&e))?;
-        let own = key.trim_end_matches('/');
-        Ok(page.result.objects.iter().all(|o| o.location.as_ref() == own) && page.result.common_prefixes.is_empty())
+        let page = self.root.lister.page(key, false, None, Some(2)).await.map_err(|e| e.message)?;
+        Ok(page.objects.iter().all(|o| o.key == key) && page.prefixes.is_empty())
     }
 }
 
 /// Walks the objects under `root`.
 pub fn walk<V: Visitor>(root: &Bucket, opts: ObjectWalk, pacer: &Pacer, stop: &AtomicUsize, v: &mut V) {
     let path = root.url.to_string().into_bytes();
+    let root_prefix = if root.url.prefix.is_empty() { String::new() } else { format!("{}/", root.url.prefix) };
     let mut w = Walk {
         root,
         opts,
         pacer,
         stop,
+        root_prefix,
         root_len: path.len(),
         path,
         ahead: HashMap::new(),

@@ -16,6 +16,7 @@ use rustix::process::{Pid, Signal, kill_process};
 use serde_json::Value;
 
 pub mod attack;
+pub mod servers;
 mod user;
 pub use user::User;
 
