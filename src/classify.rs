@@ -95,6 +95,13 @@ pub struct Verdict<'p> {
     pub place: u16,
 }
 
+impl Verdict<'_> {
+    /// A key of a listing that is not trusted: unmatched, for `why`.
+    pub fn untrusted(why: crate::tree::Untrusted) -> Self {
+        Verdict { action: Action::Unmatched, reason: Reason::Untrusted(why), date: None, partition: None, place: 0 }
+    }
+}
+
 /// What whole-tree guards decided for the partitions of one period, before the walk
 /// that acts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

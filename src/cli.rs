@@ -124,6 +124,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "VALUE")]
     pub max_delete: Option<String>,
 
+    /// Object storage roots: act only on shard I of N (I from 0). Every shard plans the
+    /// whole run; each acts on the partitions whose directory hashes to I. I may be
+    /// written JOB_COMPLETION_INDEX, read from that variable (a Kubernetes Indexed Job).
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
     /// What sweep remembers between runs: the deletions of each policy's recent applies,
     /// which max_delete: auto compares a run with (apply writes it).
     #[command(flatten)]

@@ -8,6 +8,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
+use crate::act::shard::Shard;
 use crate::cli::{
     ApplyArgs, CheckArgs, Cli, Command, DemoArgs, ExplainArgs, Format, LogFormat, OutputArgs, PolicyArgs, RunArgs, When,
 };
@@ -74,6 +75,8 @@ pub struct RunConfig {
     pub max_rate: Option<Rate>,
     /// `--state-dir`.
     pub state_dir: PathBuf,
+    /// `--shard`.
+    pub shard: Option<Shard>,
 }
 
 /// `check`.
@@ -182,6 +185,11 @@ fn run(args: RunArgs, mode: Mode, lock: Option<PathBuf>) -> Result<RunConfig, Us
         None => None,
         Some(v) => Some(crate::policy::value::max_delete(v).map_err(|e| UsageError(format!("--max-delete: {e}")))?),
     };
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let shard = match &args.shard {
+        None => None,
+        Some(v) => Some(Shard::parse(v, env).map_err(|e| UsageError(format!("--shard: {e}")))?),
+    };
     Ok(RunConfig {
         mode,
         lock,
@@ -195,6 +203,7 @@ fn run(args: RunArgs, mode: Mode, lock: Option<PathBuf>) -> Result<RunConfig, Us
         jobs: default_jobs(),
         max_rate: None,
         state_dir: args.state.state_dir,
+        shard,
     })
 }
 

@@ -18,7 +18,7 @@ pub enum Exit {
     Usage,
     /// A policy file is invalid; nothing was touched.
     InvalidPolicy,
-    /// Another run holds the lock; nothing was touched.
+    /// Another run holds the lock, or a bucket root's lease; nothing it guards was touched.
     Locked,
     /// Some paths could not be read or deleted, or a root is missing.
     Io,
@@ -74,7 +74,7 @@ impl Exit {
             Exit::Internal => "unexpected internal error",
             Exit::Usage => "command-line usage error",
             Exit::InvalidPolicy => "a policy file is invalid; nothing was touched",
-            Exit::Locked => "another run holds the lock; nothing was touched",
+            Exit::Locked => "another run holds the lock, or a bucket root's lease; nothing it guards was touched",
             Exit::Io => "I/O errors: some paths could not be read or deleted, or a root is missing",
             Exit::Refused => {
                 "a safety guard (max_delete, on_unmatched: refuse, a dangerous root, the clock) refused a policy's deletions"

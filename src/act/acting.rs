@@ -23,8 +23,8 @@ use super::summary::Problem;
 use crate::bucket::Action;
 use crate::classify::{Reason, Verdict};
 use crate::tree::{
-    Arrival, Arrivals, Check, Decision, DirFacts, DirTrouble, Enter, Entry, Removal, TableFormat, Transform, Untrusted,
-    Visitor, os_message,
+    Arrival, Arrivals, Check, Decision, DirFacts, DirTrouble, ELSEWHERE, Enter, Entry, Removal, TableFormat, Transform,
+    Untrusted, Visitor, os_message,
 };
 
 /// A file queued for deletion (or a lifecycle operation), with what its report needs
@@ -63,6 +63,8 @@ pub struct Acting<'c, 's, 'p> {
     emptied_by: MemberSet,
     /// Plan mode: directories that would be removed, held until the walk ends.
     held: Vec<(Vec<u8>, usize, MemberSet)>,
+    /// Set when the run's lease is lost: the walk stops at the next file.
+    pub halt: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 const NOT_ATTEMPTED: &str = "Read-only file system (not attempted after the first failure)";
@@ -89,6 +91,7 @@ impl<'c, 's, 'p> Acting<'c, 's, 'p> {
             marker_failure: None,
             emptied_by: MemberSet::default(),
             held: Vec::new(),
+            halt: None,
         }
     }
 
@@ -251,6 +254,16 @@ impl<'p> Visitor for Acting<'_, '_, 'p> {
         };
         if marker {
             dir.marker(i, e.name, &verdict);
+        }
+        if !self.cohort.share(i, verdict.action, e.size, e.rel) {
+            // Another shard's partition: it reports and acts on it. This walk only learns
+            // whether it goes, so that emptied directories are seen as such.
+            let m = &self.cohort.members[i];
+            if verdict.action == Action::Delete && !m.refused && dir.marker_failed.is_none() {
+                dir.deleters.insert(i);
+                return Decision::WouldRemove;
+            }
+            return Decision::Keep;
         }
         let apply = self.apply;
         let frees = self.cohort.frees(e);
@@ -496,6 +509,9 @@ impl<'p> Visitor for Acting<'_, '_, 'p> {
             return None;
         }
         parent.deleters.extend(&dir.deleters);
+        if self.cohort.dir_elsewhere(&dir.rel) {
+            return Some(ELSEWHERE);
+        }
         self.emptied_by = dir.deleters.clone();
         u32::try_from(by).ok()
     }
@@ -511,6 +527,9 @@ impl<'p> Visitor for Acting<'_, '_, 'p> {
             return None;
         }
         parent.deleters.insert(0);
+        if self.cohort.dir_elsewhere(&dir.rel) {
+            return Some(ELSEWHERE);
+        }
         self.emptied_by = MemberSet::default();
         self.emptied_by.insert(0);
         Some(0)
@@ -543,23 +562,26 @@ impl<'p> Visitor for Acting<'_, '_, 'p> {
     }
 
     fn stop(&self) -> bool {
-        self.output.is_some() || self.signal.load(Ordering::Relaxed) != 0
+        self.output.is_some()
+            || self.signal.load(Ordering::Relaxed) != 0
+            || self.halt.as_ref().is_some_and(|h| h.load(Ordering::Relaxed))
+    }
+
+    fn live(&self, rel: &[u8]) -> bool {
+        self.cohort.live.as_ref().is_none_or(|l| l.contains(rel))
     }
 
     fn untrusted(&mut self, _dir: &mut DirState<'p>, path: &[u8], size: u64, why: Untrusted) {
         let i = self.primary();
+        let root = self.cohort.members[i].policy.root.as_os_str().as_encoded_bytes();
+        let rel = path.strip_prefix(root).and_then(|r| r.strip_prefix(b"/")).unwrap_or(path);
+        if !self.cohort.share(i, Action::Unmatched, size, rel) {
+            return;
+        }
         let m = &mut self.cohort.members[i];
         m.summary.files.add(Action::Unmatched, 1);
         m.summary.bytes.add(Action::Unmatched, size);
-        let root = m.policy.root.as_os_str().as_encoded_bytes();
-        let rel = path.strip_prefix(root).and_then(|r| r.strip_prefix(b"/")).unwrap_or(path);
-        let verdict = Verdict {
-            action: Action::Unmatched,
-            reason: Reason::Untrusted(why),
-            date: None,
-            partition: None,
-            place: 0,
-        };
+        let verdict = Verdict::untrusted(why);
         let event = FileEvent {
             policy: &m.policy.name,
             path,

@@ -37,6 +37,11 @@ pub struct Cohort<'p> {
     one_file_system: bool,
     /// The files processes hold open, when they were scanned.
     open: Option<&'p OpenFiles>,
+    /// `--shard`: the share this runner acts on.
+    pub shard: Option<super::shard::Shard>,
+    /// A plan from an inventory report: the directories it acts in (the counting walk
+    /// notes them; the acting walk lists them live).
+    pub live: Option<super::scale::Live>,
 }
 
 /// Per-directory state, the same in both walks.
@@ -53,6 +58,8 @@ pub struct DirState<'p> {
     stays: Vec<(usize, Rc<str>, Verdict<'p>)>,
     /// A marker's removal failed here (apply): its path.
     pub marker_failed: Option<String>,
+    /// Its path below the root (empty: the root).
+    pub rel: Box<[u8]>,
 }
 
 /// What a sub-directory is to the walks.
@@ -101,7 +108,7 @@ impl<'p> Cohort<'p> {
             }
         }
         let one_file_system = members.iter().any(|m| m.policy.one_file_system);
-        Cohort { members, nested_rel, nested_id, root_id, one_file_system, open }
+        Cohort { members, nested_rel, nested_id, root_id, one_file_system, open, shard: None, live: None }
     }
 
     /// The state of the root; `path` is the root as reports show it.
@@ -115,6 +122,7 @@ impl<'p> Cohort<'p> {
             markers: Vec::new(),
             stays: Vec::new(),
             marker_failed: None,
+            rel: Box::default(),
         }
     }
 
@@ -145,6 +153,7 @@ impl<'p> Cohort<'p> {
             markers: Vec::new(),
             stays: Vec::new(),
             marker_failed: None,
+            rel: rel.into(),
         })
     }
 
@@ -228,6 +237,28 @@ impl<'p> Cohort<'p> {
     pub fn is_marker(&self, name: &[u8]) -> bool {
         let name = Path::new(OsStr::from_bytes(name));
         self.members.iter().any(|m| !m.policy.markers.is_empty() && m.policy.markers.matching(name).is_some())
+    }
+
+    /// Whether this runner acts on the file at `rel` (always, unless `--shard` gives the
+    /// file's partition to another shard).
+    pub fn mine(&self, rel: &[u8]) -> bool {
+        self.shard.is_none_or(|s| s.owns(rel))
+    }
+
+    /// `--shard`: adds a file of `size` bytes decided `action` to member `i`'s totals of
+    /// the whole plan; whether this runner acts on it ([`Cohort::mine`]).
+    pub fn share(&mut self, i: usize, action: Action, size: u64, rel: &[u8]) -> bool {
+        if let Some(t) = self.members[i].summary.shard.as_mut() {
+            t.files.add(action, 1);
+            t.bytes.add(action, size);
+        }
+        self.mine(rel)
+    }
+
+    /// Whether the directory at `rel` is another shard's to remove: the shard of the
+    /// files directly in it, which knows when its last one has gone.
+    pub fn dir_elsewhere(&self, rel: &[u8]) -> bool {
+        self.shard.is_some_and(|s| !s.owns_key(rel))
     }
 
     /// The first selected member: what belongs to no file of a member's (a listing's

@@ -119,6 +119,12 @@ impl<'p> Visitor for Counting<'_, 'p> {
         if let (Some(n), Some(p)) = (&mut m.newest, verdict.partition) {
             n.observe(p, action == Action::Delete, e.size);
         }
+        if action == Action::Delete
+            && self.cohort.mine(e.rel)
+            && let Some(live) = self.cohort.live.as_mut()
+        {
+            live.add_file(e.rel);
+        }
         Decision::Keep
     }
 
@@ -140,6 +146,6 @@ impl<'p> Visitor for Counting<'_, 'p> {
 
     fn untrusted(&mut self, _dir: &mut DirState<'p>, _path: &[u8], _size: u64, _why: Untrusted) {
         let i = self.cohort.primary();
-        self.cohort.members[i].planned.add(Action::Unmatched, None, 0);
+        self.cohort.members[i].planned.add(Action::Unmatched, None, 0, 0);
     }
 }

@@ -28,6 +28,8 @@ pub mod events;
 pub mod explain;
 mod member;
 mod outcome;
+mod scale;
+pub mod shard;
 pub mod summary;
 
 use std::os::unix::ffi::OsStrExt;
@@ -79,6 +81,8 @@ pub struct RunOptions<'a> {
     /// The policies' past applies, for `max_delete: auto` (read from the state directory
     /// when a selected policy has it in force).
     pub history: Option<&'a History>,
+    /// `--shard`: the share of the run this runner acts on.
+    pub shard: Option<shard::Shard>,
 }
 
 /// Runs the `selected` policies of `set` (indices into `set.policies`), root by root, in
@@ -230,10 +234,16 @@ fn run_group<'p>(
             let used = s.f_blocks.saturating_sub(s.f_bfree).saturating_mul(s.f_frsize);
             (s.f_bavail.saturating_mul(s.f_frsize), s.f_favail, used)
         });
-        // A system directory is not even read: its plan is the refusal.
-        let dangerous = members
-            .iter()
-            .any(|m| m.summary.refused.as_ref().is_some_and(|r| r.guard() == crate::guard::Guard::DangerousRoot));
+        let now = opts.now.resolve(&clock::Zone::utc()).timestamp();
+        let scale = scale::prepare(&mut members, root, apply, opts.shard, now, sink);
+        // A system directory is not even read: its plan is the refusal. Nor is a bucket
+        // whose inventory report or lease failed.
+        let dangerous = scale.stop
+            || members
+                .iter()
+                .any(|m| m.summary.refused.as_ref().is_some_and(|r| r.guard() == crate::guard::Guard::DangerousRoot));
+        // A plan from a report always counts: the counting walk reads the report and
+        // notes where the plan acts, which the acting walk lists live.
         let counts = !dangerous
             && members.iter().any(|m| {
                 m.selected
@@ -246,14 +256,29 @@ fn run_group<'p>(
                         || max_delete(m).is_some()
                         || m.policy.on_unmatched == OnUnmatched::Refuse
                         || m.policy.capacity.any()
-                        || m.policy.tiers.thin.any())
+                        || m.policy.tiers.thin.any()
+                        || scale.report.is_some())
             });
         let mut cohort = Cohort::new(members, nested, root.id(), ctx.open);
+        cohort.shard = opts.shard;
+        cohort.live = scale.report.as_ref().map(|_| scale::Live::default());
+        let (listing, acting_listing) = match &scale.report {
+            Some(r) => (Listing::Report(r), Listing::Mixed(r)),
+            None => (Listing::Live, Listing::Live),
+        };
         if counts && out.is_ok() {
             let from = plan.as_ref().map(|(a, r)| (&**a, r.current()));
-            count(ctx, &mut cohort, root, &root_path, &cutoffs, &nows, ledger, from);
+            count(ctx, &mut cohort, root, &root_path, (&cutoffs, &nows), ledger, from, listing);
             for m in cohort.members.iter().filter(|m| m.selected) {
                 sink.decided(&m.policy.name, m.classifier.overrides());
+            }
+            // What capacity deletes for space goes whole: every directory below it is live.
+            if let Some(live) = cohort.live.as_mut() {
+                for m in cohort.members.iter().filter(|m| m.selected && !m.refused) {
+                    for (_, place) in m.summary.capacity.iter().flat_map(|c| c.decision.chosen.iter()) {
+                        live.add_below(place);
+                    }
+                }
             }
         }
         if out.is_ok() && !dangerous {
@@ -265,8 +290,10 @@ fn run_group<'p>(
                 .collect();
             let arrivals = plan.as_mut().map(|(a, r)| (&mut **a, *r));
             let mut w = Acting::new(&mut cohort, sink, apply, &root_path, opts.signal, arrivals);
+            w.halt = scale.halt();
             let mode = if acting { Mode::Apply } else { Mode::Plan };
-            let options = WalkOptions { mode, stat: true, budget: ctx.budget, jobs: opts.jobs, listing: Listing::Live };
+            let options =
+                WalkOptions { mode, stat: true, budget: ctx.budget, jobs: opts.jobs, listing: acting_listing };
             let pacer = Pacer::new(&rates);
             let deleting = Instant::now();
             root.walk(options, &pacer, opts.signal, &mut w);
@@ -279,7 +306,9 @@ fn run_group<'p>(
                 }
             }
         }
+        let live = cohort.live.as_ref().map_or(0, scale::Live::count);
         members = cohort.members;
+        scale::finish(scale, &mut members, root, live);
     }
 
     let mut done = Vec::new();
@@ -326,6 +355,12 @@ fn members<'p>(
         if policy.object.is_none() {
             m.recent = Some(Recent::new(now.timestamp()));
         }
+        m.summary.shard = ctx.opts.shard.map(|sh| summary::ShardTotals {
+            index: sh.index(),
+            count: sh.count(),
+            files: summary::Buckets::default(),
+            bytes: summary::Buckets::default(),
+        });
         members.push(m);
         cutoffs.push(cutoff);
     }
@@ -340,10 +375,10 @@ fn count<'p>(
     cohort: &mut Cohort<'p>,
     root: &Root,
     root_path: &[u8],
-    cutoffs: &[clock::Cutoff],
-    nows: &[chrono::DateTime<chrono_tz::Tz>],
+    (cutoffs, nows): (&[clock::Cutoff], &[chrono::DateTime<chrono_tz::Tz>]),
     ledger: &Ledger,
     arrivals: Option<(&PlannedArrivals, usize)>,
+    listing: Listing,
 ) {
     let opts = ctx.opts;
     // Names are enough to count, unless a policy needs sizes or times (`max_delete:
@@ -363,7 +398,7 @@ fn count<'p>(
         }
     }
     let mut w = Counting::new(cohort, arrivals, root_path, opts.signal);
-    let options = WalkOptions { mode: Mode::Plan, stat, budget: ctx.budget, jobs: opts.jobs, listing: Listing::Live };
+    let options = WalkOptions { mode: Mode::Plan, stat, budget: ctx.budget, jobs: opts.jobs, listing };
     root.walk(options, &Pacer::default(), opts.signal, &mut w);
     // Policies without capacity targets first: what they delete is settled, and the
     // policies with targets (in load order) count it, as the filesystem will once the

@@ -177,6 +177,14 @@ pub enum Problem {
         /// The newest partition's date and how long ago it ended.
         newest: Option<(String, i64)>,
     },
+    /// The inventory report cannot be used (missing, damaged, too old): why. Nothing of
+    /// the policy was done.
+    Inventory(String),
+    /// Another runner holds the lease: who. Nothing of the policy was done.
+    LeaseHeld(String),
+    /// The lease could not be taken, renewed or released (the service failed, or another
+    /// runner took it over mid-run): why.
+    Lease(String),
 }
 
 impl Problem {
@@ -191,8 +199,50 @@ impl Problem {
             Problem::CapacityNotMet { .. } => "capacity_not_met",
             Problem::Unmatched(_) => "unmatched",
             Problem::Stale { .. } => "stale",
+            Problem::Inventory(_) => "inventory",
+            Problem::LeaseHeld(_) => "lease_held",
+            Problem::Lease(_) => "lease",
         }
     }
+
+    /// The exit status a problem of this kind gives by itself, where the summary's
+    /// counts do not already say it.
+    fn exit(&self) -> Exit {
+        match self {
+            Problem::Inventory(_) | Problem::Lease(_) => Exit::Io,
+            Problem::LeaseHeld(_) => Exit::Locked,
+            _ => Exit::Clean,
+        }
+    }
+}
+
+/// The inventory report a policy planned from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryUse {
+    /// The report's folder, `2024-07-12T00-00Z`: its date.
+    pub date: String,
+    /// When S3 created it, seconds since the epoch.
+    pub created: i64,
+    /// Its manifest's URL.
+    pub manifest: String,
+    /// Objects below the root it lists.
+    pub keys: u64,
+    /// Directories the plan acts in, listed live.
+    pub live: u64,
+}
+
+/// A shard's place in a run shared by several runners, and the whole plan's totals
+/// (the summary's `files` and `bytes` are this shard's share).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardTotals {
+    /// This shard's index (from 0).
+    pub index: u32,
+    /// Shards in all.
+    pub count: u32,
+    /// Files per bucket, in the whole plan.
+    pub files: Buckets,
+    /// Bytes per bucket, in the whole plan.
+    pub bytes: Buckets,
 }
 
 /// One policy's result.
@@ -270,6 +320,13 @@ pub struct PolicySummary {
     pub outlook: Option<Outlook>,
     /// Whether the retention fits: set once every policy of the run has been walked.
     pub forecast: Option<Forecast>,
+    /// The inventory report the plan came from (`inventory:`).
+    pub inventory: Option<InventoryUse>,
+    /// The lease held while acting (`lease: true`): its URL, and whose stale lease it
+    /// took over.
+    pub lease: Option<(String, Option<String>)>,
+    /// `--shard`: this shard, and the whole plan's totals.
+    pub shard: Option<ShardTotals>,
 }
 
 impl PolicySummary {
@@ -311,6 +368,9 @@ impl PolicySummary {
             auto: None,
             outlook: None,
             forecast: None,
+            inventory: None,
+            lease: None,
+            shard: None,
         }
     }
 
@@ -342,6 +402,9 @@ impl PolicySummary {
         }
         if self.fresh.as_ref().is_some_and(|f| f.stale) {
             e = e.and(Exit::Stale);
+        }
+        for p in &self.problems {
+            e = e.and(p.exit());
         }
         e
     }

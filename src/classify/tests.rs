@@ -96,6 +96,7 @@ fn rule(r: &Reason) -> &'static str {
         Reason::Future => "future",
         Reason::Table(_) => "table",
         Reason::MarkerStays(_) => "marker-stays",
+        Reason::Untrusted(_) => "untrusted",
     }
 }
 

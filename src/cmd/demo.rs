@@ -169,6 +169,7 @@ fn run_config(policy: &Path, args: &DemoConfig, mode: Mode, lock: &Path) -> RunC
         jobs: crate::config::default_jobs(),
         max_rate: None,
         state_dir: lock.with_file_name("state"),
+        shard: None,
     }
 }
 

@@ -39,6 +39,7 @@ pub fn run(cfg: &ExplainConfig, signal: &AtomicUsize) -> Exit {
         jobs: std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
         max_rate: None,
         history: history.as_ref(),
+        shard: None,
     };
     let run = act::run(&set, &need, &opts, &mut capture);
     let none = Default::default();

@@ -53,6 +53,17 @@ pub fn summary(cfg: &RunConfig, signal: &AtomicUsize) -> Result<RunSummary, Exit
         _ => None,
     };
     let (set, selected) = super::load(&cfg.selection, &log)?;
+    // A shard's share is a bucket's partitions: a local root is one machine's.
+    if let Some(shard) = cfg.shard
+        && let Some(p) = set.policies.iter().zip(&selected).find(|(p, sel)| **sel && p.object.is_none()).map(|(p, _)| p)
+    {
+        log.error(&format!(
+            "--shard {shard} splits object storage roots between runners; policy {} cleans the local root {}: select object storage policies with --policy",
+            p.name,
+            p.root.display()
+        ));
+        return Err(Exit::Usage);
+    }
     let previous = cfg.metrics_file.as_deref().map(metrics::previous).unwrap_or_default();
     if let Some(w) = &previous.warning {
         log.warn(w);
@@ -69,6 +80,7 @@ pub fn summary(cfg: &RunConfig, signal: &AtomicUsize) -> Result<RunSummary, Exit
         jobs: cfg.jobs,
         max_rate: cfg.max_rate,
         history: history.as_ref(),
+        shard: cfg.shard,
     };
     let dry_run = cfg.mode == Mode::Plan;
     let mut diagnostics = Diagnostics(log);

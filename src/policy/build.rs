@@ -24,12 +24,12 @@ pub(super) struct Lookup<'n> {
 }
 
 impl<'n> Lookup<'n> {
-    fn get(&self, name: &str) -> Option<Field<'_>> {
+    pub(super) fn get(&self, name: &str) -> Option<Field<'_>> {
         self.own.get(name).or_else(|| self.defaults.get(name)).map(|(path, e)| Field { node: &e.value, path })
     }
 
     /// The parsed value of `name`, or `default` when it is not set; `None` after a problem.
-    fn or<T, E: Into<Invalid>>(
+    pub(super) fn or<T, E: Into<Invalid>>(
         &self,
         ctx: &mut Ctx,
         name: &str,
@@ -44,7 +44,7 @@ impl<'n> Lookup<'n> {
     }
 
     /// `true` or `false`.
-    fn flag(&self, ctx: &mut Ctx, name: &str, default: bool) -> Option<bool> {
+    pub(super) fn flag(&self, ctx: &mut Ctx, name: &str, default: bool) -> Option<bool> {
         self.or(ctx, name, default, true, value::boolean)
     }
 
@@ -103,6 +103,7 @@ pub(super) fn policy(
             }
         }
     }
+    let at_scale = object::at_scale(ctx, &keys, object.as_ref(), root.is_some());
     if let (Some(keep), Some(Some(t)), Some(root), Some(l)) = (&keep, &tiers, &root, &layouts) {
         check_tiers(ctx, &keys, t, *keep, root, l);
     }
@@ -131,6 +132,7 @@ pub(super) fn policy(
         expect_fresh: expect_fresh?,
         max_rate: max_rate?,
         tiers: tiers??,
+        at_scale: at_scale?,
         max_future: dates.max_future,
         min_date: dates.min_date,
         date_from: dates.date_from,

@@ -54,6 +54,8 @@ pub struct Key {
     pub doc: &'static str,
     /// Whether it means something on an object-storage root.
     pub object_root: bool,
+    /// Whether it means something on a local root.
+    pub local_root: bool,
 }
 
 const DURATION: Option<&str> = Some(r"^[0-9]+(s|m|h|d)$");
@@ -67,7 +69,17 @@ const SHARE_OR_SIZE: Option<&str> = Some(r"^([0-9]+(\.[0-9]+)?%|[0-9]+[KMGT]?)$"
 const SHARE_OR_COUNT: Option<&str> = Some(r"^([0-9]+(\.[0-9]+)?%|[0-9]+)$");
 
 const fn key(name: &'static str, shape: Shape, example: &'static str, doc: &'static str) -> Key {
-    Key { name, shape, place: Place::Either, required: false, default: None, example, doc, object_root: true }
+    Key {
+        name,
+        shape,
+        place: Place::Either,
+        required: false,
+        default: None,
+        example,
+        doc,
+        object_root: true,
+        local_root: true,
+    }
 }
 
 impl Key {
@@ -85,6 +97,10 @@ impl Key {
     }
     const fn local_only(mut self) -> Key {
         self.object_root = false;
+        self
+    }
+    const fn object_only(mut self) -> Key {
+        self.local_root = false;
         self
     }
 }
@@ -152,6 +168,17 @@ pub const POLICY: &[Key] = &[
     key("max_rate", Shape::Text { pattern: Some(r"^[0-9]+[KMG]?/s$") }, "5000/s", "Pace deletions: files per second (`5000/s`) or bytes per second (`200M/s`; K M G are powers of 1024), smoothly, a burst at most one second's worth. `--max-rate` applies too; the stricter wins."),
     key("expect_fresh", Shape::Text { pattern: SPAN_DH }, "26h", "The newest matched partition must have ended no earlier than this before now; otherwise (or when nothing matches) the policy reports it stale and the run exits 9.")
         ,
+    key("inventory", Shape::Text { pattern: Some(r"^s3://") }, "s3://lake-inventory/lake/events-daily/", "Plan from the newest complete S3 Inventory report at this destination (the prefix that holds its dated `YYYY-MM-DDTHH-MMZ/` folders; CSV or Parquet) instead of listing the bucket: only the prefixes the plan acts in are listed live. On an `s3://` root.")
+        .object_only(),
+    key("inventory_max_age", Shape::Text { pattern: SPAN_DH }, "2d", "The newest complete inventory report must be younger than this; an older one is an error (exit 5), never a silent fall back to listing.")
+        .default("2d")
+        .object_only(),
+    key("lease", Shape::Bool, "true", "Before acting, create the lease object `PREFIX/.sweep-lease` only if it is absent, renew it while running and delete it at the end: a second runner finds it held and exits 4; one past its TTL is taken over.")
+        .default("false")
+        .object_only(),
+    key("lease_ttl", Shape::Text { pattern: DURATION }, "1h", "How long a lease holds without being renewed (at least 10s); it is renewed every third of it.")
+        .default("1h")
+        .object_only(),
 ];
 
 /// The keys of `compress:`.

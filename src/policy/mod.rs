@@ -88,6 +88,8 @@ pub struct Policy {
     pub max_rate: Option<value::Rate>,
     /// Thinning, compression and archiving.
     pub tiers: Tiers,
+    /// Object roots: an inventory report to plan from, a lease to hold.
+    pub at_scale: object::AtScale,
 }
 
 /// The lifecycle before deletion: thinning of expired partitions, compression and

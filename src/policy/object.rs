@@ -7,6 +7,11 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::build::Lookup;
+use super::context::Ctx;
+use super::{Code, keys, value};
 
 /// The object stores sweep knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -86,6 +91,75 @@ impl ObjectRoot {
     pub fn key(&self, rel: &str) -> String {
         if self.prefix.is_empty() { rel.to_string() } else { format!("{}/{rel}", self.prefix) }
     }
+}
+
+/// What a policy on an object root does at scale: where its inventory reports are, and
+/// whether it takes a lease.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AtScale {
+    /// `inventory` and `inventory_max_age`.
+    pub inventory: Option<Inventory>,
+    /// `lease: true`, with its `lease_ttl`.
+    pub lease: Option<Duration>,
+}
+
+/// Where a policy's S3 Inventory reports are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inventory {
+    /// The destination prefix that holds the dated report folders.
+    pub url: ObjectRoot,
+    /// A newer report than this is required.
+    pub max_age: Duration,
+}
+
+/// The shortest `lease_ttl`: it is renewed every third of it.
+const MIN_LEASE_TTL: Duration = Duration::from_secs(10);
+
+/// Reads `inventory`, `inventory_max_age`, `lease` and `lease_ttl` for a policy whose root
+/// is `object` (`None`: local, when `root_known`).
+pub(super) fn at_scale(ctx: &mut Ctx, keys: &Lookup, object: Option<&ObjectRoot>, root_known: bool) -> Option<AtScale> {
+    let before = ctx.problems.len();
+    if object.is_none() && root_known {
+        for k in keys::POLICY.iter().filter(|k| !k.local_root) {
+            if let Some(v) = keys.get(k.name) {
+                let msg = format!(
+                    "`{}` means something on an object storage root only (s3://, gs://, az://): remove it",
+                    k.name
+                );
+                ctx.problem(Code::Conflict, v.path, v.node.mark, msg);
+            }
+        }
+    }
+    let inventory = keys.or(ctx, "inventory", None, false, |s| match ObjectRoot::parse(s) {
+        Some(Ok(r)) if r.scheme == Scheme::S3 => Ok(Some(r)),
+        Some(Ok(_)) | None => Err(format!("`{s}`: an S3 Inventory destination, s3://BUCKET/PREFIX/")),
+        Some(Err(e)) => Err(e),
+    });
+    if let (Some(Some(_)), Some(o)) = (&inventory, object)
+        && o.scheme != Scheme::S3
+        && let Some(v) = keys.get("inventory")
+    {
+        let msg = format!(
+            "`inventory` reads S3 Inventory reports: {o} is not an s3:// root (GCS and Azure inventories are not read yet)"
+        );
+        ctx.problem(Code::BadValue, v.path, v.node.mark, msg);
+    }
+    let max_age = keys.or(ctx, "inventory_max_age", Duration::from_secs(2 * 86400), false, value::days_or_hours);
+    let lease = keys.flag(ctx, "lease", false);
+    let ttl = keys.or(ctx, "lease_ttl", Duration::from_secs(3600), false, |s| {
+        value::duration(s).and_then(|d| {
+            if d < MIN_LEASE_TTL {
+                Err(format!("`{s}`: a lease_ttl is at least 10s (it is renewed every third of it)"))
+            } else {
+                Ok(d)
+            }
+        })
+    });
+    if ctx.problems.len() > before {
+        return None;
+    }
+    let inventory = inventory?.map(|url| Inventory { url, max_age: max_age.unwrap_or_default() });
+    Some(AtScale { inventory, lease: lease?.then_some(ttl?) })
 }
 
 /// The scheme of a URL root and what follows `://`.

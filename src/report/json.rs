@@ -10,9 +10,10 @@ use base64::Engine as _;
 use serde::Serialize;
 
 use super::Printer;
+use super::counts::BucketJson;
 use super::reason;
 use crate::act::events::{DirEvent, ErrorEvent, FileEvent, FileOutcome, LeftoverEvent, NestedEvent, Sink, TableEvent};
-use crate::act::summary::{Buckets, CapacityReport, PolicySummary, RunSummary};
+use crate::act::summary::{CapacityReport, PolicySummary, RunSummary};
 use crate::bucket::Action;
 
 /// Writes JSON Lines through the printer.
@@ -198,6 +199,9 @@ struct PolicyJson<'a> {
     forecast: Option<ForecastJson>,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_delete_auto: Option<AutoJson>,
+    /// Object roots at scale: `inventory`, `lease`, `shard`.
+    #[serde(flatten)]
+    scale: super::scale::ScaleJson<'a>,
 }
 
 /// `forecast`: whether the retention fits (null without a complete partition, and on
@@ -345,32 +349,6 @@ struct FreshJson<'a> {
     newest: Option<&'a str>,
     age_seconds: Option<i64>,
     stale: bool,
-}
-
-#[derive(Serialize)]
-struct BucketJson {
-    delete: u64,
-    keep: u64,
-    protect: u64,
-    unmatched: u64,
-    error: u64,
-    compress: u64,
-    #[serde(rename = "move")]
-    moved: u64,
-}
-
-impl From<Buckets> for BucketJson {
-    fn from(b: Buckets) -> Self {
-        BucketJson {
-            delete: b.get(Action::Delete),
-            keep: b.get(Action::Keep),
-            protect: b.get(Action::Protect),
-            unmatched: b.get(Action::Unmatched),
-            error: b.get(Action::Error),
-            compress: b.get(Action::Compress),
-            moved: b.get(Action::Move),
-        }
-    }
 }
 
 #[derive(Serialize)]
@@ -559,6 +537,7 @@ impl Sink for Json<'_> {
                     fit: f.fit,
                 }),
                 max_delete_auto: p.auto.as_ref().map(AutoJson::of),
+                scale: super::scale::ScaleJson::of(p),
             })
             .collect();
         line(self.out, &SummaryLine { kind: "summary", dry_run: s.dry_run, exit_code: s.exit.code(), policies })?;

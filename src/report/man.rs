@@ -90,6 +90,9 @@ fn keys_section(out: &mut String, title: &str, list: &[Key]) {
         if !k.object_root {
             head.push_str(" (local roots only)");
         }
+        if !k.local_root {
+            head.push_str(" (object roots only)");
+        }
         let _ = writeln!(out, ".TP\n{head}\n{}", doc(k.doc));
         let _ = writeln!(out, ".br\nExample: \\fB{}: {}\\fR", k.name, esc(k.example));
     }

@@ -4,6 +4,7 @@
 
 pub mod capture;
 pub mod check;
+mod counts;
 pub mod explain;
 pub mod json;
 pub mod man;
@@ -11,6 +12,7 @@ pub mod metrics;
 mod printer;
 pub mod progress;
 pub mod reason;
+mod scale;
 mod shape;
 pub mod text;
 

@@ -14,8 +14,8 @@ use crate::classify::{Facts, Reason, Verdict};
 use crate::clock::calendar::Closure;
 use crate::clock::{self, Cutoff};
 use crate::policy::{DateFrom, MaxDelete, OnUnmatched, Policy};
-use indicatif::HumanBytes;
 use crate::tree::Untrusted;
+use indicatif::HumanBytes;
 
 /// Writes the reason for `v` into `out`.
 pub fn render(v: &Verdict, f: &Facts, out: &mut String) {
@@ -298,6 +298,9 @@ pub fn problem(p: &Problem, root: &Path) -> String {
             format!("stale: newest partition {date} ended {} ago (expect_fresh {expect})", clock::human(*age))
         }
         Problem::Stale { expect, newest: None } => format!("stale: no partition under {root} (expect_fresh {expect})"),
+        Problem::Inventory(why) => format!("inventory: {why}"),
+        Problem::LeaseHeld(who) => format!("lease: {who}; nothing of this policy was touched"),
+        Problem::Lease(why) => format!("lease: {why}"),
     }
 }
 

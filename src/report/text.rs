@@ -389,6 +389,9 @@ impl Sink for Text<'_> {
         if !also.is_empty() {
             writeln!(self.out, "  = {}", also.join(", "))?;
         }
+        for line in super::scale::lines(s) {
+            writeln!(self.out, "  = {line}")?;
+        }
         let tiers = &s.tiers;
         if !self.dry_run && (tiers.compressed > 0 || tiers.moved > 0) {
             writeln!(

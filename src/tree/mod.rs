@@ -316,6 +316,10 @@ pub enum DirTrouble {
     Changed,
 }
 
+/// The tag [`Visitor::remove_emptied`] gives a directory that is emptied and counts as
+/// gone, but that another runner removes (a directory marker another shard owns).
+pub const ELSEWHERE: u32 = u32::MAX;
+
 /// Receives what a walk finds, and decides.
 pub trait Visitor {
     /// Per-directory state, computed when entering (e.g. layout match states).
@@ -373,8 +377,10 @@ pub trait Visitor {
     /// be.
     fn leftover(&mut self, _path: &[u8], _result: Removal) {}
     /// Whether an emptied directory should be removed: `Some(tag)`, a small tag carried
-    /// with the removal to its outcome (e.g. which policy emptied it). Called for every
-    /// emptied directory below the root (never for the root), with its parent's state.
+    /// with the removal to its outcome (e.g. which policy emptied it), or [`ELSEWHERE`]
+    /// when it counts as gone but another runner removes it (object storage, `--shard`).
+    /// Called for every emptied directory below the root (never for the root), with its
+    /// parent's state.
     fn remove_emptied(&mut self, dir: &Self::Dir, parent: &mut Self::Dir) -> Option<u32>;
     /// A directory was (or in plan mode would be) removed, or its removal failed.
     /// `by` is the tag [`Visitor::remove_emptied`] gave it.
@@ -468,6 +474,14 @@ impl Root {
         match self {
             Root::Local(r) => Some(r),
             Root::Object(_) => None,
+        }
+    }
+
+    /// The bucket, if it is one.
+    pub fn object(&self) -> Option<&object::Bucket> {
+        match self {
+            Root::Local(_) => None,
+            Root::Object(r) => Some(r),
         }
     }
 

@@ -157,6 +157,14 @@ fn the_guide_lists_every_policy_key_and_no_other() {
                         if local_only { "must not" } else { "must" }
                     ));
                 }
+                let object_only = doc.contains("Object roots only.");
+                if object_only == key.local_root {
+                    problems.push(format!(
+                        "{heading}: `{}` {} say \"Object roots only.\"",
+                        key.name,
+                        if object_only { "must not" } else { "must" }
+                    ));
+                }
             }
         }
         let known: BTreeSet<&str> = keys.iter().map(|k| k.name).collect();

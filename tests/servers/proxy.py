@@ -15,9 +15,11 @@ RULES_JSON (all optional):
                   after every N requests (of those methods), the next K get 503 SlowDown
    "slowdown_limit": M    at most M requests get 503 in all (0: no limit)}
 
-LOG gets one line per request: METHOD TARGET STATUS (the status the client got).
+LOG gets one line per request: METHOD TARGET STATUS (the status the client got), and for each
+key of a DeleteObjects request that the server answered, a line `KEY <key>` (URL-encoded).
 """
-import http.client, json, sys, threading, time
+import http.client, json, re, sys, threading, time
+from html import unescape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, urlparse
 
@@ -145,6 +147,9 @@ class Handler(BaseHTTPRequestHandler):
         if self.command == "GET" and r.status == 200:
             data = rewrite_listing(query, data)
         self.answer(r.status, r.getheaders(), data)
+        if self.command == "POST" and "delete" in query and r.status == 200:
+            for k in re.findall(rb"<Key>(.*?)</Key>", body):
+                LOG.write(f"KEY {quote(unescape(k.decode()), safe='')}\n")
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = relay
 

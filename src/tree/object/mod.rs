@@ -26,6 +26,7 @@
 mod client;
 mod delete;
 pub mod inventory;
+mod lease;
 mod list;
 mod markers;
 mod names;
@@ -35,6 +36,7 @@ mod s3;
 mod walk;
 
 pub use inventory::Report;
+pub use lease::{Lease, LeaseError};
 pub use walk::walk;
 
 use std::sync::Arc;
@@ -67,6 +69,15 @@ impl Bucket {
     /// The URL of `key` in this bucket, as reports show it.
     pub fn url_of(&self, key: &str) -> String {
         format!("{}://{}/{key}", self.url.scheme.as_str(), self.url.bucket)
+    }
+
+    /// The newest complete S3 Inventory report of this bucket at `inv` ([`Report::open`]),
+    /// with the keys below the root; `now` is the instant the run evaluates at.
+    pub fn open_report(&self, inv: &crate::policy::object::Inventory, now: i64) -> Result<Arc<Report>, String> {
+        let store: Arc<dyn ObjectStore> = client::s3_store(&inv.url.bucket)?;
+        let root = if self.url.prefix.is_empty() { String::new() } else { format!("{}/", self.url.prefix) };
+        let source = inventory::Source { url: &inv.url, max_age: inv.max_age };
+        self.rt.block_on(Report::open(store, &source, &self.url.bucket, &root, now)).map(Arc::new)
     }
 }
 

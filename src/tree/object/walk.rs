@@ -28,8 +28,8 @@ use super::{Bucket, ObjectWalk, PAGES_AHEAD};
 use crate::policy::object::Scheme;
 use crate::tree::pace::Pacer;
 use crate::tree::{
-    Decision, DirFacts, DirId, Enter, Entry, Kind, Listing, MarkerPass as Pass, Mode, Removal, TableFormat, Untrusted,
-    Visitor,
+    Decision, DirFacts, DirId, ELSEWHERE, Enter, Entry, Kind, Listing, MarkerPass as Pass, Mode, Removal, TableFormat,
+    Untrusted, Visitor,
 };
 
 /// Entries of a directory that its markers' pass keeps for the rest of the directory, so
@@ -260,7 +260,7 @@ impl<P> Walk<'_, P> {
             };
             if let Some(tag) = emptied {
                 parent.gone += 1;
-                if done.marker.is_some() || !done.marker_known {
+                if tag != ELSEWHERE && (done.marker.is_some() || !done.marker_known) {
                     // Its marker goes once everything else has (at the end of the walk).
                     self.markers.push((
                         done.prefix.clone(),

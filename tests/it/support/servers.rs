@@ -78,9 +78,18 @@ impl Server {
         let port = free_port();
         let data = tempfile::tempdir().unwrap();
         let (program, args): (PathBuf, Vec<String>) = match kind {
-            Kind::S3 => {
-                (dir.join("venv/bin/moto_server"), vec!["-H".into(), "127.0.0.1".into(), "-p".into(), port.to_string()])
-            }
+            // moto, handling one request at a time so that a conditional write is one
+            // step, as on S3 (see the script).
+            Kind::S3 => (
+                dir.join("venv/bin/python"),
+                vec![
+                    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/servers/moto_serial.py").display().to_string(),
+                    "-H".into(),
+                    "127.0.0.1".into(),
+                    "-p".into(),
+                    port.to_string(),
+                ],
+            ),
             Kind::Az => (
                 dir.join("node/node_modules/.bin/azurite-blob"),
                 [
@@ -307,6 +316,30 @@ impl Proxy {
                 let status = f.next()?.parse().ok()?;
                 let (method, target) = f.next()?.split_once(' ')?;
                 Some((method.to_string(), target.to_string(), status))
+            })
+            .collect()
+    }
+
+    /// The keys of the DeleteObjects requests the server answered, in order (a key sent
+    /// twice is there twice).
+    pub fn deleted_keys(&self) -> Vec<String> {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| l.strip_prefix("KEY "))
+            .map(|k| {
+                let bytes = k.as_bytes();
+                let mut out = Vec::new();
+                let mut i = 0;
+                while i < bytes.len() {
+                    if bytes[i] == b'%' && i + 2 < bytes.len() {
+                        out.push(u8::from_str_radix(&k[i + 1..i + 3], 16).unwrap());
+                        i += 3;
+                    } else {
+                        out.push(bytes[i]);
+                        i += 1;
+                    }
+                }
+                String::from_utf8(out).unwrap()
             })
             .collect()
     }

@@ -253,7 +253,7 @@ async fn read_data_file(
             csv::rows(input, cols, |r| if r.current { keep(r.key, r.bad, r.size, r.mtime, r.bucket.as_deref()) } else { Ok(()) })
         }
         #[cfg(feature = "parquet")]
-        "parquet" => parquet::rows(file, |key, bad, size, mtime, from| keep(key, bad, size, mtime, from)),
+        "parquet" => parquet::rows(file, &mut keep),
         #[cfg(not(feature = "parquet"))]
         "parquet" => Err("a Parquet report, and this sweep was built without Parquet support (cargo feature `parquet`); configure the inventory as CSV".into()),
         other => Err(format!("fileFormat {other}: sweep reads CSV and Parquet reports; configure the inventory as CSV")),
