@@ -2,7 +2,7 @@
 # Install the sweep .deb, use it as a person on a new server would, remove and purge it,
 # and check that nothing of it is left behind.
 #
-#   bash packaging/ci-check.sh target/debian/sweep_0.1.0-1_amd64.deb
+#   bash packaging/ci-check.sh target/debian/sweep_0.2.0-1_amd64.deb
 #
 # Needs root, dpkg, man (man-db) and systemd-analyze/systemctl (systemd); systemd need not
 # be running. Refuses to run when sweep is already installed, or when a file the package
