@@ -104,6 +104,9 @@ def rewrite_listing(query, body):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # The status line and headers go out in one write and the body in another: with Nagle's
+    # algorithm on, the body waits for the client's delayed ACK, 40 ms a response.
+    disable_nagle_algorithm = True
 
     def log_message(self, *args):
         pass
