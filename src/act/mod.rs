@@ -93,8 +93,13 @@ pub fn run(set: &PolicySet, selected: &[bool], opts: &RunOptions, sink: &mut dyn
     let chosen = |i: &usize| selected.get(*i).copied().unwrap_or(false);
     let system = SystemDirs::read();
     // skip_open needs the open files; so does capacity, which must not count a file
-    // held open as freed when it is deleted.
-    let wants_open = set.policies.iter().enumerate().any(|(i, p)| chosen(&i) && (p.skip_open || p.capacity.any()));
+    // held open as freed when it is deleted. Objects are never open files: a run of
+    // bucket roots alone does not read /proc.
+    let wants_open = set
+        .policies
+        .iter()
+        .enumerate()
+        .any(|(i, p)| chosen(&i) && p.object.is_none() && (p.skip_open || p.capacity.any()));
     let open = if wants_open {
         match OpenFiles::scan() {
             Ok(o) => {

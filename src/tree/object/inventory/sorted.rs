@@ -5,23 +5,27 @@
 //! their UTF-8 bytes) with an external merge sort — runs of a few MiB sorted in memory
 //! and written to unnamed temporary files, then merged — into one file of lines
 //! `KEY \t SIZE \t MTIME \t BAD \n` (the key escaped so it holds no tab or newline).
-//! A sparse index (the first key of every 64 KiB block) lets [`Sorted::page`] answer
+//! A sparse index (the first key of every 16 KiB block) lets [`Sorted::page`] answer
 //! what `ListObjectsV2` answers: the objects directly below a prefix and its
 //! sub-prefixes, a page at a time, skipping each sub-prefix's keys by a search, not a
 //! scan. So the walk reads a report exactly as it lists a bucket.
 
+use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::ops::Range;
 use std::os::unix::fs::FileExt;
 
 use crate::tree::object::page::{ListError, Listed, RawPage};
 
 /// Bytes of keys sorted in memory at once.
 const RUN_BYTES: usize = 8 << 20;
-/// The index holds the first line starting in each block of this size.
-const BLOCK: u64 = 64 << 10;
+/// The index holds the first line starting in each block of this size: a lookup reads at
+/// most one block (about 300 lines of 50 bytes), and the index is about 1/200 of the
+/// sorted file (a 1,000,000-row report: 55 MB on disk, under 0.4 MB of index).
+const BLOCK: u64 = 16 << 10;
 /// Entries in a page, as S3 gives at most.
 const PAGE: usize = 1000;
 
@@ -78,11 +82,19 @@ fn unescape(text: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A line's key, borrowed from the line unless it had to be unescaped (a search reads
+/// hundreds of lines per lookup: most keys hold no backslash and cost no allocation).
+fn key_field(line: &[u8]) -> Option<Cow<'_, [u8]>> {
+    let end = line.iter().position(|b| *b == b'\t')?;
+    let raw = &line[..end];
+    Some(if raw.contains(&b'\\') { Cow::Owned(unescape(raw)) } else { Cow::Borrowed(raw) })
+}
+
 /// A line: key, size, mtime, bad.
-fn parse_line(line: &[u8]) -> Option<(Vec<u8>, u64, i64, bool)> {
+fn parse_line(line: &[u8]) -> Option<(Cow<'_, [u8]>, u64, i64, bool)> {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
-    let mut f = line.split(|b| *b == b'\t');
-    let key = unescape(f.next()?);
+    let key = key_field(line)?;
+    let mut f = line.split(|b| *b == b'\t').skip(1);
     let size = std::str::from_utf8(f.next()?).ok()?.parse().ok()?;
     let mtime = std::str::from_utf8(f.next()?).ok()?.parse().ok()?;
     let bad = f.next()? == b"1";
@@ -99,7 +111,7 @@ fn write_line(
 ) -> io::Result<()> {
     scratch.clear();
     escape(key, scratch);
-    scratch.extend_from_slice(format!("\t{size}\t{mtime}\t{}\n", u8::from(bad)).as_bytes());
+    writeln!(scratch, "\t{size}\t{mtime}\t{}", u8::from(bad))?;
     out.write_all(scratch)
 }
 
@@ -157,7 +169,7 @@ impl Sorter {
         };
         for (i, r) in readers.iter_mut().enumerate() {
             if let Some(l) = next(r, &mut line)? {
-                let (key, ..) = parse_line(&l).ok_or_else(|| io::Error::other("a damaged sort run"))?;
+                let key = key_field(&l).ok_or_else(|| io::Error::other("a damaged sort run"))?.into_owned();
                 heap.push(Reverse((key, i, l)));
             }
         }
@@ -177,7 +189,7 @@ impl Sorter {
                 last = Some(key);
             }
             if let Some(l) = next(&mut readers[i], &mut line)? {
-                let (key, ..) = parse_line(&l).ok_or_else(|| io::Error::other("a damaged sort run"))?;
+                let key = key_field(&l).ok_or_else(|| io::Error::other("a damaged sort run"))?.into_owned();
                 heap.push(Reverse((key, i, l)));
             }
         }
@@ -208,6 +220,11 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
+    /// A line [`Cursor::next_line`] found (valid until the cursor moves again).
+    fn line(&self, at: Range<usize>) -> &[u8] {
+        &self.buf[at]
+    }
+
     fn new(s: &'a Sorted, pos: u64) -> Cursor<'a> {
         Cursor { file: &s.file, len: s.len, buf: Vec::new(), base: pos, pos }
     }
@@ -222,18 +239,17 @@ impl<'a> Cursor<'a> {
         self.pos = pos;
     }
 
-    /// The next line and its offset.
-    fn next_line(&mut self) -> io::Result<Option<(u64, Vec<u8>)>> {
+    /// The next line's offset, and where it is in `buf` (read it with [`Cursor::line`]).
+    fn next_line(&mut self) -> io::Result<Option<(u64, Range<usize>)>> {
         if self.pos >= self.len {
             return Ok(None);
         }
         loop {
             let from = (self.pos - self.base) as usize;
-            if let Some(nl) = self.buf.get(from..).and_then(|b| b.iter().position(|c| *c == b'\n')) {
-                let line = self.buf[from..from + nl + 1].to_vec();
+            if let Some(nl) = self.buf.get(from..).and_then(|b| memchr::memchr(b'\n', b)) {
                 let at = self.pos;
-                self.pos += line.len() as u64;
-                return Ok(Some((at, line)));
+                self.pos += nl as u64 + 1;
+                return Ok(Some((at, from..from + nl + 1)));
             }
             // Refill from the current position, keeping nothing before it.
             self.buf.drain(..from.min(self.buf.len()));
@@ -257,8 +273,8 @@ impl Sorted {
         let from = if i == 0 { 0 } else { self.index[i - 1].0 };
         cur.seek(from);
         while let Some((at, line)) = cur.next_line()? {
-            let (key, ..) = parse_line(&line).ok_or_else(|| io::Error::other("a damaged sorted report"))?;
-            if key.as_slice() >= target {
+            let key = key_field(cur.line(line)).ok_or_else(|| io::Error::other("a damaged sorted report"))?;
+            if key.as_ref() >= target {
                 cur.seek(at);
                 return Ok(at);
             }
@@ -270,9 +286,10 @@ impl Sorted {
     pub fn has_prefix(&self, prefix: &str) -> bool {
         let mut cur = Cursor::new(self, 0);
         match self.lower_bound(&mut cur, prefix.as_bytes()) {
-            Ok(_) => {
-                matches!(cur.next_line(), Ok(Some((_, l))) if parse_line(&l).is_some_and(|(k, ..)| k.starts_with(prefix.as_bytes())))
-            }
+            Ok(_) => match cur.next_line() {
+                Ok(Some((_, l))) => key_field(cur.line(l)).is_some_and(|k| k.starts_with(prefix.as_bytes())),
+                _ => false,
+            },
             Err(_) => false,
         }
     }
@@ -302,7 +319,7 @@ impl Sorted {
         let p = prefix.as_bytes();
         while let Some((at, line)) = cur.next_line()? {
             let (key, size, mtime, bad) =
-                parse_line(&line).ok_or_else(|| io::Error::other("a damaged sorted report"))?;
+                parse_line(cur.line(line)).ok_or_else(|| io::Error::other("a damaged sorted report"))?;
             if !key.starts_with(p) {
                 break;
             }
@@ -313,10 +330,10 @@ impl Sorted {
             let rest = &key[p.len()..];
             match rest.iter().position(|b| *b == b'/').filter(|_| delimiter) {
                 Some(slash) => {
-                    let common = &key[..p.len() + slash + 1];
-                    page.prefixes.push((String::from_utf8_lossy(common).into_owned(), false));
+                    let common = key[..p.len() + slash + 1].to_vec();
+                    page.prefixes.push((String::from_utf8_lossy(&common).into_owned(), false));
                     // Past every key below it: `/` + 1 is `0`.
-                    let mut after = common.to_vec();
+                    let mut after = common;
                     if let Some(last) = after.last_mut() {
                         *last = b'0';
                     }
