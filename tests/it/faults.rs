@@ -58,28 +58,42 @@ fn an_undeletable_file_fails_with_exit_5_and_the_rest_is_deleted() {
 
 #[test]
 fn files_vanishing_mid_run_are_not_errors() {
-    // Another cleaner removes the same partition while sweep deletes it: whatever it
-    // gets to first is `vanished`, never `failed`, and the run stays clean.
-    let mut saw_vanished = false;
-    for _ in 0..5 {
-        let t = Tree::new();
-        for i in 0..5_000 {
-            t.file(&format!("2024-07-01/f{i:05}"));
-        }
-        let p = t.policy(&one_policy(&["%Y-%m-%d/**"], "1d", ""));
-        let mut rival = Command::new("rm").arg("-rf").arg(t.path("2024-07-01")).spawn().unwrap();
-        let done = t.sweep("apply", &p, NOW).args(["--format", "json"]).code(0);
-        rival.wait().unwrap();
-        let s = done.summary();
-        assert_eq!(s["policies"][0]["failed"], 0, "{s}");
-        assert_eq!(s["policies"][0]["files"]["error"], 0, "{s}");
-        assert!(!t.exists("2024-07-01"));
-        if s["policies"][0]["vanished"].as_u64().unwrap() > 0 {
-            saw_vanished = true;
-            break;
+    // Another cleaner removes the same partitions while sweep deletes them: whatever it
+    // gets to first is `vanished`, never `failed`, and the run stays clean. sweep is paced
+    // (3 partitions of 1,000 files, one thread, 1,000 files a second: 3 s) and the rival
+    // starts once the first partition has lost a file, seen on the disk, not guessed from
+    // how long starting takes; it needs milliseconds, so it beats sweep to most files.
+    let t = Tree::new();
+    for d in 1..=3 {
+        for i in 0..1_000 {
+            t.file(&format!("2024-07-0{d}/f{i:04}"));
         }
     }
-    assert!(saw_vanished, "a concurrent rm should have beaten sweep to at least one file in 5 tries");
+    let p = t.policy(&one_policy(&["%Y-%m-%d/**"], "1d", ""));
+    let child = t
+        .sweep("apply", &p, NOW)
+        .args(["--format", "json", "--max-rate", "1000/s", "--jobs", "1"])
+        .command()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first = t.path("2024-07-01");
+    let started = std::time::Instant::now();
+    while std::fs::read_dir(&first).map_or(0, |d| d.count()) == 1_000 {
+        assert!(started.elapsed() < Duration::from_secs(60), "sweep deleted nothing in 60 s");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let days = ["2024-07-01", "2024-07-02", "2024-07-03"].map(|d| t.path(d));
+    assert!(Command::new("rm").arg("-rf").args(days).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let s: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{s}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(s["policies"][0]["failed"], 0, "{s}");
+    assert_eq!(s["policies"][0]["files"]["error"], 0, "{s}");
+    assert!(s["policies"][0]["vanished"].as_u64().unwrap() > 0, "the rival beat sweep to files: {s}");
+    assert!(t.listing().is_empty(), "{:?}", t.listing());
 }
 
 #[test]
