@@ -121,9 +121,12 @@ pub fn timestamp(s: &str) -> Option<i64> {
 }
 
 /// Reads every row of `input`, handing each to `each`; errors name the line.
-pub fn rows(input: impl BufRead, cols: Columns, mut each: impl FnMut(Row) -> Result<(), String>) -> Result<(), String> {
+pub fn rows(
+    mut input: impl BufRead,
+    cols: Columns,
+    mut each: impl FnMut(Row) -> Result<(), String>,
+) -> Result<(), String> {
     let mut f = Vec::new();
-    let mut input = input;
     let mut buf = String::new();
     for n in 0.. {
         let at = |why: String| format!("line {}: {why}", n + 1);

@@ -87,6 +87,12 @@ fn unescape(text: &[u8]) -> Vec<u8> {
     out
 }
 
+/// What a line of the sorted report that does not parse means: the temporary file was
+/// damaged under us.
+fn damaged() -> io::Error {
+    io::Error::other("a damaged sorted report")
+}
+
 /// A line's key, borrowed from the line unless it had to be unescaped (a search reads
 /// hundreds of lines per lookup: most keys hold no backslash and cost no allocation).
 fn key_field(line: &[u8]) -> Option<Cow<'_, [u8]>> {
@@ -276,7 +282,6 @@ impl<'a> Cursor<'a> {
 impl Sorted {
     /// The offset of the first line whose key is not less than `target`.
     fn lower_bound(&self, cur: &mut Cursor, target: &[u8]) -> io::Result<u64> {
-        let damaged = || io::Error::other("a damaged sorted report");
         // The first block whose first key is not below the target; the key is before it.
         let (mut lo, mut hi) = (0, self.index.len());
         cur.chunk = PROBE;
@@ -297,7 +302,7 @@ impl Sorted {
         let from = if lo == 0 { 0 } else { self.index[lo - 1] };
         cur.seek(from);
         while let Some((at, line)) = cur.next_line()? {
-            let key = key_field(cur.line(line)).ok_or_else(|| io::Error::other("a damaged sorted report"))?;
+            let key = key_field(cur.line(line)).ok_or_else(damaged)?;
             if key.as_ref() >= target {
                 cur.seek(at);
                 return Ok(at);
@@ -306,7 +311,8 @@ impl Sorted {
         Ok(self.len)
     }
 
-    /// Whether any key starts with `prefix`.
+    /// Whether any key starts with `prefix`. A report that cannot be read here says no:
+    /// the walk then lists the prefix live, the answer that cannot miss a key.
     pub fn has_prefix(&self, prefix: &str) -> bool {
         let mut cur = Cursor::new(self, 0);
         match self.lower_bound(&mut cur, prefix.as_bytes()) {
@@ -342,8 +348,7 @@ impl Sorted {
         let mut page = RawPage { objects: Vec::new(), prefixes: Vec::new(), token: None };
         let p = prefix.as_bytes();
         while let Some((at, line)) = cur.next_line()? {
-            let (key, size, mtime, bad) =
-                parse_line(cur.line(line)).ok_or_else(|| io::Error::other("a damaged sorted report"))?;
+            let (key, size, mtime, bad) = parse_line(cur.line(line)).ok_or_else(damaged)?;
             if !key.starts_with(p) {
                 break;
             }
@@ -446,5 +451,76 @@ mod tests {
             assert!(!s.has_prefix(&format!("p/{i:05}/")), "{i}");
         }
         assert!(!s.has_prefix("a") && !s.has_prefix("q") && s.has_prefix("p/"));
+    }
+
+    /// What `ListObjectsV2` answers for the (unique, byte-sorted) `keys`: the objects
+    /// directly below `prefix` and, with the delimiter, its common prefixes, in order.
+    fn model(keys: &std::collections::BTreeSet<String>, prefix: &str, delimiter: bool) -> (Vec<String>, Vec<String>) {
+        let (mut objects, mut prefixes) = (Vec::new(), Vec::<String>::new());
+        for k in keys.iter().filter(|k| k.starts_with(prefix)) {
+            match k[prefix.len()..].find('/').filter(|_| delimiter) {
+                Some(i) => {
+                    let common = &k[..prefix.len() + i + 1];
+                    if prefixes.last().map(String::as_str) != Some(common) {
+                        prefixes.push(common.to_string());
+                    }
+                }
+                None => objects.push(k.clone()),
+            }
+        }
+        (objects, prefixes)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        /// Against a model of a bucket's listing: random keys (slashes, escapes, tabs,
+        /// newlines, multi-byte characters), pushed in any order with spills at any
+        /// point, listed by any prefix, with and without the delimiter, in pages of any
+        /// size; and `has_prefix` for the same prefixes.
+        #[test]
+        fn a_report_lists_exactly_as_a_bucket_would(
+            keys in proptest::collection::vec("[ab/\\\\\t\n0.é%+ ]{1,6}(/[ab]{0,30}){0,3}", 0..1500),
+            spill_every in 50usize..2000,
+            cuts in proptest::collection::vec((proptest::prelude::any::<proptest::sample::Index>(), 0usize..40), 0..6),
+            max_keys in 1usize..1200,
+            delimiter in proptest::prelude::any::<bool>(),
+        ) {
+            let mut s = Sorter::new();
+            for (i, k) in keys.iter().enumerate() {
+                s.push(k, k.len() as u64, 7, false).unwrap();
+                if i % spill_every == spill_every - 1 {
+                    s.spill().unwrap();
+                }
+            }
+            let sorted = s.finish().unwrap();
+            let set: std::collections::BTreeSet<String> = keys.iter().cloned().collect();
+            proptest::prop_assert_eq!(sorted.count, set.len() as u64);
+            let mut prefixes = vec![String::new(), "a/".to_string(), "zz".to_string()];
+            for (at, len) in cuts {
+                if let Some(k) = (!keys.is_empty()).then(|| &keys[at.index(keys.len())]) {
+                    prefixes.push(k.chars().take(len).collect());
+                }
+            }
+            for prefix in prefixes {
+                let (mut objects, mut common, mut token) = (Vec::new(), Vec::new(), None);
+                loop {
+                    let page = sorted.page(&prefix, delimiter, token.as_deref(), Some(max_keys)).unwrap();
+                    proptest::prop_assert!(page.objects.len() + page.prefixes.len() <= max_keys);
+                    for o in &page.objects {
+                        proptest::prop_assert_eq!(o.size, o.key.len() as u64);
+                    }
+                    objects.extend(page.objects.into_iter().map(|o| o.key));
+                    common.extend(page.prefixes.into_iter().map(|p| p.0));
+                    token = page.token;
+                    if token.is_none() {
+                        break;
+                    }
+                }
+                let (want_objects, want_common) = model(&set, &prefix, delimiter);
+                proptest::prop_assert_eq!(&objects, &want_objects, "objects of {:?}", prefix);
+                proptest::prop_assert_eq!(&common, &want_common, "prefixes of {:?}", prefix);
+                proptest::prop_assert_eq!(sorted.has_prefix(&prefix), set.iter().any(|k| k.starts_with(&prefix)), "{:?}", prefix);
+            }
+        }
     }
 }
